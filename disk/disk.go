@@ -1,0 +1,195 @@
+// Package disk is silo's embedded blob store: one file per blob in a local
+// directory, written crash-safely (temp file, fsync, rename, fsync of the
+// directory), as litestream does.
+//
+// Layout under the root:
+//
+//	blobs/<key>      finished blobs
+//	tmp/<key>.part   a Put in progress (or one a crash interrupted)
+//
+// Keys are silo's own random names (silo.ValidBlobKey), never user input, so
+// no path is ever built from what a client sent.
+package disk
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/silo-datasets/silo"
+)
+
+// Store is a blob store in a directory.
+type Store struct {
+	root string
+}
+
+var _ silo.BlobStore = (*Store)(nil)
+
+// ParseURL returns the directory of a file:///path URL.
+func ParseURL(raw string) (string, error) {
+	u, err := url.Parse(raw)
+	if err != nil || u.Scheme != "file" || u.Path == "" {
+		return "", fmt.Errorf("invalid blob store URL %q: want file:///path/to/dir", raw)
+	}
+	return u.Host + u.Path, nil
+}
+
+// Open opens (creating) a blob directory.
+func Open(root string) (*Store, error) {
+	for _, d := range []string{"blobs", "tmp"} {
+		if err := os.MkdirAll(filepath.Join(root, d), 0o700); err != nil {
+			return nil, fmt.Errorf("disk: %w", err)
+		}
+	}
+	return &Store{root: root}, nil
+}
+
+func (s *Store) final(key string) string { return filepath.Join(s.root, "blobs", key) }
+func (s *Store) temp(key string) string  { return filepath.Join(s.root, "tmp", key+".part") }
+
+func checkKey(key string) error {
+	if !silo.ValidBlobKey(key) {
+		return fmt.Errorf("disk: invalid blob key %q", key)
+	}
+	return nil
+}
+
+// copyBufSize is the buffer of a Put's copy: large enough that a 1 GiB
+// upload takes few syscalls.
+const copyBufSize = 1 << 20
+
+// Put writes r to a temp file, fsyncs it, renames it into place and fsyncs
+// the directory: when Put returns nil the blob survives a crash.
+func (s *Store) Put(ctx context.Context, key string, r io.Reader) (n int64, err error) {
+	if err := checkKey(key); err != nil {
+		return 0, err
+	}
+	tmp := s.temp(key)
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return 0, fmt.Errorf("disk: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			f.Close()
+			os.Remove(tmp)
+		}
+	}()
+	buf := make([]byte, copyBufSize)
+	n, err = io.CopyBuffer(f, ctxReader{ctx, r}, buf)
+	if err != nil {
+		return n, err
+	}
+	if err = f.Sync(); err != nil {
+		return n, fmt.Errorf("disk: fsync: %w", err)
+	}
+	if err = f.Close(); err != nil {
+		return n, fmt.Errorf("disk: %w", err)
+	}
+	if err = os.Rename(tmp, s.final(key)); err != nil {
+		return n, fmt.Errorf("disk: %w", err)
+	}
+	return n, syncDir(filepath.Join(s.root, "blobs"))
+}
+
+// ctxReader stops a copy when its context ends. It hides the reader's
+// WriteTo so that the copy goes through the large buffer.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("disk: %w", err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("disk: fsync %s: %w", dir, err)
+	}
+	return nil
+}
+
+// Open reads part of a blob.
+func (s *Store) Open(ctx context.Context, key string, offset, length int64) (io.ReadCloser, error) {
+	if err := checkKey(key); err != nil {
+		return nil, err
+	}
+	f, err := os.Open(s.final(key))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, silo.Errorf(silo.ENOTFOUND, "blob %s not found", key)
+	} else if err != nil {
+		return nil, fmt.Errorf("disk: %w", err)
+	}
+	if offset > 0 {
+		if _, err := f.Seek(offset, io.SeekStart); err != nil {
+			f.Close()
+			return nil, fmt.Errorf("disk: %w", err)
+		}
+	}
+	if length < 0 {
+		return f, nil
+	}
+	return struct {
+		io.Reader
+		io.Closer
+	}{io.LimitReader(f, length), f}, nil
+}
+
+// Delete removes a blob and any temp file of it.
+func (s *Store) Delete(ctx context.Context, key string) error {
+	if err := checkKey(key); err != nil {
+		return err
+	}
+	for _, p := range []string{s.final(key), s.temp(key)} {
+		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("disk: %w", err)
+		}
+	}
+	return nil
+}
+
+// List calls fn with every blob and every leftover temp file (by its key).
+func (s *Store) List(ctx context.Context, fn func(key string, size int64) error) error {
+	for _, dir := range []string{"blobs", "tmp"} {
+		entries, err := os.ReadDir(filepath.Join(s.root, dir))
+		if err != nil {
+			return fmt.Errorf("disk: %w", err)
+		}
+		for _, e := range entries {
+			info, err := e.Info()
+			if err != nil {
+				continue // deleted meanwhile
+			}
+			if err := fn(strings.TrimSuffix(e.Name(), ".part"), info.Size()); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// Ping checks the directory is there and writable.
+func (s *Store) Ping(ctx context.Context) error {
+	f, err := os.CreateTemp(filepath.Join(s.root, "tmp"), "ping-*")
+	if err != nil {
+		return fmt.Errorf("disk: %w", err)
+	}
+	f.Close()
+	return os.Remove(f.Name())
+}

@@ -1,0 +1,97 @@
+package silo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+)
+
+// Error codes. Each maps to one HTTP status in one table (api/error.go); the
+// rest of the code speaks only in these.
+const (
+	EINVALID        = "invalid"         // 400: malformed request or a parameter Cohere refuses with 400
+	EQUOTA          = "quota"           // 400: the upload would exceed the organisation's quota
+	EUNAUTHORIZED   = "unauthorized"    // 401: no key, or a key that never existed
+	EFORBIDDEN      = "forbidden"       // 403: role too low, or a bad signed URL
+	ENOTFOUND       = "not_found"       // 404
+	ECONFLICT       = "conflict"        // 409: e.g. a duplicate name, an idempotent create still running
+	EUNPROCESSABLE  = "unprocessable"   // 422: well-formed value out of range
+	ETOOMANY        = "too_many"        // 429
+	EREVOKED        = "revoked"         // 498: a deny-listed (revoked) key
+	ECANCELED       = "canceled"        // 499: the client went away
+	EINTERNAL       = "internal"        // 500
+	ENOTIMPLEMENTED = "not_implemented" // 501
+	EUNAVAILABLE    = "unavailable"     // 503
+	ETIMEOUT        = "timeout"         // 504: a dependency ran past its deadline
+)
+
+// Error is an application error: a code for the machine and a message for
+// the user. Anything that is not an *Error is internal and its text is never
+// shown to users.
+type Error struct {
+	Code    string
+	Message string
+}
+
+func (e *Error) Error() string { return fmt.Sprintf("silo: %s: %s", e.Code, e.Message) }
+
+// Errorf returns an *Error with the code and a formatted message.
+func Errorf(code, format string, args ...any) *Error {
+	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// ErrorCode returns the code of err: that of the *Error it wraps, ECANCELED or
+// ETIMEOUT for context errors, EINTERNAL for anything else, "" for nil.
+func ErrorCode(err error) string {
+	var e *Error
+	switch {
+	case err == nil:
+		return ""
+	case errors.As(err, &e):
+		return e.Code
+	case errors.Is(err, context.Canceled):
+		return ECANCELED
+	case errors.Is(err, context.DeadlineExceeded):
+		return ETIMEOUT
+	}
+	return EINTERNAL
+}
+
+// ErrorMessage returns the user-facing message of err. Internal errors get a
+// generic message: their text may hold internals.
+func ErrorMessage(err error) string {
+	var e *Error
+	switch {
+	case err == nil:
+		return ""
+	case errors.As(err, &e):
+		return e.Message
+	case errors.Is(err, context.Canceled):
+		return "request cancelled"
+	case errors.Is(err, context.DeadlineExceeded):
+		return "an internal service took too long to respond"
+	}
+	return "internal server error"
+}
+
+// QuotaError is an upload refused because it would take its organisation
+// over its quota. It names the numbers so that users can act on it.
+type QuotaError struct {
+	UsedBytes      int64 // stored
+	ReservedBytes  int64 // held by uploads in flight
+	LimitBytes     int64 // the quota
+	RequestedBytes int64 // what this upload needed (at least)
+}
+
+func (e *QuotaError) Error() string {
+	msg := fmt.Sprintf("You have exceeded capacity: the organization uses %d bytes of its %d byte limit and this upload requested %d bytes",
+		e.UsedBytes, e.LimitBytes, e.RequestedBytes)
+	if e.ReservedBytes > 0 {
+		msg += fmt.Sprintf(" (%d bytes are held by uploads in progress)", e.ReservedBytes)
+	}
+	return msg + ". Delete unused datasets or ask for a larger quota."
+}
+
+// Unwrap lets errors.As find the *Error behind a QuotaError, so the error
+// table and ErrorCode need no special case.
+func (e *QuotaError) Unwrap() error { return &Error{Code: EQUOTA, Message: e.Error()} }

@@ -1,0 +1,385 @@
+package silo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Service holds silo's business rules, once: who may do what (roles), the
+// quota, and the lifecycle of datasets. The HTTP layer calls it; the stores
+// below it only store.
+type Service struct {
+	Store     Store
+	Blobs     BlobStore
+	Validator Validator
+	Logger    *slog.Logger
+
+	Node           string        // this process's name in leases; unique per start
+	DefaultQuota   int64         // quota of an org created without one
+	MaxDatasetSize int64         // largest dataset, all its files together
+	Retention      time.Duration // 0 keeps datasets until deleted
+	LeaseTTL       time.Duration // how long a dead node's leases outlive it
+	ReserveStep    int64         // bytes reserved at a time while streaming
+	Workers        int           // validation workers
+	Now            func() time.Time
+
+	wakeOnce sync.Once
+	wake     chan struct{} // a new job is queued
+}
+
+// Defaults used where a Service field is zero.
+const (
+	DefaultQuotaBytes     = 10_000_000_000 // 10 GB, as Cohere
+	DefaultMaxDatasetSize = 1_500_000_000  // 1.5 GB, as Cohere
+	DefaultLeaseTTL       = 30 * time.Second
+	DefaultReserveStep    = 8 << 20
+	DefaultRetention      = 30 * 24 * time.Hour
+)
+
+func (s *Service) now() time.Time {
+	if s.Now != nil {
+		return s.Now().UTC()
+	}
+	return time.Now().UTC()
+}
+
+func (s *Service) log() *slog.Logger {
+	if s.Logger != nil {
+		return s.Logger
+	}
+	return slog.Default()
+}
+
+func (s *Service) leaseTTL() time.Duration {
+	if s.LeaseTTL > 0 {
+		return s.LeaseTTL
+	}
+	return DefaultLeaseTTL
+}
+
+func (s *Service) maxDatasetSize() int64 {
+	if s.MaxDatasetSize > 0 {
+		return s.MaxDatasetSize
+	}
+	return DefaultMaxDatasetSize
+}
+
+func (s *Service) defaultQuota() int64 {
+	if s.DefaultQuota > 0 {
+		return s.DefaultQuota
+	}
+	return DefaultQuotaBytes
+}
+
+func (s *Service) wakeCh() chan struct{} {
+	s.wakeOnce.Do(func() { s.wake = make(chan struct{}, 1) })
+	return s.wake
+}
+
+// Caller is who makes a request: an authenticated key, and the client name
+// it gave (X-Client-Name).
+type Caller struct {
+	Key        *Key
+	ClientName string
+}
+
+// OrgID is the organisation the caller acts for.
+func (c *Caller) OrgID() string { return c.Key.OrgID }
+
+// Authenticate finds the key whose secret is given. A key that never
+// existed is EUNAUTHORIZED; a revoked one EREVOKED (Cohere's 498). Keys are
+// found by the SHA-256 of the secret, so no comparison of secrets happens
+// and timing reveals nothing about them.
+func (s *Service) Authenticate(ctx context.Context, secret string) (*Key, error) {
+	if secret == "" {
+		return nil, Errorf(EUNAUTHORIZED, "no api key supplied")
+	}
+	k, err := s.Store.KeyByHash(ctx, HashSecret(secret))
+	if ErrorCode(err) == ENOTFOUND {
+		return nil, Errorf(EUNAUTHORIZED, "invalid api token")
+	} else if err != nil {
+		return nil, err
+	}
+	if k.Revoked() {
+		return nil, Errorf(EREVOKED, "this api key has been revoked")
+	}
+	return k, nil
+}
+
+// require checks the caller's role.
+func require(c *Caller, min Role) error {
+	if c == nil || c.Key == nil {
+		return Errorf(EUNAUTHORIZED, "no api key supplied")
+	}
+	if !c.Key.Role.Includes(min) {
+		return Errorf(EFORBIDDEN, "this api key has role %q; this operation needs role %q", c.Key.Role, min)
+	}
+	return nil
+}
+
+// Bootstrap makes sure the store has a key: on first start it creates
+// organisation "default" and an admin key with the given secret (a new
+// random one if secret is ""). It returns the secret when it created a key,
+// "" when keys existed already.
+func (s *Service) Bootstrap(ctx context.Context, secret string) (string, error) {
+	if secret == "" {
+		secret = NewSecret()
+	}
+	now := s.now()
+	org := &Org{ID: NewID("org_"), Name: "default", QuotaBytes: s.defaultQuota(), CreatedAt: now}
+	key := &Key{ID: NewID("key_"), OrgID: org.ID, Role: RoleAdmin, Name: "bootstrap", Hash: HashSecret(secret), CreatedAt: now}
+	created, err := s.Store.Bootstrap(ctx, org, key)
+	if err != nil || !created {
+		return "", err
+	}
+	return secret, nil
+}
+
+// Usage returns the caller's organisation with its counters: reading it is
+// one row, whatever the number of datasets.
+func (s *Service) Usage(ctx context.Context, c *Caller) (*Org, error) {
+	if err := require(c, RoleReader); err != nil {
+		return nil, err
+	}
+	return s.Store.Org(ctx, c.OrgID())
+}
+
+// UsageHistory returns the caller's organisation's usage samples since a
+// moment, at most limit of the newest.
+func (s *Service) UsageHistory(ctx context.Context, c *Caller, since time.Time, limit int) ([]UsageSample, error) {
+	if err := require(c, RoleReader); err != nil {
+		return nil, err
+	}
+	return s.Store.UsageHistory(ctx, c.OrgID(), since, limit)
+}
+
+// Dataset returns one of the caller's organisation's datasets. Another
+// organisation's dataset is not found, exactly like a missing one.
+func (s *Service) Dataset(ctx context.Context, c *Caller, id string) (*Dataset, error) {
+	if err := require(c, RoleReader); err != nil {
+		return nil, err
+	}
+	d, err := s.Store.Dataset(ctx, c.OrgID(), id)
+	if ErrorCode(err) == ENOTFOUND {
+		return nil, notFound(id)
+	}
+	return d, err
+}
+
+func notFound(id string) error { return Errorf(ENOTFOUND, "dataset with id %s not found", id) }
+
+// MaxListLimit is the largest page a list may ask for.
+const MaxListLimit = 1000
+
+// Datasets streams the caller's organisation's datasets that f selects.
+func (s *Service) Datasets(ctx context.Context, c *Caller, f DatasetFilter, fn func(*Dataset) error) error {
+	if err := require(c, RoleReader); err != nil {
+		return err
+	}
+	switch {
+	case f.Limit < 0 || f.Limit > MaxListLimit:
+		return Errorf(EUNPROCESSABLE, "limit must be between 1 and %d", MaxListLimit)
+	case f.Offset < 0:
+		return Errorf(EUNPROCESSABLE, "offset must not be negative")
+	case f.Status != "" && !f.Status.Known():
+		return Errorf(EUNPROCESSABLE, "unknown validationStatus %q: want one of unknown, queued, processing, failed, validated, skipped", f.Status)
+	}
+	f.OrgID = c.OrgID()
+	return s.Store.Datasets(ctx, f, fn)
+}
+
+// DeleteDataset deletes one of the caller's organisation's datasets. Usage
+// drops in the transaction that removes it; its blobs are deleted after, and
+// the sweep deletes any that this could not.
+func (s *Service) DeleteDataset(ctx context.Context, c *Caller, id string) error {
+	if err := require(c, RoleWriter); err != nil {
+		return err
+	}
+	d, err := s.Store.DeleteDataset(ctx, c.OrgID(), id)
+	if ErrorCode(err) == ENOTFOUND {
+		return notFound(id)
+	} else if err != nil {
+		return err
+	}
+	s.log().Info("dataset deleted", "org", d.OrgID, "dataset", d.ID, "bytes", d.SizeBytes)
+	s.deleteBlobs(context.WithoutCancel(ctx), datasetBlobKeys(d))
+	return nil
+}
+
+func datasetBlobKeys(d *Dataset) []string {
+	var keys []string
+	for _, p := range d.Parts {
+		if !p.OriginalDropped {
+			keys = append(keys, p.BlobKey)
+		}
+		if p.AvroKey != "" {
+			keys = append(keys, p.AvroKey)
+		}
+	}
+	return keys
+}
+
+// deleteBlobs deletes garbage blobs and forgets them in the ledger. What it
+// cannot delete stays in the ledger as garbage for the sweep.
+func (s *Service) deleteBlobs(ctx context.Context, keys []string) {
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	var gone []string
+	for _, k := range keys {
+		if err := s.Blobs.Delete(ctx, k); err != nil {
+			s.log().Warn("blob delete failed; the sweep will retry", "blob", k, "err", err)
+			continue
+		}
+		gone = append(gone, k)
+	}
+	if len(gone) > 0 {
+		if err := s.Store.ForgetBlobs(ctx, gone); err != nil {
+			s.log().Warn("forgetting deleted blobs failed; the sweep will retry", "err", err)
+		}
+	}
+}
+
+// Admin API: operator keys only, across organisations.
+
+// MaxOrgNameLength bounds organisation names.
+const MaxOrgNameLength = 100
+
+// CreateOrg creates an organisation; quota nil means the default quota.
+func (s *Service) CreateOrg(ctx context.Context, c *Caller, name string, quota *int64) (*Org, error) {
+	if err := require(c, RoleAdmin); err != nil {
+		return nil, err
+	}
+	name = strings.TrimSpace(name)
+	if name == "" || len(name) > MaxOrgNameLength {
+		return nil, Errorf(EUNPROCESSABLE, "name must be 1 to %d characters", MaxOrgNameLength)
+	}
+	q := s.defaultQuota()
+	if quota != nil {
+		if *quota < 0 {
+			return nil, Errorf(EUNPROCESSABLE, "quota_bytes must not be negative")
+		}
+		q = *quota
+	}
+	org := &Org{ID: NewID("org_"), Name: name, QuotaBytes: q, CreatedAt: s.now()}
+	if err := s.Store.CreateOrg(ctx, org); err != nil {
+		if ErrorCode(err) == ECONFLICT {
+			return nil, Errorf(ECONFLICT, "an organization named %q exists already", name)
+		}
+		return nil, err
+	}
+	return org, nil
+}
+
+// Orgs lists every organisation with its usage.
+func (s *Service) Orgs(ctx context.Context, c *Caller) ([]*Org, error) {
+	if err := require(c, RoleAdmin); err != nil {
+		return nil, err
+	}
+	return s.Store.Orgs(ctx)
+}
+
+// SetQuota changes an organisation's quota. Lowering it below the current
+// usage is allowed: new creates are refused until usage drops under it.
+func (s *Service) SetQuota(ctx context.Context, c *Caller, orgID string, quota int64) (*Org, error) {
+	if err := require(c, RoleAdmin); err != nil {
+		return nil, err
+	}
+	if quota < 0 {
+		return nil, Errorf(EUNPROCESSABLE, "quota_bytes must not be negative")
+	}
+	org, err := s.Store.SetQuota(ctx, orgID, quota)
+	if ErrorCode(err) == ENOTFOUND {
+		return nil, Errorf(ENOTFOUND, "organization %s not found", orgID)
+	}
+	return org, err
+}
+
+// CreateKey creates an API key; its secret is in the returned key only.
+func (s *Service) CreateKey(ctx context.Context, c *Caller, orgID string, role Role, name string) (*Key, error) {
+	if err := require(c, RoleAdmin); err != nil {
+		return nil, err
+	}
+	if !role.Valid() {
+		return nil, Errorf(EUNPROCESSABLE, "role must be reader, writer or admin")
+	}
+	if len(name) > MaxOrgNameLength {
+		return nil, Errorf(EUNPROCESSABLE, "name must be at most %d characters", MaxOrgNameLength)
+	}
+	if _, err := s.Store.Org(ctx, orgID); ErrorCode(err) == ENOTFOUND {
+		return nil, Errorf(EUNPROCESSABLE, "organization %q does not exist", orgID)
+	} else if err != nil {
+		return nil, err
+	}
+	secret := NewSecret()
+	k := &Key{ID: NewID("key_"), OrgID: orgID, Role: role, Name: name, Hash: HashSecret(secret), CreatedAt: s.now()}
+	if err := s.Store.CreateKey(ctx, k); err != nil {
+		return nil, err
+	}
+	k.Secret = secret
+	return k, nil
+}
+
+// Keys lists keys, of one organisation or of all ("").
+func (s *Service) Keys(ctx context.Context, c *Caller, orgID string) ([]*Key, error) {
+	if err := require(c, RoleAdmin); err != nil {
+		return nil, err
+	}
+	return s.Store.Keys(ctx, orgID)
+}
+
+// RevokeKey deny-lists a key: from then on it gets EREVOKED.
+func (s *Service) RevokeKey(ctx context.Context, c *Caller, id string) (*Key, error) {
+	if err := require(c, RoleAdmin); err != nil {
+		return nil, err
+	}
+	k, err := s.Store.RevokeKey(ctx, id, s.now())
+	if ErrorCode(err) == ENOTFOUND {
+		return nil, Errorf(ENOTFOUND, "key %s not found", id)
+	}
+	return k, err
+}
+
+// Ready reports whether both stores answer.
+func (s *Service) Ready(ctx context.Context) error {
+	if err := s.Store.Ping(ctx); err != nil {
+		return fmt.Errorf("metadata store: %w", err)
+	}
+	if err := s.Blobs.Ping(ctx); err != nil {
+		return fmt.Errorf("blob store: %w", err)
+	}
+	return nil
+}
+
+// OpenPart opens a part of a dataset for download, as a signed URL names it:
+// the uploaded file (original) or its Avro rendering. It checks no caller;
+// the URL's signature is the capability.
+func (s *Service) OpenPart(ctx context.Context, orgID, datasetID string, index int, avro bool) (*Dataset, *Part, error) {
+	d, err := s.Store.Dataset(ctx, orgID, datasetID)
+	if err != nil {
+		if ErrorCode(err) == ENOTFOUND {
+			return nil, nil, notFound(datasetID)
+		}
+		return nil, nil, err
+	}
+	for i := range d.Parts {
+		p := &d.Parts[i]
+		if p.Index != index {
+			continue
+		}
+		if avro && p.AvroKey == "" {
+			return nil, nil, Errorf(ENOTFOUND, "part %d of dataset %s has no Avro file (validation status %s)", index, datasetID, d.Status)
+		}
+		if !avro && p.OriginalDropped {
+			return nil, nil, Errorf(ENOTFOUND, "the original file of part %d was not kept (keep_original_file=false)", index)
+		}
+		return d, p, nil
+	}
+	return nil, nil, Errorf(ENOTFOUND, "dataset %s has no part %d", datasetID, index)
+}
+
+var errNoJob = errors.New("no job")

@@ -1,0 +1,304 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/silo-datasets/silo"
+)
+
+// OpenReservation records an upload in flight holding no bytes yet.
+func (s *Store) OpenReservation(ctx context.Context, r *silo.Reservation) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO reservations (id, org_id, node, bytes, created_at, expires_at) VALUES (?, ?, ?, 0, ?, ?)`,
+			r.ID, r.OrgID, r.Node, micros(r.CreatedAt), micros(r.ExpiresAt))
+		return err
+	})
+}
+
+// Reserve grows a reservation by between need and want bytes. Inside the
+// immediate transaction nothing else writes, and the UPDATE is conditional
+// anyway: the quota holds whatever the isolation.
+func (s *Store) Reserve(ctx context.Context, resID string, need, want int64) (int64, error) {
+	var granted int64
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		var orgID string
+		if err := tx.QueryRowContext(ctx, `SELECT org_id FROM reservations WHERE id = ?`, resID).Scan(&orgID); err != nil {
+			return err
+		}
+		var quota, used, reserved int64
+		err := tx.QueryRowContext(ctx, `SELECT quota_bytes, used_bytes, reserved_bytes FROM orgs WHERE id = ?`, orgID).
+			Scan(&quota, &used, &reserved)
+		if err != nil {
+			return err
+		}
+		free := quota - used - reserved
+		if free < need {
+			return &silo.QuotaError{UsedBytes: used, ReservedBytes: reserved, LimitBytes: quota, RequestedBytes: need}
+		}
+		granted = min(want, free)
+		res, err := tx.ExecContext(ctx, `UPDATE orgs SET reserved_bytes = reserved_bytes + ?1
+			WHERE id = ?2 AND quota_bytes - used_bytes - reserved_bytes >= ?1`, granted, orgID)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n != 1 {
+			return fmt.Errorf("sqlite: reservation raced (impossible under BEGIN IMMEDIATE)")
+		}
+		_, err = tx.ExecContext(ctx, `UPDATE reservations SET bytes = bytes + ? WHERE id = ?`, granted, resID)
+		return err
+	})
+	return granted, err
+}
+
+// ReleaseReservation gives a reservation's bytes back and marks its blobs
+// garbage.
+func (s *Store) ReleaseReservation(ctx context.Context, resID string) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		var orgID string
+		var bytes int64
+		err := tx.QueryRowContext(ctx, `DELETE FROM reservations WHERE id = ? RETURNING org_id, bytes`, resID).Scan(&orgID, &bytes)
+		if err == sql.ErrNoRows {
+			return nil
+		} else if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE orgs SET reserved_bytes = reserved_bytes - ? WHERE id = ?`, bytes, orgID); err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `UPDATE blobs SET state = 'garbage', reservation_id = NULL WHERE reservation_id = ?`, resID)
+		return err
+	})
+}
+
+// RenewLeases is a node's heartbeat over its reservations and jobs.
+func (s *Store) RenewLeases(ctx context.Context, node string, until time.Time) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `UPDATE reservations SET expires_at = ? WHERE node = ?`, micros(until), node); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, `UPDATE jobs SET lease_until = ? WHERE owner = ?`, micros(until), node)
+		return err
+	})
+}
+
+func (s *Store) reservations(ctx context.Context, where string, args ...any) ([]*silo.Reservation, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT id, org_id, node, bytes, created_at, expires_at FROM reservations `+where+` ORDER BY created_at`, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*silo.Reservation
+	for rows.Next() {
+		var r silo.Reservation
+		var created, expires int64
+		if err := rows.Scan(&r.ID, &r.OrgID, &r.Node, &r.Bytes, &created, &expires); err != nil {
+			return nil, err
+		}
+		r.CreatedAt, r.ExpiresAt = fromMicros(created), fromMicros(expires)
+		out = append(out, &r)
+	}
+	return out, rows.Err()
+}
+
+// ExpiredReservations lists reservations whose lease ran out before now.
+func (s *Store) ExpiredReservations(ctx context.Context, now time.Time) ([]*silo.Reservation, error) {
+	return s.reservations(ctx, `WHERE expires_at < ?`, micros(now))
+}
+
+// Reservations lists every open reservation.
+func (s *Store) Reservations(ctx context.Context) ([]*silo.Reservation, error) {
+	return s.reservations(ctx, "")
+}
+
+const datasetCols = `id, org_id, name, type, status, created_at, updated_at, expires_at, client_name, size_bytes, params, parts, report`
+
+func scanDataset(row scanner) (*silo.Dataset, error) {
+	var d silo.Dataset
+	var created, updated int64
+	var expires sql.NullInt64
+	var params, parts, report string
+	err := row.Scan(&d.ID, &d.OrgID, &d.Name, &d.Type, &d.Status, &created, &updated, &expires,
+		&d.ClientName, &d.SizeBytes, &params, &parts, &report)
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	d.CreatedAt, d.UpdatedAt, d.ExpiresAt = fromMicros(created), fromMicros(updated), fromNullMicros(expires)
+	if err := unmarshalAll(params, &d.Params, parts, &d.Parts, report, &d.Report); err != nil {
+		return nil, fmt.Errorf("sqlite: dataset %s: %w", d.ID, err)
+	}
+	return &d, nil
+}
+
+func unmarshalAll(pairs ...any) error {
+	for i := 0; i < len(pairs); i += 2 {
+		if err := json.Unmarshal([]byte(pairs[i].(string)), pairs[i+1]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func marshal(v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err) // plain structs always marshal
+	}
+	return string(b)
+}
+
+// CreateDataset records a dataset and moves its reservation's bytes to used.
+func (s *Store) CreateDataset(ctx context.Context, d *silo.Dataset, resID string) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		var orgID string
+		var held int64
+		err := tx.QueryRowContext(ctx, `DELETE FROM reservations WHERE id = ? RETURNING org_id, bytes`, resID).Scan(&orgID, &held)
+		if err != nil {
+			return err
+		}
+		if orgID != d.OrgID {
+			return fmt.Errorf("sqlite: reservation %s is of org %s, not %s", resID, orgID, d.OrgID)
+		}
+		_, err = tx.ExecContext(ctx, `INSERT INTO datasets (`+datasetCols+`) VALUES (`+placeholders(13)+`)`,
+			d.ID, d.OrgID, d.Name, d.Type, d.Status, micros(d.CreatedAt), micros(d.UpdatedAt), nullMicros(d.ExpiresAt),
+			d.ClientName, d.SizeBytes, marshal(d.Params), marshal(d.Parts), marshal(d.Report))
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO jobs (dataset_id, org_id, created_at) VALUES (?, ?, ?)`,
+			d.ID, d.OrgID, micros(d.CreatedAt)); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE blobs SET state = 'live', dataset_id = ?, reservation_id = NULL WHERE reservation_id = ?`,
+			d.ID, resID); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE orgs SET used_bytes = used_bytes + ?, reserved_bytes = reserved_bytes - ? WHERE id = ?`,
+			d.SizeBytes, held, d.OrgID); err != nil {
+			return err
+		}
+		return sampleUsage(ctx, tx, d.OrgID, d.CreatedAt)
+	})
+}
+
+// Dataset returns one dataset of one organisation.
+func (s *Store) Dataset(ctx context.Context, orgID, id string) (*silo.Dataset, error) {
+	return scanDataset(s.r.QueryRowContext(ctx, `SELECT `+datasetCols+` FROM datasets WHERE id = ? AND org_id = ?`, id, orgID))
+}
+
+// Datasets streams the datasets a filter selects, newest first.
+func (s *Store) Datasets(ctx context.Context, f silo.DatasetFilter, fn func(*silo.Dataset) error) error {
+	q, args := datasetQuery(f)
+	rows, err := s.r.QueryContext(ctx, q, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		d, err := scanDataset(rows)
+		if err != nil {
+			return err
+		}
+		if err := fn(d); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
+func datasetQuery(f silo.DatasetFilter) (string, []any) {
+	var b strings.Builder
+	b.WriteString(`SELECT ` + datasetCols + ` FROM datasets WHERE org_id = ?`)
+	args := []any{f.OrgID}
+	if f.Type != "" {
+		b.WriteString(` AND type = ?`)
+		args = append(args, f.Type)
+	}
+	if f.Status != "" {
+		b.WriteString(` AND status = ?`)
+		args = append(args, f.Status)
+	}
+	if f.Before != nil {
+		b.WriteString(` AND created_at < ?`)
+		args = append(args, micros(*f.Before))
+	}
+	if f.After != nil {
+		b.WriteString(` AND created_at > ?`)
+		args = append(args, micros(*f.After))
+	}
+	b.WriteString(` ORDER BY created_at DESC, id DESC`)
+	if f.Limit > 0 || f.Offset > 0 {
+		limit := int64(-1)
+		if f.Limit > 0 {
+			limit = int64(f.Limit)
+		}
+		b.WriteString(` LIMIT ? OFFSET ?`)
+		args = append(args, limit, f.Offset)
+	}
+	return b.String(), args
+}
+
+// DeleteDataset removes a dataset and subtracts its bytes from usage.
+func (s *Store) DeleteDataset(ctx context.Context, orgID, id string) (*silo.Dataset, error) {
+	var d *silo.Dataset
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		var err error
+		d, err = scanDataset(tx.QueryRowContext(ctx, `DELETE FROM datasets WHERE id = ? AND org_id = ? RETURNING `+datasetCols, id, orgID))
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM jobs WHERE dataset_id = ?`, id); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE blobs SET state = 'garbage' WHERE dataset_id = ?`, id); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE orgs SET used_bytes = used_bytes - ? WHERE id = ?`, d.SizeBytes, orgID); err != nil {
+			return err
+		}
+		return sampleUsage(ctx, tx, orgID, time.Now())
+	})
+	return d, err
+}
+
+// ExpiredDatasets lists datasets past their retention.
+func (s *Store) ExpiredDatasets(ctx context.Context, now time.Time, limit int) ([]*silo.Dataset, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT `+datasetCols+` FROM datasets WHERE expires_at IS NOT NULL AND expires_at < ? ORDER BY expires_at LIMIT ?`,
+		micros(now), limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*silo.Dataset
+	for rows.Next() {
+		d, err := scanDataset(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, d)
+	}
+	return out, rows.Err()
+}
+
+// UsageSums sums dataset sizes per organisation, the slow way, for fsck.
+func (s *Store) UsageSums(ctx context.Context) (map[string]int64, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT org_id, SUM(size_bytes) FROM datasets GROUP BY org_id`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[string]int64{}
+	for rows.Next() {
+		var org string
+		var sum int64
+		if err := rows.Scan(&org, &sum); err != nil {
+			return nil, err
+		}
+		out[org] = sum
+	}
+	return out, rows.Err()
+}

@@ -1,0 +1,184 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"time"
+
+	"github.com/silo-datasets/silo"
+)
+
+const orgCols = `id, name, quota_bytes, used_bytes, reserved_bytes, created_at`
+
+type scanner interface{ Scan(...any) error }
+
+func scanOrg(row scanner) (*silo.Org, error) {
+	var o silo.Org
+	var created int64
+	if err := row.Scan(&o.ID, &o.Name, &o.QuotaBytes, &o.UsedBytes, &o.ReservedBytes, &created); err != nil {
+		return nil, mapErr(err)
+	}
+	o.CreatedAt = fromMicros(created)
+	return &o, nil
+}
+
+// CreateOrg stores a new organisation.
+func (s *Store) CreateOrg(ctx context.Context, o *silo.Org) error {
+	return s.tx(ctx, func(tx *sql.Tx) error { return insertOrg(ctx, tx, o) })
+}
+
+func insertOrg(ctx context.Context, tx *sql.Tx, o *silo.Org) error {
+	_, err := tx.ExecContext(ctx, `INSERT INTO orgs (`+orgCols+`) VALUES (?, ?, ?, 0, 0, ?)`,
+		o.ID, o.Name, o.QuotaBytes, micros(o.CreatedAt))
+	return err
+}
+
+// Org returns one organisation with its counters.
+func (s *Store) Org(ctx context.Context, id string) (*silo.Org, error) {
+	return scanOrg(s.r.QueryRowContext(ctx, `SELECT `+orgCols+` FROM orgs WHERE id = ?`, id))
+}
+
+// Orgs lists every organisation, oldest first.
+func (s *Store) Orgs(ctx context.Context) ([]*silo.Org, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT `+orgCols+` FROM orgs ORDER BY created_at, id`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*silo.Org
+	for rows.Next() {
+		o, err := scanOrg(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, o)
+	}
+	return out, rows.Err()
+}
+
+// SetQuota changes an organisation's quota.
+func (s *Store) SetQuota(ctx context.Context, id string, quota int64) (*silo.Org, error) {
+	var o *silo.Org
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		var err error
+		o, err = scanOrg(tx.QueryRowContext(ctx, `UPDATE orgs SET quota_bytes = ? WHERE id = ? RETURNING `+orgCols, quota, id))
+		return err
+	})
+	return o, err
+}
+
+// UsageHistory returns up to limit of the newest samples since a moment,
+// oldest first.
+func (s *Store) UsageHistory(ctx context.Context, orgID string, since time.Time, limit int) ([]silo.UsageSample, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT at, used_bytes FROM usage_samples WHERE org_id = ? AND at >= ? ORDER BY at DESC LIMIT ?`,
+		orgID, micros(since), limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []silo.UsageSample
+	for rows.Next() {
+		var at int64
+		var u silo.UsageSample
+		if err := rows.Scan(&at, &u.UsedBytes); err != nil {
+			return nil, err
+		}
+		u.At = fromMicros(at)
+		out = append(out, u)
+	}
+	for i, j := 0, len(out)-1; i < j; i, j = i+1, j-1 {
+		out[i], out[j] = out[j], out[i]
+	}
+	return out, rows.Err()
+}
+
+func sampleUsage(ctx context.Context, tx *sql.Tx, orgID string, at time.Time) error {
+	_, err := tx.ExecContext(ctx, `INSERT INTO usage_samples (org_id, at, used_bytes) SELECT id, ?, used_bytes FROM orgs WHERE id = ?`,
+		micros(at), orgID)
+	return err
+}
+
+const keyCols = `id, org_id, hash, role, name, created_at, revoked_at`
+
+func scanKey(row scanner) (*silo.Key, error) {
+	var k silo.Key
+	var created int64
+	var revoked sql.NullInt64
+	if err := row.Scan(&k.ID, &k.OrgID, &k.Hash, &k.Role, &k.Name, &created, &revoked); err != nil {
+		return nil, mapErr(err)
+	}
+	k.CreatedAt, k.RevokedAt = fromMicros(created), fromNullMicros(revoked)
+	return &k, nil
+}
+
+// CreateKey stores a key (its hash).
+func (s *Store) CreateKey(ctx context.Context, k *silo.Key) error {
+	return s.tx(ctx, func(tx *sql.Tx) error { return insertKey(ctx, tx, k) })
+}
+
+func insertKey(ctx context.Context, tx *sql.Tx, k *silo.Key) error {
+	_, err := tx.ExecContext(ctx, `INSERT INTO keys (`+keyCols+`) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+		k.ID, k.OrgID, k.Hash, k.Role, k.Name, micros(k.CreatedAt), nullMicros(k.RevokedAt))
+	return err
+}
+
+// KeyByHash finds a key by the hash of its secret.
+func (s *Store) KeyByHash(ctx context.Context, hash []byte) (*silo.Key, error) {
+	return scanKey(s.r.QueryRowContext(ctx, `SELECT `+keyCols+` FROM keys WHERE hash = ?`, hash))
+}
+
+// Keys lists the keys of one organisation, or of all.
+func (s *Store) Keys(ctx context.Context, orgID string) ([]*silo.Key, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT `+keyCols+` FROM keys WHERE ? = '' OR org_id = ? ORDER BY created_at, id`, orgID, orgID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*silo.Key
+	for rows.Next() {
+		k, err := scanKey(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, k)
+	}
+	return out, rows.Err()
+}
+
+// RevokeKey deny-lists a key; revoking twice keeps the first time.
+func (s *Store) RevokeKey(ctx context.Context, id string, at time.Time) (*silo.Key, error) {
+	var k *silo.Key
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		var err error
+		k, err = scanKey(tx.QueryRowContext(ctx, `UPDATE keys SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ? RETURNING `+keyCols, micros(at), id))
+		return err
+	})
+	return k, err
+}
+
+// Bootstrap creates the first organisation and key if there is no key.
+func (s *Store) Bootstrap(ctx context.Context, o *silo.Org, k *silo.Key) (bool, error) {
+	created := false
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		var n int
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM keys`).Scan(&n); err != nil || n > 0 {
+			return err
+		}
+		var existing string
+		err := tx.QueryRowContext(ctx, `SELECT id FROM orgs WHERE name = ?`, o.Name).Scan(&existing)
+		switch {
+		case err == sql.ErrNoRows:
+			if err := insertOrg(ctx, tx, o); err != nil {
+				return err
+			}
+		case err != nil:
+			return err
+		default:
+			*o = silo.Org{ID: existing, Name: o.Name}
+			k.OrgID = existing
+		}
+		created = true
+		return insertKey(ctx, tx, k)
+	})
+	return created, err
+}

@@ -1,0 +1,191 @@
+package silo
+
+import (
+	"context"
+	"io"
+	"time"
+)
+
+// Store is the metadata store: SQLite for the embedded default, PostgreSQL
+// for scale-out. Every implementation passes storetest.TestStore.
+//
+// A store method does one storage thing, atomically; deciding whether to do
+// it is the Service's job. Methods return *Error with ENOTFOUND or ECONFLICT
+// where the docs say so, and *QuotaError from Reserve.
+type Store interface {
+	OrgStore
+	KeyStore
+	ReservationStore
+	DatasetStore
+	JobStore
+	BlobLedger
+
+	// Setting returns the value stored under name, first storing def if there
+	// is none yet (so that concurrent nodes agree on one value).
+	Setting(ctx context.Context, name, def string) (string, error)
+	Ping(ctx context.Context) error
+	Close() error
+}
+
+// OrgStore keeps organisations and their usage counters.
+type OrgStore interface {
+	// CreateOrg stores org; ECONFLICT if the name is taken.
+	CreateOrg(ctx context.Context, org *Org) error
+	// Org returns the org with its counters; ENOTFOUND if there is none.
+	Org(ctx context.Context, id string) (*Org, error)
+	Orgs(ctx context.Context) ([]*Org, error)
+	SetQuota(ctx context.Context, id string, quota int64) (*Org, error)
+	// UsageHistory returns the org's usage samples with At >= since, oldest
+	// first, at most limit of them (the newest ones).
+	UsageHistory(ctx context.Context, orgID string, since time.Time, limit int) ([]UsageSample, error)
+}
+
+// KeyStore keeps API keys by the SHA-256 hash of their secret.
+type KeyStore interface {
+	CreateKey(ctx context.Context, k *Key) error
+	// KeyByHash returns the key, revoked or not; ENOTFOUND if none has it.
+	KeyByHash(ctx context.Context, hash []byte) (*Key, error)
+	// Keys lists the keys of one org, or of all if orgID is "".
+	Keys(ctx context.Context, orgID string) ([]*Key, error)
+	// RevokeKey deny-lists the key (idempotent); ENOTFOUND if there is none.
+	RevokeKey(ctx context.Context, id string, at time.Time) (*Key, error)
+	// Bootstrap stores org (unless one of that name exists) and key in one
+	// transaction, if and only if the store holds no key at all; it reports
+	// whether it did. Nodes starting together create exactly one key.
+	Bootstrap(ctx context.Context, org *Org, key *Key) (bool, error)
+}
+
+// ReservationStore holds the bytes of uploads in flight against the quota.
+type ReservationStore interface {
+	// OpenReservation records an upload in flight that holds no bytes yet.
+	OpenReservation(ctx context.Context, r *Reservation) error
+	// Reserve grows the reservation by at least need and at most want bytes,
+	// as much as the quota allows, with one conditional UPDATE of the org's
+	// counters (used + reserved + need <= quota); it returns the bytes
+	// granted. *QuotaError if even need does not fit; ENOTFOUND if the
+	// reservation is gone (released by a sweep).
+	Reserve(ctx context.Context, resID string, need, want int64) (int64, error)
+	// ReleaseReservation gives the reservation's bytes back, deletes it and
+	// marks its pending blobs as garbage. Releasing twice is not an error.
+	ReleaseReservation(ctx context.Context, resID string) error
+	// RenewLeases extends the leases of every reservation and job owned by
+	// node: a node's heartbeat.
+	RenewLeases(ctx context.Context, node string, until time.Time) error
+	// ExpiredReservations lists reservations whose lease ran out before now.
+	ExpiredReservations(ctx context.Context, now time.Time) ([]*Reservation, error)
+	// Reservations lists every open reservation (for fsck).
+	Reservations(ctx context.Context) ([]*Reservation, error)
+}
+
+// DatasetStore keeps datasets. The create and delete transactions are where
+// usage changes, so usage is exact from the moment either commits.
+type DatasetStore interface {
+	// CreateDataset stores d (with its parts) and its validation job, marks
+	// the reservation's blobs live, adds d.SizeBytes to the org's used bytes,
+	// releases the reservation's bytes, deletes the reservation and records
+	// a usage sample, all in one transaction. ENOTFOUND if the reservation is
+	// gone; ECONFLICT if the id is taken.
+	CreateDataset(ctx context.Context, d *Dataset, resID string) error
+	// Dataset returns one dataset of one org; ENOTFOUND otherwise.
+	Dataset(ctx context.Context, orgID, id string) (*Dataset, error)
+	// Datasets calls fn with each dataset that f selects, newest first,
+	// streaming: a large org is never held in memory.
+	Datasets(ctx context.Context, f DatasetFilter, fn func(*Dataset) error) error
+	// DeleteDataset removes the dataset and its job, subtracts its size from
+	// the org's used bytes, marks its blobs garbage and records a usage
+	// sample, in one transaction; it returns what it removed.
+	DeleteDataset(ctx context.Context, orgID, id string) (*Dataset, error)
+	// ExpiredDatasets lists up to limit datasets whose ExpiresAt is before now.
+	ExpiredDatasets(ctx context.Context, now time.Time, limit int) ([]*Dataset, error)
+	// UsageSums returns, per org, the sum of SizeBytes of its datasets (fsck).
+	UsageSums(ctx context.Context) (map[string]int64, error)
+}
+
+// JobStore is the queue of validation jobs, one per dataset.
+type JobStore interface {
+	// ClaimJob takes the oldest job that is queued or whose lease ran out,
+	// gives it to owner until leaseUntil, bumps its attempt, marks earlier
+	// attempts' pending blobs garbage and sets the dataset processing. It
+	// returns nil, nil when there is no job.
+	ClaimJob(ctx context.Context, owner string, now, leaseUntil time.Time) (*Job, error)
+	// AddJobBlob records a blob the job is about to write, before it is written.
+	AddJobBlob(ctx context.Context, job *Job, key string) error
+	// FinishJob stores the validation outcome (status, report, parts) of d,
+	// marks the job's blobs live (or garbage if d failed), marks the
+	// uploaded blob of each part with OriginalDropped garbage, and deletes
+	// the job, in one transaction. ENOTFOUND if the job is no longer this
+	// attempt's (deleted dataset, or lease lost).
+	FinishJob(ctx context.Context, job *Job, d *Dataset) error
+	// PendingJobs counts jobs not yet finished (the validation queue depth).
+	PendingJobs(ctx context.Context) (int, error)
+}
+
+// BlobLedger records every blob key before it is written and until it is
+// deleted, so that nothing in the blob store is ever orphaned.
+type BlobLedger interface {
+	// AddPendingBlob records key under the reservation before it is written.
+	AddPendingBlob(ctx context.Context, resID, orgID, key string) error
+	// GarbageBlobs lists up to limit blob keys that are to be deleted.
+	GarbageBlobs(ctx context.Context, limit int) ([]string, error)
+	// ForgetBlobs removes the ledger rows of garbage blobs once deleted.
+	ForgetBlobs(ctx context.Context, keys []string) error
+	// Blobs calls fn with every key in the ledger and its state (fsck).
+	Blobs(ctx context.Context, fn func(key string, state BlobState) error) error
+}
+
+// BlobState is where a blob is in its life.
+type BlobState string
+
+const (
+	BlobPending BlobState = "pending" // being written for an upload or a job
+	BlobLive    BlobState = "live"    // part of a dataset
+	BlobGarbage BlobState = "garbage" // to be deleted
+)
+
+// BlobStore keeps the bytes of uploaded files and Avro parts under flat,
+// random keys chosen by silo (never from user input). Every implementation
+// passes storetest.TestBlobStore.
+type BlobStore interface {
+	// Put stores r's bytes under key and returns their count; the blob is
+	// durable when Put returns nil. On error nothing is left under key that
+	// Delete would not remove.
+	Put(ctx context.Context, key string, r io.Reader) (int64, error)
+	// Open reads length bytes of the blob from offset (length < 0: to the
+	// end). ENOTFOUND if there is no such blob.
+	Open(ctx context.Context, key string, offset, length int64) (io.ReadCloser, error)
+	// Delete removes the blob and anything a failed Put left; deleting a blob
+	// that is not there is not an error.
+	Delete(ctx context.Context, key string) error
+	// List calls fn with every stored blob (and leftover of a failed Put) and
+	// its size.
+	List(ctx context.Context, fn func(key string, size int64) error) error
+	Ping(ctx context.Context) error
+}
+
+// Validator checks an uploaded dataset against the rules of its type and
+// format, streaming, and writes each part's Avro rendering.
+type Validator interface {
+	Validate(ctx context.Context, d *Dataset, files []ValidationFile) (*Validation, error)
+}
+
+// ValidationFile is one part to validate.
+type ValidationFile struct {
+	Part *Part
+	Data io.Reader // the uploaded bytes
+	Avro io.Writer // where the part's Avro object container file goes
+}
+
+// Validation is a validator's verdict. A dataset that fails validation is
+// not an error of Validate; Validate errs only when it could not do its work
+// (I/O, cancellation).
+type Validation struct {
+	OK     bool
+	Report Report
+	Parts  []PartStats // one per ValidationFile, in order
+}
+
+// PartStats is what validation learnt about one part.
+type PartStats struct {
+	NumRows int64
+	Samples []string
+}

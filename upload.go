@@ -1,0 +1,307 @@
+package silo
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"hash"
+	"io"
+	"path"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// MaxNameLength: Cohere refuses names of 50 characters or more.
+const MaxNameLength = 50
+
+// MultipartSlack is how many bytes of a create's Content-Length are taken to
+// be multipart framing (boundaries, part headers) rather than file bytes when
+// deciding an early refusal. Content-Length may justify refusing a create
+// before reading it only if the request could not fit even without its
+// framing; part headers larger than this are unusual enough to ignore.
+const MultipartSlack = 64 << 10
+
+// UploadRequest is a create as the API received it, before any file byte.
+type UploadRequest struct {
+	Name          string
+	Type          DatasetType
+	Params        CreateParams
+	ContentLength int64 // of the whole request; -1 if unknown
+}
+
+// CheckUpload validates a create's parameters, as Cohere does, before any
+// byte of its body is read.
+func CheckUpload(r UploadRequest) error {
+	switch {
+	case strings.TrimSpace(r.Name) == "":
+		return Errorf(EINVALID, "The name parameter must be set.")
+	case utf8.RuneCountInString(r.Name) >= MaxNameLength:
+		return Errorf(EINVALID, "The name must be less than %d characters long.", MaxNameLength)
+	case r.Type == "":
+		return Errorf(EINVALID, "The type parameter must be set.")
+	case !r.Type.Known():
+		return Errorf(EINVALID, "The dataset type is invalid: %q is not one of %s.", r.Type, typeList())
+	case r.Params.CSVDelimiter != "" && utf8.RuneCountInString(r.Params.CSVDelimiter) != 1:
+		return Errorf(EINVALID, "You have used an invalid csv delimiter: csv_delimiter must be exactly one character long.")
+	}
+	return nil
+}
+
+func typeList() string {
+	s := make([]string, len(DatasetTypes))
+	for i, t := range DatasetTypes {
+		s[i] = string(t)
+	}
+	return strings.Join(s, ", ")
+}
+
+// Upload is a create in progress: a reservation against the quota that
+// grows as file bytes arrive, and the blobs written so far. Call Commit to
+// make it a dataset or Abort to throw it away; Abort after Commit is a no-op,
+// so `defer u.Abort()` is the idiom.
+type Upload struct {
+	s      *Service
+	caller *Caller
+	req    UploadRequest
+	res    *Reservation
+	held   int64 // bytes the reservation holds
+	size   int64 // file bytes received
+	parts  []Part
+	blobs  []string
+	done   bool
+}
+
+// BeginUpload checks the caller and the parameters and opens a reservation.
+// With a Content-Length it reserves, in one step, all the bytes the files
+// can have; if even the bytes they must have do not fit, the create is
+// refused here, before its body is read.
+func (s *Service) BeginUpload(ctx context.Context, c *Caller, req UploadRequest) (*Upload, error) {
+	if err := require(c, RoleWriter); err != nil {
+		return nil, err
+	}
+	if err := CheckUpload(req); err != nil {
+		return nil, err
+	}
+	minFileBytes := req.ContentLength - MultipartSlack
+	if minFileBytes > s.maxDatasetSize() {
+		return nil, s.tooLarge()
+	}
+	now := s.now()
+	u := &Upload{s: s, caller: c, req: req, res: &Reservation{
+		ID: NewID("res_"), OrgID: c.OrgID(), Node: s.Node, CreatedAt: now, ExpiresAt: now.Add(s.leaseTTL()),
+	}}
+	if err := s.Store.OpenReservation(ctx, u.res); err != nil {
+		return nil, err
+	}
+	if req.ContentLength > 0 {
+		want := min(req.ContentLength, s.maxDatasetSize())
+		if err := u.reserve(ctx, max(minFileBytes, 0), want); err != nil {
+			u.Abort()
+			return nil, err
+		}
+	}
+	return u, nil
+}
+
+func (s *Service) tooLarge() error {
+	return Errorf(EINVALID, "The dataset is too large: a dataset may hold at most %d bytes (%s) in all its files.", s.maxDatasetSize(), FormatSize(s.maxDatasetSize()))
+}
+
+// reserve grows the reservation by at least need and at most want bytes.
+func (u *Upload) reserve(ctx context.Context, need, want int64) error {
+	got, err := u.s.Store.Reserve(ctx, u.res.ID, need, want)
+	if err != nil {
+		return err
+	}
+	u.held += got
+	return nil
+}
+
+// AddFile streams one uploaded file into the blob store, hashing it and
+// reserving quota as its bytes arrive. An empty eval file counts as absent,
+// as Cohere's own Go sample sends one.
+func (u *Upload) AddFile(ctx context.Context, kind PartKind, filename string, r io.Reader) error {
+	for _, p := range u.parts {
+		if p.Kind == kind {
+			return Errorf(EINVALID, "more than one %s file in the upload: send one data part and at most one eval_data part", kind)
+		}
+	}
+	br := bufio.NewReaderSize(r, 64<<10)
+	if kind == PartEval {
+		if _, err := br.Peek(1); err == io.EOF {
+			return nil
+		}
+	}
+	format := formatOf(filename, br)
+	key := NewBlobKey()
+	// The key is in the ledger before a byte is written, so a crash at any
+	// point leaves nothing the sweep cannot find.
+	if err := u.s.Store.AddPendingBlob(ctx, u.res.ID, u.res.OrgID, key); err != nil {
+		return err
+	}
+	u.blobs = append(u.blobs, key)
+	m := &meter{u: u, ctx: ctx, r: br, h: sha256.New()}
+	n, err := u.s.Blobs.Put(ctx, key, m)
+	if m.err != nil {
+		return m.err // the quota or size refusal, not the store's wrapping of it
+	}
+	if err != nil {
+		return err
+	}
+	u.parts = append(u.parts, Part{
+		ID:        NewID("dp_"),
+		Kind:      kind,
+		Format:    format,
+		Filename:  path.Base(filename),
+		BlobKey:   key,
+		SizeBytes: n,
+		SHA256:    hex.EncodeToString(m.h.Sum(nil)),
+	})
+	return nil
+}
+
+// meter counts, hashes and reserves an upload's bytes as they pass.
+type meter struct {
+	u   *Upload
+	ctx context.Context
+	r   io.Reader
+	h   hash.Hash
+	err error
+}
+
+func (m *meter) Read(p []byte) (int, error) {
+	if m.err != nil {
+		return 0, m.err
+	}
+	n, err := m.r.Read(p)
+	if n > 0 {
+		u := m.u
+		u.size += int64(n)
+		if u.size > u.s.maxDatasetSize() {
+			m.err = u.s.tooLarge()
+			return 0, m.err
+		}
+		if u.size > u.held {
+			need := u.size - u.held
+			step := u.s.ReserveStep
+			if step <= 0 {
+				step = DefaultReserveStep
+			}
+			if e := u.reserve(m.ctx, need, max(need, step)); e != nil {
+				m.err = e
+				return 0, e
+			}
+		}
+		m.h.Write(p[:n])
+	}
+	return n, err
+}
+
+// formatOf picks a file's format from its name's extension when it has a
+// known one; otherwise a file whose first non-blank byte is '{' is JSONL and
+// any other CSV.
+func formatOf(filename string, br *bufio.Reader) Format {
+	switch strings.ToLower(path.Ext(path.Base(filename))) {
+	case ".jsonl", ".json":
+		return FormatJSONL
+	case ".csv":
+		return FormatCSV
+	case ".txt":
+		return FormatTXT
+	}
+	head, _ := br.Peek(4096)
+	head = bytes.TrimPrefix(head, []byte("\xef\xbb\xbf"))
+	head = bytes.TrimLeft(head, " \t\r\n")
+	if len(head) > 0 && head[0] == '{' {
+		return FormatJSONL
+	}
+	return FormatCSV
+}
+
+// Commit records the dataset: from the moment this returns nil the dataset
+// is durable and counted in usage, on every node.
+func (u *Upload) Commit(ctx context.Context) (*Dataset, error) {
+	// The training file is part 0, the eval file part 1, whatever order the
+	// client sent them in.
+	switch {
+	case len(u.parts) > 0 && u.parts[0].Kind == PartTrain:
+	case len(u.parts) > 1 && u.parts[1].Kind == PartTrain:
+		u.parts[0], u.parts[1] = u.parts[1], u.parts[0]
+	default:
+		return nil, Errorf(EINVALID, "The upload has no data part: send the file as a multipart/form-data part named data (or file).")
+	}
+	var total int64
+	for i := range u.parts {
+		p := &u.parts[i]
+		p.Index = i
+		p.Name = p.Filename
+		if p.Name == "" || p.Name == "." || p.Name == "/" {
+			p.Name = map[PartKind]string{PartTrain: "data", PartEval: "eval_data"}[p.Kind]
+		}
+		total += p.SizeBytes
+	}
+	now := u.s.now()
+	d := &Dataset{
+		OrgID: u.res.OrgID, Name: u.req.Name, Type: u.req.Type, Status: StatusQueued,
+		CreatedAt: now, UpdatedAt: now, ClientName: u.caller.ClientName,
+		Params: u.req.Params, SizeBytes: total, Parts: u.parts,
+	}
+	if u.s.Retention > 0 {
+		exp := now.Add(u.s.Retention)
+		d.ExpiresAt = &exp
+	}
+	for attempt := 0; ; attempt++ {
+		d.ID = NewDatasetID(d.Name)
+		err := u.s.Store.CreateDataset(ctx, d, u.res.ID)
+		if err == nil {
+			break
+		}
+		if ErrorCode(err) == ECONFLICT && attempt < 5 {
+			continue // an id collision: draw again
+		}
+		if ErrorCode(err) == EINTERNAL || ErrorCode(err) == ECANCELED || ErrorCode(err) == ETIMEOUT {
+			// The commit's outcome may be unknown (a connection lost while
+			// committing): find out before answering, so that an error
+			// answer always means nothing was stored.
+			if got, gerr := u.s.committed(ctx, d); gerr == nil && got {
+				break
+			}
+		}
+		return nil, err
+	}
+	u.done = true
+	u.s.notifyJob()
+	u.s.log().Info("dataset created", "org", d.OrgID, "dataset", d.ID, "bytes", d.SizeBytes, "type", d.Type)
+	return d, nil
+}
+
+// committed reports whether d was stored after all.
+func (s *Service) committed(ctx context.Context, d *Dataset) (bool, error) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	_, err := s.Store.Dataset(ctx, d.OrgID, d.ID)
+	if ErrorCode(err) == ENOTFOUND {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// Abort releases the reservation and deletes what was written. It runs
+// even when the request's context is gone (a client that went away).
+func (u *Upload) Abort() {
+	if u.done {
+		return
+	}
+	u.done = true
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := u.s.Store.ReleaseReservation(ctx, u.res.ID); err != nil {
+		// Its lease runs out and the sweep releases it.
+		u.s.log().Warn("releasing a reservation failed; the sweep will", "reservation", u.res.ID, "err", err)
+		return
+	}
+	u.s.deleteBlobs(ctx, u.blobs)
+}

@@ -1,0 +1,278 @@
+package silo
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"hash"
+	"io"
+	"sync"
+	"time"
+)
+
+// Run does the service's background work until ctx ends: validation
+// workers, the lease heartbeat, and the sweep that releases dead
+// reservations, expires datasets and deletes garbage blobs.
+func (s *Service) Run(ctx context.Context) {
+	var wg sync.WaitGroup
+	n := s.Workers
+	if n <= 0 {
+		n = 2
+	}
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func() { defer wg.Done(); s.workLoop(ctx) }()
+	}
+	wg.Add(2)
+	go func() { defer wg.Done(); s.every(ctx, s.leaseTTL()/3, s.heartbeat) }()
+	go func() { defer wg.Done(); s.every(ctx, SweepInterval, s.Sweep) }()
+	wg.Wait()
+}
+
+// SweepInterval is how often the sweep runs; retention is honoured within it.
+const SweepInterval = 2 * time.Second
+
+func (s *Service) every(ctx context.Context, d time.Duration, fn func(context.Context) error) {
+	t := time.NewTicker(d)
+	defer t.Stop()
+	for {
+		if err := fn(ctx); err != nil && ctx.Err() == nil {
+			s.log().Warn("background task failed", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (s *Service) heartbeat(ctx context.Context) error {
+	return s.Store.RenewLeases(ctx, s.Node, s.now().Add(s.leaseTTL()))
+}
+
+func (s *Service) notifyJob() {
+	select {
+	case s.wakeCh() <- struct{}{}:
+	default:
+	}
+}
+
+// Recover releases every reservation and job lease that is not this node's,
+// whatever its expiry. Only a process that knows it is the store's sole user
+// (the embedded default, which locks its data directory) may call it: it
+// makes a restart after kill -9 clean at once instead of after a lease.
+func (s *Service) Recover(ctx context.Context) error {
+	return s.sweep(ctx, time.Unix(1<<40, 0))
+}
+
+// Sweep releases reservations whose lease ran out (their node died), deletes
+// datasets past retention and deletes garbage blobs.
+func (s *Service) Sweep(ctx context.Context) error { return s.sweep(ctx, s.now()) }
+
+func (s *Service) sweep(ctx context.Context, deadline time.Time) error {
+	dead, err := s.Store.ExpiredReservations(ctx, deadline)
+	if err != nil {
+		return err
+	}
+	for _, r := range dead {
+		if r.Node == s.Node {
+			continue
+		}
+		if err := s.Store.ReleaseReservation(ctx, r.ID); err != nil {
+			return err
+		}
+		s.log().Info("released the reservation of a dead upload", "reservation", r.ID, "org", r.OrgID, "node", r.Node, "bytes", r.Bytes)
+	}
+	if s.Retention > 0 {
+		expired, err := s.Store.ExpiredDatasets(ctx, s.now(), 100)
+		if err != nil {
+			return err
+		}
+		for _, d := range expired {
+			gone, err := s.Store.DeleteDataset(ctx, d.OrgID, d.ID)
+			if ErrorCode(err) == ENOTFOUND {
+				continue
+			} else if err != nil {
+				return err
+			}
+			s.log().Info("dataset expired", "org", gone.OrgID, "dataset", gone.ID, "bytes", gone.SizeBytes)
+		}
+	}
+	for {
+		keys, err := s.Store.GarbageBlobs(ctx, 500)
+		if err != nil || len(keys) == 0 {
+			return err
+		}
+		s.deleteBlobs(ctx, keys)
+		if len(keys) < 500 {
+			return nil
+		}
+	}
+}
+
+func (s *Service) workLoop(ctx context.Context) {
+	idle := time.NewTimer(0)
+	defer idle.Stop()
+	for {
+		err := s.RunJob(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		if err == nil {
+			continue // there may be more
+		}
+		if err != errNoJob {
+			s.log().Error("validation job failed", "err", err)
+		}
+		idle.Reset(time.Second)
+		select {
+		case <-ctx.Done():
+			return
+		case <-s.wakeCh():
+		case <-idle.C:
+		}
+	}
+}
+
+// RunJob claims one validation job and runs it; errNoJob when the queue is
+// empty.
+func (s *Service) RunJob(ctx context.Context) error {
+	now := s.now()
+	job, err := s.Store.ClaimJob(ctx, s.Node, now, now.Add(s.leaseTTL()))
+	if err != nil {
+		return err
+	}
+	if job == nil {
+		return errNoJob
+	}
+	return s.validate(ctx, job)
+}
+
+// validate runs the validator over a dataset's parts, writing each part's
+// Avro file as it goes, and records the outcome.
+func (s *Service) validate(ctx context.Context, job *Job) error {
+	d, err := s.Store.Dataset(ctx, job.OrgID, job.DatasetID)
+	if err != nil {
+		return err // a deleted dataset's job is gone with it
+	}
+	start := time.Now()
+	files := make([]ValidationFile, len(d.Parts))
+	outs := make([]*avroOut, len(d.Parts))
+	var avroKeys []string
+	for i := range d.Parts {
+		p := &d.Parts[i]
+		rc, err := s.Blobs.Open(ctx, p.BlobKey, 0, -1)
+		if err != nil {
+			closeAll(files, outs, err)
+			return err
+		}
+		key := NewBlobKey()
+		if err := s.Store.AddJobBlob(ctx, job, key); err != nil {
+			rc.Close()
+			closeAll(files, outs, err)
+			return err
+		}
+		avroKeys = append(avroKeys, key)
+		outs[i] = s.startPut(ctx, key)
+		files[i] = ValidationFile{Part: p, Data: rc, Avro: outs[i]}
+	}
+	v, verr := s.Validator.Validate(ctx, d, files)
+	closeAll(files, outs, verr)
+	for _, o := range outs {
+		if err := o.wait(); err != nil && verr == nil {
+			verr = err
+		}
+	}
+	if verr != nil {
+		if ctx.Err() != nil {
+			return ctx.Err() // shutting down: the lease runs out and another worker retries
+		}
+		s.log().Error("validation could not run", "dataset", d.ID, "err", verr)
+		v = &Validation{Report: Report{Error: "validation could not complete because of an internal error; upload the dataset again"}}
+	}
+	s.applyValidation(d, v, outs, avroKeys)
+	if err := s.Store.FinishJob(ctx, job, d); err != nil {
+		s.deleteBlobs(context.WithoutCancel(ctx), avroKeys)
+		if ErrorCode(err) == ENOTFOUND {
+			return nil // deleted mid-validation, or the lease was lost
+		}
+		return err
+	}
+	if !v.OK {
+		s.deleteBlobs(ctx, avroKeys)
+	} else if !d.Params.KeepOriginalFile {
+		var orig []string
+		for _, p := range d.Parts {
+			orig = append(orig, p.BlobKey)
+		}
+		s.deleteBlobs(ctx, orig)
+	}
+	s.log().Info("dataset validated", "dataset", d.ID, "status", d.Status, "took", time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+// applyValidation copies a validator's verdict into d.
+func (s *Service) applyValidation(d *Dataset, v *Validation, outs []*avroOut, avroKeys []string) {
+	d.Report = v.Report
+	d.UpdatedAt = s.now()
+	d.Status = StatusFailed
+	if v.OK {
+		d.Status = StatusValidated
+	} else if d.Report.Error == "" {
+		d.Report.Error = "validation failed"
+	}
+	for i := range d.Parts {
+		p := &d.Parts[i]
+		if i < len(v.Parts) {
+			p.NumRows, p.Samples = v.Parts[i].NumRows, v.Parts[i].Samples
+		}
+		if v.OK {
+			p.AvroKey, p.AvroSize, p.AvroSHA256 = avroKeys[i], outs[i].n, outs[i].sum()
+			p.OriginalDropped = !d.Params.KeepOriginalFile
+		}
+	}
+}
+
+func closeAll(files []ValidationFile, outs []*avroOut, err error) {
+	for _, f := range files {
+		if c, ok := f.Data.(io.Closer); ok {
+			c.Close()
+		}
+	}
+	for _, o := range outs {
+		if o != nil {
+			o.pw.CloseWithError(err)
+		}
+	}
+}
+
+// avroOut is a writer whose bytes stream into a blob as they are written.
+type avroOut struct {
+	pw   *io.PipeWriter
+	h    hash.Hash
+	n    int64
+	done chan error
+}
+
+func (s *Service) startPut(ctx context.Context, key string) *avroOut {
+	pr, pw := io.Pipe()
+	o := &avroOut{pw: pw, h: sha256.New(), done: make(chan error, 1)}
+	go func() {
+		_, err := s.Blobs.Put(ctx, key, pr)
+		pr.CloseWithError(err)
+		o.done <- err
+	}()
+	return o
+}
+
+func (o *avroOut) Write(p []byte) (int, error) {
+	n, err := o.pw.Write(p)
+	o.h.Write(p[:n])
+	o.n += int64(n)
+	return n, err
+}
+
+func (o *avroOut) wait() error { return <-o.done }
+
+func (o *avroOut) sum() string { return hex.EncodeToString(o.h.Sum(nil)) }
