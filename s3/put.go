@@ -1,0 +1,114 @@
+package s3
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/minio/minio-go/v7"
+)
+
+// cleanupTimeout bounds the clean-up after a failed Put. It runs on a
+// context of its own: the usual reason for the failure is that the
+// request's context was cancelled.
+const cleanupTimeout = time.Minute
+
+// Put streams r to the object key. A file that fits in one part goes in one
+// PUT; a larger one in a multipart upload, one part at a time, so a Put
+// holds at most one part in memory. On any error the multipart upload is
+// aborted and whatever the server may have kept under key is deleted.
+func (s *Store) Put(ctx context.Context, key string, r io.Reader) (n int64, err error) {
+	if err := checkKey(key); err != nil {
+		return 0, err
+	}
+	bp := s.bufs.Get().(*[]byte)
+	defer s.bufs.Put(bp)
+	buf := *bp
+
+	defer func() {
+		if err != nil {
+			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
+			defer cancel()
+			if derr := s.Delete(cctx, key); derr != nil {
+				err = errors.Join(err, fmt.Errorf("s3: clean up after failed put: %w", derr))
+			}
+		}
+	}()
+
+	m, rerr := io.ReadFull(r, buf)
+	switch {
+	case rerr == io.EOF || rerr == io.ErrUnexpectedEOF:
+		if err := ctx.Err(); err != nil {
+			return 0, err
+		}
+		if _, err := s.core.PutObject(ctx, s.bucket, key, bytes.NewReader(buf[:m]), int64(m),
+			"", sha256Hex(buf[:m]), minio.PutObjectOptions{}); err != nil {
+			return 0, fmt.Errorf("s3: put %s: %w", key, err)
+		}
+		return int64(m), nil
+	case rerr != nil:
+		return 0, rerr
+	}
+	return s.putMultipart(ctx, key, r, buf)
+}
+
+// putMultipart uploads buf (a full first part) and then the rest of r.
+func (s *Store) putMultipart(ctx context.Context, key string, r io.Reader, buf []byte) (int64, error) {
+	uploadID, err := s.core.NewMultipartUpload(ctx, s.bucket, key, minio.PutObjectOptions{})
+	if err != nil {
+		return 0, fmt.Errorf("s3: start upload of %s: %w", key, err)
+	}
+	// The caller's clean-up (Delete) aborts this upload on error: it lists
+	// the key's uploads, which also covers an upload whose id we never got.
+	var (
+		parts []minio.CompletePart
+		total int64
+		m     = len(buf)
+	)
+	for num := 1; ; num++ {
+		if num > maxParts {
+			return total, fmt.Errorf("s3: %s: more than %d parts of %d bytes", key, maxParts, s.partSize)
+		}
+		if err := ctx.Err(); err != nil {
+			return total, err
+		}
+		part := buf[:m]
+		p, err := s.core.PutObjectPart(ctx, s.bucket, key, uploadID, num, bytes.NewReader(part), int64(m),
+			minio.PutObjectPartOptions{Sha256Hex: sha256Hex(part)})
+		if err != nil {
+			return total, fmt.Errorf("s3: upload part %d of %s: %w", num, key, err)
+		}
+		parts = append(parts, minio.CompletePart{PartNumber: num, ETag: p.ETag})
+		total += int64(m)
+
+		var rerr error
+		m, rerr = io.ReadFull(r, buf)
+		if rerr == io.EOF {
+			break
+		}
+		if rerr != nil && rerr != io.ErrUnexpectedEOF {
+			return total, rerr
+		}
+		// A short read (ErrUnexpectedEOF) is the last part; the loop sends
+		// it and the next ReadFull sees EOF.
+	}
+	if err := ctx.Err(); err != nil {
+		return total, err
+	}
+	if _, err := s.core.CompleteMultipartUpload(ctx, s.bucket, key, uploadID, parts, minio.PutObjectOptions{}); err != nil {
+		return total, fmt.Errorf("s3: complete upload of %s: %w", key, err)
+	}
+	return total, nil
+}
+
+// sha256Hex is the payload hash that goes into the request's signature, so
+// that the server refuses a body that was cut off instead of storing it.
+func sha256Hex(b []byte) string {
+	h := sha256.Sum256(b)
+	return hex.EncodeToString(h[:])
+}
