@@ -1,0 +1,122 @@
+package validate
+
+import (
+	"bytes"
+	"encoding/json"
+	"strings"
+)
+
+// fields is one input row. A JSONL row keeps its values as raw JSON, so that
+// fields nobody keeps are never decoded; a CSV or TXT row holds plain strings.
+type fields struct {
+	json map[string]json.RawMessage
+	text map[string]string
+	line []byte // the JSONL line, for types that keep rows whole
+}
+
+// value is one field of a row.
+type value struct {
+	raw    json.RawMessage
+	s      string
+	isText bool
+}
+
+func (f *fields) get(name string) (value, bool) {
+	if f.text != nil {
+		s, ok := f.text[name]
+		return value{s: s, isText: true}, ok
+	}
+	raw, ok := f.json[name]
+	if ok && isJSONNull(raw) {
+		// A JSON null is how many exporters write "no value".
+		return value{}, false
+	}
+	return value{raw: raw}, ok
+}
+
+func isJSONNull(raw json.RawMessage) bool {
+	return bytes.Equal(bytes.TrimSpace(raw), []byte("null"))
+}
+
+// str returns the value as a string if it is one.
+func (v value) str() (string, bool) {
+	if v.isText {
+		return v.s, true
+	}
+	raw := bytes.TrimSpace(v.raw)
+	if len(raw) == 0 || raw[0] != '"' {
+		return "", false
+	}
+	var s string
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return "", false
+	}
+	return s, true
+}
+
+// scalar returns a string, number or boolean as text: a label written as 3 or
+// true is the label "3" or "true".
+func (v value) scalar() (string, bool) {
+	if s, ok := v.str(); ok {
+		return s, true
+	}
+	raw := bytes.TrimSpace(v.raw)
+	if len(raw) == 0 || raw[0] == '{' || raw[0] == '[' || raw[0] == 'n' {
+		return "", false
+	}
+	return string(raw), true
+}
+
+// metadata returns the value as metadata fields are stored in Avro: strings
+// as they are, any other JSON value as its compact JSON text. A schema must be
+// fixed before the first row is read, so metadata cannot take the type of
+// whatever the first row happens to hold.
+func (v value) metadata() string {
+	if s, ok := v.str(); ok {
+		return s
+	}
+	return compactJSON(v.raw)
+}
+
+// decode unmarshals a JSON value. A CSV cell is only ever a string.
+func (v value) decode(dst any) bool {
+	if v.isText {
+		return false
+	}
+	return json.Unmarshal(v.raw, dst) == nil
+}
+
+// kind names the JSON kind of v for error messages.
+func (v value) kind() string {
+	if v.isText {
+		return "string"
+	}
+	raw := bytes.TrimSpace(v.raw)
+	if len(raw) == 0 {
+		return "nothing"
+	}
+	switch raw[0] {
+	case '"':
+		return "string"
+	case '{':
+		return "object"
+	case '[':
+		return "array"
+	case 't', 'f':
+		return "boolean"
+	case 'n':
+		return "null"
+	}
+	return "number"
+}
+
+func compactJSON(raw []byte) string {
+	var b bytes.Buffer
+	if err := json.Compact(&b, raw); err != nil {
+		return string(bytes.TrimSpace(raw))
+	}
+	return b.String()
+}
+
+// blank reports whether s holds nothing but white space.
+func blank(s string) bool { return strings.TrimSpace(s) == "" }

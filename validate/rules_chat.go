@@ -1,0 +1,175 @@
+package validate
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+)
+
+// Cohere's documented limits for chat fine-tunes ([DOC-CHAT]).
+const (
+	chatMinTrain       = 2
+	chatMaxTurnTokens  = 16384
+	chatMaxPreamble    = 2048
+	chatPreambleBytes  = 2048 // how much of the preamble the metrics show
+	chatTokenListLimit = 20   // conversations listed in the too-many-tokens warning
+)
+
+var chatRoles = map[string]bool{"System": true, "User": true, "Chatbot": true}
+
+// chatRules check {"messages": [{"role", "content"}]} conversations. A
+// leading System message is the preamble; later System messages are
+// speakers. Duplicate conversations and conversations with a turn over the
+// token limit are dropped, not failed, and counted in Cohere's "not enough
+// valid examples" message and warnings.
+type chatRules struct {
+	seen     [2]*hashSet // per file: train, eval
+	long     [2][]string // "conversation:turns" entries of the warning
+	longN    [2]int
+	preamble string
+}
+
+func newChatRules() *chatRules {
+	return &chatRules{seen: [2]*hashSet{newHashSet(), newHashSet()}}
+}
+
+func (c *chatRules) row(f *fields, p *partState) ([]any, *rowError) {
+	msgs, rerr := chatMessages(f)
+	if rerr != nil {
+		return nil, rerr
+	}
+	if rerr := chatRoleRules(msgs, p); rerr != nil {
+		return nil, rerr
+	}
+	i := partIndex(p)
+	var long int
+	for _, m := range msgs {
+		if tokens(m.Content) > chatMaxTurnTokens {
+			long++
+		}
+	}
+	if long > 0 {
+		c.longN[i]++
+		if len(c.long[i]) < chatTokenListLimit {
+			c.long[i] = append(c.long[i], fmt.Sprintf("%d:%d", p.received, long))
+		}
+		return nil, &rowError{filtered: true, reason: filteredTokens}
+	}
+	if !c.seen[i].add(conversationKey(msgs)) {
+		return nil, &rowError{filtered: true, reason: filteredDup}
+	}
+	return []any{msgs}, nil
+}
+
+func partIndex(p *partState) int {
+	if p.eval {
+		return 1
+	}
+	return 0
+}
+
+// chatMessages decodes the messages list, requiring string roles and
+// contents.
+func chatMessages(f *fields) ([]message, *rowError) {
+	v, _ := f.get("messages")
+	var raw []struct {
+		Role    json.RawMessage `json:"role"`
+		Content json.RawMessage `json:"content"`
+	}
+	if v.kind() != "array" || !v.decode(&raw) {
+		return nil, rowErrorf("field messages must be a list of messages with role and content, not %s", v.kind())
+	}
+	msgs := make([]message, len(raw))
+	for i, r := range raw {
+		role, ok := value{raw: r.Role}.str()
+		if !ok {
+			return nil, rowErrorf("message %d of field messages has no role string", i+1)
+		}
+		content, ok := value{raw: r.Content}.str()
+		if !ok {
+			return nil, rowErrorf("message %d of field messages has no content string", i+1)
+		}
+		msgs[i] = message{Role: role, Content: content}
+	}
+	return msgs, nil
+}
+
+// chatRoleRules apply the role rules with Cohere's messages.
+func chatRoleRules(msgs []message, p *partState) *rowError {
+	var user, bot bool
+	for i, m := range msgs {
+		if !chatRoles[m.Role] {
+			return &rowError{msg: fmt.Sprintf("extra speaker in example: %s (line : {line})", m.Role)}
+		}
+		user = user || m.Role == "User"
+		bot = bot || m.Role == "Chatbot"
+		if i == 0 && m.Role == "System" && tokens(m.Content) > chatMaxPreamble {
+			what := "train preambles are too long"
+			if p.eval {
+				what = "preambles are too long" // the eval prefix completes Cohere's wording
+			}
+			return &rowError{msg: fmt.Sprintf("%s: the preamble has about %d tokens, more than %d (line : {line})",
+				what, tokens(m.Content), chatMaxPreamble)}
+		}
+	}
+	if !bot {
+		return &rowError{msg: "missing Chatbot in example (line : {line})"}
+	}
+	if !user {
+		return &rowError{msg: "missing User in example (line : {line})"}
+	}
+	return nil
+}
+
+// conversationKey is what makes two conversations duplicates.
+func conversationKey(msgs []message) string {
+	var sb strings.Builder
+	for _, m := range msgs {
+		sb.WriteString(m.Role)
+		sb.WriteByte(0)
+		sb.WriteString(m.Content)
+		sb.WriteByte(0)
+	}
+	return sb.String()
+}
+
+func (c *chatRules) add(b *tally, vals []any, _ *partState) {
+	msgs := vals[0].([]message)
+	for i, m := range msgs {
+		b.tokens += tokens(m.Content)
+		if i == 0 && m.Role == "System" {
+			if c.preamble == "" {
+				c.preamble = truncate(m.Content, chatPreambleBytes)
+			}
+			continue
+		}
+		b.turns++
+	}
+}
+
+func (c *chatRules) finish(r *run) string {
+	for i, name := range []string{"train", "eval"} {
+		if c.longN[i] > 0 {
+			more := ""
+			if c.longN[i] > len(c.long[i]) {
+				more = fmt.Sprintf(", ... (%d conversations in total)", c.longN[i])
+			}
+			r.warn.add(fmt.Sprintf("%s dataset has conversations with too many tokens. conversation number: "+
+				"number of turns with too many tokens is as follows, %s%s", name, strings.Join(c.long[i], ", "), more))
+		}
+	}
+	train := r.trainPart()
+	if train.valid < chatMinTrain {
+		tail := ""
+		if r.autoSplit {
+			tail = " since no eval data was provided"
+		}
+		return notEnough(train, "train", chatMinTrain, tail)
+	}
+	return ""
+}
+
+func (c *chatRules) metrics(m *finetuneMetrics, r *run) {
+	t, e := r.trainEval()
+	m.Chat = &chatMetric{NumTrainTurns: t.turns, NumEvalTurns: e.turns, Preamble: c.preamble}
+}

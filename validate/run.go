@@ -1,0 +1,276 @@
+package validate
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+
+	"github.com/hamba/avro/v2/ocf"
+	"github.com/silo-datasets/silo"
+)
+
+// run is one validation of one dataset.
+type run struct {
+	ctx    context.Context
+	opts   Options
+	d      *silo.Dataset
+	spec   *typeSpec
+	lay    *layout
+	rules  rules
+	schema string
+	parts  []*partState
+	warn   warnings
+	err    string // the first error: the verdict's Report.Error
+	// buckets sums accepted rows for the metrics: the training file's rows,
+	// the fifth of them an 80/20 auto-split would move to eval, the eval file.
+	train, split, eval tally
+	autoSplit          bool
+	buf                []byte
+}
+
+// partState is what one file's reading found.
+type partState struct {
+	eval      bool
+	received  int64 // rows read, valid or not
+	valid     int64 // rows kept
+	malformed int64 // rows dropped by skip_malformed_input
+	dup       int64 // rows dropped as duplicates
+	tooMany   int64 // rows dropped for too many tokens
+	bytes     int64 // the file's size
+	samples   []string
+}
+
+// Filter reasons of rowError.reason.
+const (
+	filteredDup = iota + 1
+	filteredTokens
+)
+
+func (r *run) fail(msg string) {
+	if r.err == "" {
+		r.err = msg
+	} else {
+		r.warn.add(msg)
+	}
+}
+
+// readPart reads one file to its end, writing the kept rows to its Avro part.
+func (r *run) readPart(p *partState, f silo.ValidationFile) error {
+	cr := &countingReader{r: f.Data}
+	defer func() { p.bytes = cr.n }()
+	src, rerr, err := r.open(f.Part, cr)
+	if err != nil {
+		return err
+	}
+	if rerr != nil {
+		r.fail(r.prefix(p, rerr.msg))
+		return readAll(cr)
+	}
+	// Hide the writer's concrete type: hamba/avro appends to an *os.File
+	// that already holds data instead of starting a new container.
+	enc, err := ocf.NewEncoder(r.schema, struct{ io.Writer }{f.Avro}, r.encoderOptions()...)
+	if err != nil {
+		return fmt.Errorf("validate: avro encoder: %w", err)
+	}
+	if err := r.readRows(p, src, enc); err != nil {
+		return err
+	}
+	if err := enc.Close(); err != nil {
+		return fmt.Errorf("validate: writing avro: %w", err)
+	}
+	return readAll(cr)
+}
+
+func (r *run) encoderOptions() []ocf.EncoderFunc {
+	opts := []ocf.EncoderFunc{ocf.WithBlockLength(4096), ocf.WithBlockSize(r.opts.AvroBlockBytes)}
+	if r.opts.Deflate {
+		opts = append(opts, ocf.WithCodec(ocf.Deflate))
+	}
+	return opts
+}
+
+// open picks the parser for the part's format, refusing formats the type
+// does not come in.
+func (r *run) open(part *silo.Part, data io.Reader) (source, *rowError, error) {
+	format := silo.FormatJSONL
+	if part != nil && part.Format != "" {
+		format = part.Format
+	}
+	if !slices.Contains(r.spec.formats, format) {
+		return nil, rowErrorf("dataset type %s does not accept %s files (it accepts %s)",
+			r.d.Type, format, formatNames(r.spec.formats)), nil
+	}
+	br := bufio.NewReaderSize(data, bufSize)
+	if err := skipBOM(br); err != nil && err != io.EOF {
+		return nil, nil, err
+	}
+	switch format {
+	case silo.FormatCSV:
+		return r.openCSV(br)
+	case silo.FormatTXT:
+		sep := r.d.Params.TextSeparator
+		if sep == "" {
+			sep = DefaultTextSeparator
+		}
+		return newTXTSource(br, sep, r.opts.MaxRowBytes), nil, nil
+	}
+	return newJSONLSource(br, r.opts.MaxRowBytes), nil, nil
+}
+
+func (r *run) openCSV(br *bufio.Reader) (source, *rowError, error) {
+	comma := ','
+	if d := r.d.Params.CSVDelimiter; d != "" {
+		c, ok := validDelimiter(d)
+		if !ok {
+			return nil, rowErrorf("You have used an invalid csv delimiter: %q; it must be one character long", d), nil
+		}
+		comma = c
+	}
+	src, rerr, err := newCSVSource(br, comma, r.opts.MaxRowBytes)
+	if err != nil || rerr != nil {
+		return nil, rerr, err
+	}
+	for _, name := range r.lay.required {
+		if !slices.Contains(src.header, name) {
+			return nil, rowErrorf("csv files must have a header with the required fields: %s.",
+				formatList(r.lay.required)), nil
+		}
+	}
+	return src, nil, nil
+}
+
+func formatNames(fs []silo.Format) string {
+	var out []string
+	for _, f := range fs {
+		out = append(out, string(f))
+	}
+	return formatList(out)
+}
+
+// readRows is the loop over one file's rows. After the dataset has failed it
+// keeps reading, without writing Avro, so that later errors show up in the
+// warnings as Cohere lists them.
+func (r *run) readRows(p *partState, src source, enc *ocf.Encoder) error {
+	for n := 0; ; n++ {
+		if n%1024 == 0 {
+			if err := r.ctx.Err(); err != nil {
+				return err
+			}
+		}
+		f, line, size, rerr, err := src.next()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("validate: reading part: %w", err)
+		}
+		p.received++
+		vals := r.checkRow(p, f, rerr, line)
+		if vals == nil {
+			if rerr != nil && rerr.fatal {
+				return nil
+			}
+			continue
+		}
+		if err := r.keep(p, vals, size, enc); err != nil {
+			return err
+		}
+	}
+}
+
+// checkRow applies the required fields, the type's rules and the kept
+// metadata fields to a row; nil means the row is not kept.
+func (r *run) checkRow(p *partState, f *fields, rerr *rowError, line int64) []any {
+	if rerr == nil {
+		rerr = r.missing(f)
+	}
+	var vals []any
+	if rerr == nil {
+		vals, rerr = r.rules.row(f, p)
+	}
+	if rerr != nil {
+		r.reject(p, rerr, line)
+		return nil
+	}
+	for _, n := range r.lay.keep {
+		v, _ := f.get(n)
+		vals = append(vals, v.metadata())
+	}
+	for _, n := range r.lay.optional {
+		if v, ok := f.get(n); ok {
+			vals = append(vals, v.metadata())
+		} else {
+			vals = append(vals, nil)
+		}
+	}
+	return vals
+}
+
+// missing checks that the row has every required field, with the message
+// Cohere documents (typo included: clients may match on it).
+func (r *run) missing(f *fields) *rowError {
+	for _, n := range r.lay.required {
+		if _, ok := f.get(n); !ok {
+			return &rowError{msg: fmt.Sprintf("The required field %s was not fund in the dataset (line: {line})", n)}
+		}
+	}
+	return nil
+}
+
+// reject handles a row that is not kept: filtered rows are only counted;
+// malformed ones fail the dataset, or with skip_malformed_input are dropped
+// and listed in the warnings.
+func (r *run) reject(p *partState, rerr *rowError, line int64) {
+	if rerr.filtered {
+		switch rerr.reason {
+		case filteredDup:
+			p.dup++
+		case filteredTokens:
+			p.tooMany++
+		}
+		return
+	}
+	msg := r.prefix(p, rerr.text(line))
+	if r.d.Params.SkipMalformedInput && !rerr.fatal {
+		p.malformed++
+		r.warn.add("dropped malformed row: " + msg)
+		return
+	}
+	r.fail(msg)
+}
+
+func (r *run) prefix(p *partState, msg string) string {
+	if p.eval {
+		return "invalid eval file: " + msg
+	}
+	return msg
+}
+
+// keep counts an accepted row and writes it to the Avro part.
+func (r *run) keep(p *partState, vals []any, size int64, enc *ocf.Encoder) error {
+	if r.err != "" {
+		return nil
+	}
+	bucket := &r.train
+	switch {
+	case p.eval:
+		bucket = &r.eval
+	case p.valid%5 == 4:
+		bucket = &r.split
+	}
+	bucket.examples++
+	bucket.bytes += size
+	r.rules.add(bucket, vals[:r.lay.nType], p)
+	p.valid++
+	if len(p.samples) < r.opts.Samples {
+		p.samples = append(p.samples, sampleJSON(r.lay.fields, vals, r.opts.SampleBytes))
+	}
+	r.buf = appendRow(r.buf[:0], r.lay.fields, vals)
+	if _, err := enc.Write(r.buf); err != nil {
+		return fmt.Errorf("validate: writing avro: %w", err)
+	}
+	return nil
+}

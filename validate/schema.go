@@ -1,0 +1,171 @@
+package validate
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"unicode/utf8"
+)
+
+// kind is the Avro type of a kept field.
+type kind int
+
+const (
+	kString    kind = iota // "string"
+	kStrings               // {"type":"array","items":"string"}
+	kMessages              // array of Message records {role, content}
+	kOptString             // ["null","string"], default null: optional_fields
+)
+
+// field is one column of the dataset's Avro schema.
+type field struct {
+	name string
+	kind kind
+}
+
+// message is one turn of a chat-finetune-input conversation.
+type message struct {
+	Role    string `json:"role"`
+	Content string `json:"content"`
+}
+
+// avroSchema returns the record schema of the kept fields as a JSON string,
+// the form Cohere puts in the dataset's schema field and the Python SDK
+// parses with json.loads.
+func avroSchema(fs []field) string {
+	type avroField struct {
+		Name    string `json:"name"`
+		Type    any    `json:"type"`
+		Default any    `json:"default,omitempty"`
+	}
+	out := make([]avroField, 0, len(fs))
+	for _, f := range fs {
+		af := avroField{Name: f.name}
+		switch f.kind {
+		case kString:
+			af.Type = "string"
+		case kStrings:
+			af.Type = map[string]any{"type": "array", "items": "string"}
+		case kMessages:
+			af.Type = map[string]any{"type": "array", "items": map[string]any{
+				"type": "record", "name": "Message", "fields": []map[string]string{
+					{"name": "role", "type": "string"},
+					{"name": "content", "type": "string"},
+				}}}
+		case kOptString:
+			af.Type = []string{"null", "string"}
+			af.Default = json.RawMessage("null")
+		}
+		out = append(out, af)
+	}
+	b, _ := json.Marshal(map[string]any{
+		"type": "record", "name": "Row", "namespace": "silo", "fields": out,
+	})
+	return string(b)
+}
+
+// validAvroName reports whether s can name an Avro field
+// ([A-Za-z_][A-Za-z0-9_]*). Other names would make the schema unreadable to
+// every Avro library, so a dataset that asks to keep one fails instead.
+func validAvroName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i, r := range s {
+		ok := r == '_' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || i > 0 && r >= '0' && r <= '9'
+		if !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// appendRow appends the Avro binary encoding of one row. Encoding by hand
+// (the format is a handful of varints and byte strings) avoids reflection on
+// every row; the OCF container around it is hamba/avro's, and the tests read
+// the result back with two independent decoders.
+func appendRow(b []byte, fs []field, vals []any) []byte {
+	for i, f := range fs {
+		switch f.kind {
+		case kString:
+			b = appendString(b, vals[i].(string))
+		case kStrings:
+			ss := vals[i].([]string)
+			if len(ss) > 0 {
+				b = binary.AppendVarint(b, int64(len(ss)))
+				for _, s := range ss {
+					b = appendString(b, s)
+				}
+			}
+			b = binary.AppendVarint(b, 0)
+		case kMessages:
+			ms := vals[i].([]message)
+			if len(ms) > 0 {
+				b = binary.AppendVarint(b, int64(len(ms)))
+				for _, m := range ms {
+					b = appendString(b, m.Role)
+					b = appendString(b, m.Content)
+				}
+			}
+			b = binary.AppendVarint(b, 0)
+		case kOptString:
+			if s, ok := vals[i].(string); ok {
+				b = binary.AppendVarint(b, 1)
+				b = appendString(b, s)
+			} else {
+				b = binary.AppendVarint(b, 0)
+			}
+		}
+	}
+	return b
+}
+
+// appendString writes an Avro string: its zig-zag length, then its bytes
+// (binary.AppendVarint is exactly Avro's zig-zag varint).
+func appendString(b []byte, s string) []byte {
+	b = binary.AppendVarint(b, int64(len(s)))
+	return append(b, s...)
+}
+
+// sampleJSON renders a kept row as a JSON object in schema order, cut to max
+// bytes: samples are shown to people and stored with the dataset's metadata,
+// so a 16 MiB row must not become a 16 MiB sample.
+func sampleJSON(fs []field, vals []any, max int) string {
+	var sb strings.Builder
+	sb.WriteByte('{')
+	for i, f := range fs {
+		if i > 0 {
+			sb.WriteByte(',')
+		}
+		k, _ := json.Marshal(f.name)
+		v, err := json.Marshal(vals[i])
+		if err != nil {
+			v = []byte(fmt.Sprintf("%q", fmt.Sprint(vals[i])))
+		}
+		sb.Write(k)
+		sb.WriteByte(':')
+		sb.Write(v)
+		if sb.Len() > max {
+			break
+		}
+	}
+	sb.WriteByte('}')
+	return truncate(sb.String(), max)
+}
+
+// truncate cuts s to at most max bytes on a rune boundary, marking the cut.
+func truncate(s string, max int) string {
+	if len(s) <= max {
+		return s
+	}
+	const mark = "…"
+	cut := max - len(mark)
+	if cut < 0 {
+		cut = 0
+	}
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + mark
+}
