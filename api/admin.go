@@ -1,0 +1,131 @@
+package api
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+
+	"github.com/silo-datasets/silo"
+)
+
+// decodeBody reads a small JSON admin body: not JSON is 400; the handlers'
+// checks of the values give 422.
+func decodeBody(r *http.Request, v any) error {
+	dec := json.NewDecoder(io.LimitReader(r.Body, 64<<10))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return silo.Errorf(silo.EINVALID, "the request body must be a JSON object: %v", err)
+	}
+	return nil
+}
+
+func (s *Server) handleCreateOrg(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		Name       string `json:"name"`
+		QuotaBytes *int64 `json:"quota_bytes"`
+	}
+	if err := decodeBody(r, &body); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	org, err := s.Service.CreateOrg(r.Context(), callerOf(r), body.Name, body.QuotaBytes)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, orgJSON(org))
+}
+
+type orgOut struct {
+	*silo.Org
+	CreatedAt string `json:"created_at"`
+}
+
+func orgJSON(o *silo.Org) orgOut { return orgOut{Org: o, CreatedAt: formatTime(o.CreatedAt)} }
+
+func (s *Server) handleListOrgs(w http.ResponseWriter, r *http.Request) {
+	orgs, err := s.Service.Orgs(r.Context(), callerOf(r))
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	out := make([]orgOut, len(orgs))
+	for i, o := range orgs {
+		out[i] = orgJSON(o)
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"orgs": out})
+}
+
+func (s *Server) handleSetQuota(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		QuotaBytes *int64 `json:"quota_bytes"`
+	}
+	if err := decodeBody(r, &body); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	if body.QuotaBytes == nil {
+		writeError(w, r, silo.Errorf(silo.EUNPROCESSABLE, "quota_bytes is required"))
+		return
+	}
+	org, err := s.Service.SetQuota(r.Context(), callerOf(r), r.PathValue("id"), *body.QuotaBytes)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, orgJSON(org))
+}
+
+type keyOut struct {
+	*silo.Key
+	CreatedAt string  `json:"created_at"`
+	RevokedAt *string `json:"revoked_at"`
+}
+
+func keyJSON(k *silo.Key) keyOut {
+	out := keyOut{Key: k, CreatedAt: formatTime(k.CreatedAt)}
+	if k.RevokedAt != nil {
+		t := formatTime(*k.RevokedAt)
+		out.RevokedAt = &t
+	}
+	return out
+}
+
+func (s *Server) handleCreateKey(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		OrgID string    `json:"org_id"`
+		Role  silo.Role `json:"role"`
+		Name  string    `json:"name"`
+	}
+	if err := decodeBody(r, &body); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	k, err := s.Service.CreateKey(r.Context(), callerOf(r), body.OrgID, body.Role, body.Name)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, keyJSON(k))
+}
+
+func (s *Server) handleListKeys(w http.ResponseWriter, r *http.Request) {
+	keys, err := s.Service.Keys(r.Context(), callerOf(r), r.URL.Query().Get("org_id"))
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	out := make([]keyOut, len(keys))
+	for i, k := range keys {
+		out[i] = keyJSON(k)
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"keys": out})
+}
+
+func (s *Server) handleRevokeKey(w http.ResponseWriter, r *http.Request) {
+	if _, err := s.Service.RevokeKey(r.Context(), callerOf(r), r.PathValue("id")); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, struct{}{})
+}

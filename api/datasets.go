@@ -1,0 +1,223 @@
+package api
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"io"
+	"mime"
+	"mime/multipart"
+	"net/http"
+	"time"
+
+	"github.com/silo-datasets/silo"
+)
+
+type usageJSON struct {
+	OrganizationUsage int64 `json:"organization_usage"`
+	// silo extensions: the quota and what uploads in flight hold.
+	LimitBytes    int64  `json:"limit_bytes"`
+	ReservedBytes int64  `json:"reserved_bytes"`
+	AsOf          string `json:"as_of"`
+}
+
+func (s *Server) handleUsage(w http.ResponseWriter, r *http.Request) {
+	org, err := s.Service.Usage(r.Context(), callerOf(r))
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, usageJSON{
+		OrganizationUsage: org.UsedBytes, LimitBytes: org.QuotaBytes, ReservedBytes: org.ReservedBytes,
+		AsOf: formatTime(time.Now()),
+	})
+}
+
+func (s *Server) handleUsageHistory(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	since, err := parseTime(q, "since")
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	limit, err := parseInt(q, "limit")
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	if limit == nil {
+		n := 1000
+		limit = &n
+	}
+	if *limit < 1 || *limit > 10000 {
+		writeError(w, r, silo.Errorf(silo.EUNPROCESSABLE, "limit must be between 1 and 10000"))
+		return
+	}
+	from := time.Time{}
+	if since != nil {
+		from = *since
+	}
+	samples, err := s.Service.UsageHistory(r.Context(), callerOf(r), from, *limit)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	if samples == nil {
+		samples = []silo.UsageSample{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"samples": samples})
+}
+
+func (s *Server) handleGet(w http.ResponseWriter, r *http.Request) {
+	d, err := s.Service.Dataset(r.Context(), callerOf(r), r.PathValue("id"))
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"dataset": s.datasetJSON(d)})
+}
+
+func (s *Server) handleDelete(w http.ResponseWriter, r *http.Request) {
+	if err := s.Service.DeleteDataset(r.Context(), callerOf(r), r.PathValue("id")); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	// An object, never an empty body: two of the SDKs fail on one.
+	writeJSON(w, http.StatusOK, struct{}{})
+}
+
+// handleList streams the list: a large organisation is never held in
+// memory, as Cohere's SDKs ask for all datasets without paging.
+func (s *Server) handleList(w http.ResponseWriter, r *http.Request) {
+	f, err := parseListQuery(r.URL.Query())
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	c := callerOf(r)
+	bw := bufio.NewWriterSize(w, 32<<10)
+	enc := json.NewEncoder(bw)
+	n := 0
+	err = s.Service.Datasets(r.Context(), c, f, func(d *silo.Dataset) error {
+		if n == 0 {
+			w.Header().Set("Content-Type", "application/json")
+			bw.WriteString(`{"datasets":[`)
+		} else {
+			bw.WriteByte(',')
+		}
+		n++
+		return enc.Encode(s.datasetJSON(d))
+	})
+	switch {
+	case err != nil && n == 0:
+		writeError(w, r, err)
+	case err != nil:
+		// Half a list is already out: break the connection rather than
+		// end it in valid JSON that would read as a shorter list.
+		panic(http.ErrAbortHandler)
+	case n == 0:
+		writeJSON(w, http.StatusOK, map[string][]any{"datasets": {}})
+	default:
+		bw.WriteString("]}\n")
+		bw.Flush()
+	}
+}
+
+// handleCreate streams a multipart upload into the service: each file part
+// goes to the blob store as it arrives, hashed and reserved against the
+// quota on the way; nothing is buffered whole.
+func (s *Server) handleCreate(w http.ResponseWriter, r *http.Request) {
+	req, err := parseCreateQuery(r.URL.Query())
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	req.ContentLength = r.ContentLength
+	boundary, err := multipartBoundary(r)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	u, err := s.Service.BeginUpload(r.Context(), callerOf(r), req)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	defer u.Abort()
+	body := &bodyReader{r: r.Body}
+	mr := multipart.NewReader(body, boundary)
+	for {
+		part, err := mr.NextPart()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			writeError(w, r, body.classify(err, err))
+			return
+		}
+		kind, ok := partKinds[part.FormName()]
+		if !ok {
+			writeError(w, r, silo.Errorf(silo.EINVALID, "You used an invalid parameter for part: %q; use file (or data) or an evaluation file (eval_data).", part.FormName()))
+			return
+		}
+		pr := &bodyReader{r: part}
+		if err := u.AddFile(r.Context(), kind, part.FileName(), pr); err != nil {
+			writeError(w, r, body.classify(err, pr.err))
+			return
+		}
+	}
+	d, err := u.Commit(r.Context())
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"id": d.ID})
+}
+
+// partKinds are the multipart part names a create accepts: the SDKs send
+// data and eval_data; Cohere's curl sample and some clients send file.
+var partKinds = map[string]silo.PartKind{
+	"data":      silo.PartTrain,
+	"file":      silo.PartTrain,
+	"eval_data": silo.PartEval,
+}
+
+func multipartBoundary(r *http.Request) (string, error) {
+	mt, params, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil || mt != "multipart/form-data" || params["boundary"] == "" {
+		return "", silo.Errorf(silo.EINVALID, "The request body must be multipart/form-data with the file in a part named data (or file).")
+	}
+	return params["boundary"], nil
+}
+
+// bodyReader remembers whether reading the request body itself failed, to
+// tell a client that went away (499) from a malformed body (400).
+type bodyReader struct {
+	r   io.Reader
+	err error
+}
+
+func (b *bodyReader) Read(p []byte) (int, error) {
+	n, err := b.r.Read(p)
+	if err != nil && err != io.EOF && b.err == nil {
+		b.err = err
+	}
+	return n, err
+}
+
+// classify turns an error met while reading a multipart upload into what
+// to answer. parseErr is the error the multipart reader gave, if any.
+func (b *bodyReader) classify(err, parseErr error) error {
+	var tooBig *http.MaxBytesError
+	switch {
+	case silo.ErrorCode(err) != silo.EINTERNAL:
+		return err // the service's own verdict (quota, size, cancelled...)
+	case errors.As(b.err, &tooBig):
+		return silo.Errorf(silo.EINVALID, "The request body is too large.")
+	case b.err != nil:
+		return silo.Errorf(silo.ECANCELED, "The upload connection was closed.")
+	case parseErr != nil:
+		return silo.Errorf(silo.EINVALID, "The multipart body is malformed: %v", parseErr)
+	}
+	return err
+}

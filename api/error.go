@@ -1,0 +1,117 @@
+package api
+
+import (
+	"bytes"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"strings"
+
+	"github.com/silo-datasets/silo"
+)
+
+// statusOf is the one table from silo's error codes to HTTP statuses. Cohere
+// answers an over-quota create with 400, so EQUOTA is 400 too.
+var statusOf = map[string]int{
+	silo.EINVALID:        http.StatusBadRequest,
+	silo.EQUOTA:          http.StatusBadRequest,
+	silo.EUNAUTHORIZED:   http.StatusUnauthorized,
+	silo.EFORBIDDEN:      http.StatusForbidden,
+	silo.ENOTFOUND:       http.StatusNotFound,
+	silo.ECONFLICT:       http.StatusConflict,
+	silo.EUNPROCESSABLE:  http.StatusUnprocessableEntity,
+	silo.ETOOMANY:        http.StatusTooManyRequests,
+	silo.EREVOKED:        498, // Cohere's "deny-listed token"; the SDKs' InvalidTokenError
+	silo.ECANCELED:       499, // client closed the request (nginx's convention, and Cohere's)
+	silo.EINTERNAL:       http.StatusInternalServerError,
+	silo.ENOTIMPLEMENTED: http.StatusNotImplemented,
+	silo.EUNAVAILABLE:    http.StatusServiceUnavailable,
+	silo.ETIMEOUT:        http.StatusGatewayTimeout,
+}
+
+// StatusOf returns the HTTP status of an error.
+func StatusOf(err error) int {
+	if st, ok := statusOf[silo.ErrorCode(err)]; ok {
+		return st
+	}
+	return http.StatusInternalServerError
+}
+
+// errorBody is every error's body: Cohere's shape.
+type errorBody struct {
+	Message string `json:"message"`
+}
+
+// writeError answers with err's status and message. Internal errors are
+// logged with their text and answered with a generic message.
+func writeError(w http.ResponseWriter, r *http.Request, err error) {
+	status := StatusOf(err)
+	if status == http.StatusInternalServerError {
+		slog.ErrorContext(r.Context(), "internal error", "err", err, "path", r.URL.Path, "request_id", w.Header().Get("X-Request-Id"))
+	}
+	if status == http.StatusTooManyRequests || status == http.StatusServiceUnavailable {
+		if w.Header().Get("Retry-After") == "" {
+			w.Header().Set("Retry-After", "1")
+		}
+	}
+	writeJSON(w, status, errorBody{Message: silo.ErrorMessage(err)})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false) // messages quote <key> and the like; keep them readable
+	if err := enc.Encode(v); err != nil {
+		status = http.StatusInternalServerError
+		buf.Reset()
+		buf.WriteString(`{"message":"internal server error"}` + "\n")
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	w.Write(buf.Bytes())
+}
+
+// jsonErrors makes every error that net/http itself writes inside the
+// handler chain (the mux's 404 and 405, MaxBytesReader, ServeContent's 416)
+// a JSON {"message"} body: http.Error always sets a text/plain content type
+// first, which is how they are told from silo's own answers.
+type jsonErrors struct {
+	http.ResponseWriter
+	swallow bool
+}
+
+func (j *jsonErrors) WriteHeader(status int) {
+	h := j.Header()
+	if status >= 400 && strings.HasPrefix(h.Get("Content-Type"), "text/plain") {
+		h.Del("X-Content-Type-Options")
+		h.Del("Content-Length")
+		h.Set("Content-Type", "application/json")
+		j.ResponseWriter.WriteHeader(status)
+		b, _ := json.Marshal(errorBody{Message: plainMessage(status)})
+		j.ResponseWriter.Write(append(b, '\n'))
+		j.swallow = true
+		return
+	}
+	j.ResponseWriter.WriteHeader(status)
+}
+
+func (j *jsonErrors) Write(p []byte) (int, error) {
+	if j.swallow {
+		return len(p), nil
+	}
+	return j.ResponseWriter.Write(p)
+}
+
+func (j *jsonErrors) Unwrap() http.ResponseWriter { return j.ResponseWriter }
+
+func plainMessage(status int) string {
+	switch status {
+	case http.StatusNotFound:
+		return "no such route"
+	case http.StatusMethodNotAllowed:
+		return "method not allowed on this route"
+	case http.StatusRequestedRangeNotSatisfiable:
+		return "the requested range is not satisfiable"
+	}
+	return strings.ToLower(http.StatusText(status))
+}

@@ -1,0 +1,192 @@
+package api
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/silo-datasets/silo"
+)
+
+type ctxKey int
+
+const (
+	callerKey ctxKey = iota
+	infoKey
+)
+
+// requestInfo collects what the request's log line reports.
+type requestInfo struct {
+	id     string
+	org    string
+	client string
+	route  string
+	status int
+	in     int64
+	out    int64
+}
+
+// routeOr is the route pattern that served the request, or, for requests
+// no route matched, a fixed name (never the raw path: it would let clients
+// blow up log and metric cardinality).
+func (i *requestInfo) routeOr(r *http.Request) string {
+	if i.route != "" {
+		return i.route
+	}
+	return "unmatched"
+}
+
+// named records the route pattern of the handler that serves a request.
+func named(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if i, _ := r.Context().Value(infoKey).(*requestInfo); i != nil {
+			i.route = r.Pattern
+		}
+		h(w, r)
+	}
+}
+
+// RequestInfo is what a request's log line reports, for wrappers such as
+// the metrics middleware.
+type RequestInfo struct {
+	Route  string
+	Org    string
+	Status int
+	In     int64
+	Out    int64
+}
+
+// InfoOf returns what is known of a request so far (after next.ServeHTTP
+// returns, all of it).
+func InfoOf(r *http.Request) RequestInfo {
+	i, _ := r.Context().Value(infoKey).(*requestInfo)
+	if i == nil {
+		return RequestInfo{}
+	}
+	return RequestInfo{Route: i.routeOr(r), Org: i.org, Status: i.status, In: i.in, Out: i.out}
+}
+
+func callerOf(r *http.Request) *silo.Caller {
+	c, _ := r.Context().Value(callerKey).(*silo.Caller)
+	return c
+}
+
+// bearer returns the key of an "Authorization: Bearer KEY" header; the
+// scheme is matched case-insensitively (an old Python SDK sent "BEARER").
+func bearer(h string) string {
+	scheme, key, ok := strings.Cut(strings.TrimSpace(h), " ")
+	if !ok || !strings.EqualFold(scheme, "bearer") {
+		return ""
+	}
+	return strings.TrimSpace(key)
+}
+
+// authenticate resolves the caller of every API request before routing.
+func (s *Server) authenticate(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := r.Header.Get("Authorization")
+		if h == "" {
+			writeError(w, r, silo.Errorf(silo.EUNAUTHORIZED, "no api key supplied: send Authorization: Bearer <key>"))
+			return
+		}
+		secret := bearer(h)
+		if secret == "" {
+			writeError(w, r, silo.Errorf(silo.EUNAUTHORIZED, "invalid api token: the Authorization header must be Bearer <key>"))
+			return
+		}
+		key, err := s.Service.Authenticate(r.Context(), secret)
+		if err != nil {
+			writeError(w, r, err)
+			return
+		}
+		c := &silo.Caller{Key: key, ClientName: clientName(r)}
+		if i, _ := r.Context().Value(infoKey).(*requestInfo); i != nil {
+			i.org = key.OrgID
+		}
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), callerKey, c)))
+	})
+}
+
+// clientName is X-Client-Name, or the older SDKs' Request-Source, bounded.
+func clientName(r *http.Request) string {
+	n := r.Header.Get("X-Client-Name")
+	if n == "" {
+		n = r.Header.Get("Request-Source")
+	}
+	if len(n) > 100 {
+		n = n[:100]
+	}
+	return n
+}
+
+// statusWriter records the status and size of a response.
+type statusWriter struct {
+	http.ResponseWriter
+	info *requestInfo
+}
+
+func (w *statusWriter) WriteHeader(status int) {
+	if w.info.status == 0 {
+		w.info.status = status
+	}
+	w.ResponseWriter.WriteHeader(status)
+}
+
+func (w *statusWriter) Write(p []byte) (int, error) {
+	if w.info.status == 0 {
+		w.info.status = http.StatusOK
+	}
+	n, err := w.ResponseWriter.Write(p)
+	w.info.out += int64(n)
+	return n, err
+}
+
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// countingBody counts the request bytes read.
+type countingBody struct {
+	r    interface{ Read([]byte) (int, error) }
+	c    interface{ Close() error }
+	info *requestInfo
+}
+
+func (b *countingBody) Read(p []byte) (int, error) {
+	n, err := b.r.Read(p)
+	b.info.in += int64(n)
+	return n, err
+}
+
+func (b *countingBody) Close() error { return b.c.Close() }
+
+// logRequests gives every request an id (X-Request-Id), turns net/http's
+// plain-text errors into JSON, and logs one line per request. Keys are
+// never logged: only the organisation they belong to.
+func (s *Server) logRequests(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		info := &requestInfo{id: newRequestID(), client: clientName(r)}
+		w.Header().Set("X-Request-Id", info.id)
+		r = r.WithContext(context.WithValue(r.Context(), infoKey, info))
+		r.Body = &countingBody{r: r.Body, c: r.Body, info: info}
+		sw := &statusWriter{ResponseWriter: &jsonErrors{ResponseWriter: w}, info: info}
+		defer func() {
+			if info.status == 0 {
+				info.status = http.StatusOK
+			}
+			if r.Context().Err() != nil && info.status < 400 && info.out == 0 {
+				info.status = 499 // the client went away before any answer
+			}
+			level := slog.LevelInfo
+			if info.status >= 500 && info.status != 503 {
+				level = slog.LevelError
+			}
+			s.logger().LogAttrs(r.Context(), level, "request",
+				slog.String("request_id", info.id), slog.String("method", r.Method), slog.String("route", info.routeOr(r)),
+				slog.Int("status", info.status), slog.Int64("bytes_in", info.in), slog.Int64("bytes_out", info.out),
+				slog.Duration("duration", time.Since(start)), slog.String("org", info.org), slog.String("client", info.client))
+		}()
+		next.ServeHTTP(sw, r)
+	})
+}

@@ -1,0 +1,222 @@
+// Package api is silo's HTTP API: Cohere's datasets routes, the admin API,
+// signed downloads, health checks. It hides net/http from cmd/silo: build a
+// Server, Open it, Close it.
+package api
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/silo-datasets/silo"
+)
+
+// Server serves the API for one Service.
+type Server struct {
+	Service *silo.Service
+	Logger  *slog.Logger
+
+	Addr          string        // listen address; port 0 picks one
+	PublicURL     string        // base of signed download URLs; default http://Addr
+	URLTTL        time.Duration // lifetime of a signed download URL
+	SigningKey    []byte        // HMAC key of download URLs, shared by all nodes
+	ShutdownGrace time.Duration // how long Close lets requests in flight finish
+
+	// Extra routes mounted on the same mux (dashboard, metrics, OpenAPI).
+	Extra map[string]http.Handler
+	// Wrap, if set, wraps the whole handler (e.g. metrics, rate limits).
+	Wrap func(http.Handler) http.Handler
+
+	ln       net.Listener
+	srv      *http.Server
+	handler  http.Handler
+	draining atomic.Bool
+	done     chan error
+}
+
+// Defaults for zero Server fields.
+const (
+	DefaultURLTTL        = time.Hour
+	DefaultShutdownGrace = 30 * time.Second
+)
+
+func (s *Server) logger() *slog.Logger {
+	if s.Logger != nil {
+		return s.Logger
+	}
+	return slog.Default()
+}
+
+// Handler returns the whole API as one handler (tests use it directly).
+func (s *Server) Handler() http.Handler {
+	if s.handler == nil {
+		s.handler = s.build()
+	}
+	return s.handler
+}
+
+func (s *Server) build() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", named(s.handleHealthz))
+	mux.HandleFunc("GET /readyz", named(s.handleReadyz))
+	mux.HandleFunc("GET /download/{org}/{dataset}/{index}/{kind}", named(s.handleDownload))
+
+	v1 := http.NewServeMux()
+	v1.HandleFunc("GET /v1/datasets/usage", named(s.handleUsage))
+	v1.HandleFunc("GET /v1/datasets/usage/history", named(s.handleUsageHistory))
+	v1.HandleFunc("POST /v1/datasets", named(s.handleCreate))
+	v1.HandleFunc("GET /v1/datasets", named(s.handleList))
+	v1.HandleFunc("GET /v1/datasets/{id}", named(s.handleGet))
+	v1.HandleFunc("DELETE /v1/datasets/{id}", named(s.handleDelete))
+	v1.HandleFunc("POST /v1/admin/orgs", named(s.handleCreateOrg))
+	v1.HandleFunc("GET /v1/admin/orgs", named(s.handleListOrgs))
+	v1.HandleFunc("PATCH /v1/admin/orgs/{id}", named(s.handleSetQuota))
+	v1.HandleFunc("POST /v1/admin/keys", named(s.handleCreateKey))
+	v1.HandleFunc("GET /v1/admin/keys", named(s.handleListKeys))
+	v1.HandleFunc("DELETE /v1/admin/keys/{id}", named(s.handleRevokeKey))
+	for _, p := range unimplemented {
+		v1.HandleFunc(p, named(s.handleNotImplemented))
+	}
+	// Authentication comes before routing, so that an unauthenticated
+	// caller learns nothing about which routes or ids exist.
+	authed := s.authenticate(v1)
+	mux.Handle("/v1/", authed)
+	mux.Handle("/v2/", authed)
+	for pattern, h := range s.Extra {
+		mux.Handle(pattern, h)
+	}
+	var h http.Handler = s.drain(recoverPanics(mux))
+	if s.Wrap != nil {
+		h = s.Wrap(h)
+	}
+	return s.logRequests(h)
+}
+
+// unimplemented are Cohere routes silo recognises but does not serve: 501,
+// so that a client pointed at silo by mistake learns why.
+var unimplemented = []string{
+	"/v1/embed-jobs", "/v1/embed-jobs/", "/v1/finetuning/", "/v1/chat", "/v1/embed", "/v1/rerank",
+	"/v1/classify", "/v1/generate", "/v1/summarize", "/v1/tokenize", "/v1/detokenize", "/v1/models",
+	"/v1/models/", "/v1/connectors", "/v1/connectors/", "/v1/batches", "/v1/batches/", "/v1/check-api-key",
+	"/v2/chat", "/v2/embed", "/v2/rerank",
+}
+
+func (s *Server) handleNotImplemented(w http.ResponseWriter, r *http.Request) {
+	writeError(w, r, silo.Errorf(silo.ENOTIMPLEMENTED, "%s is a Cohere route that silo does not implement: silo serves the Datasets API only", r.URL.Path))
+}
+
+// Open starts listening and serving in the background.
+func (s *Server) Open() error {
+	addr := s.Addr
+	if addr == "" {
+		addr = "127.0.0.1:8080"
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	s.ln = ln
+	if s.PublicURL == "" {
+		s.PublicURL = s.URL()
+	}
+	s.PublicURL = strings.TrimRight(s.PublicURL, "/")
+	s.srv = &http.Server{
+		Handler:           s.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(s.logger().Handler(), slog.LevelDebug),
+	}
+	s.done = make(chan error, 1)
+	go func() { s.done <- s.srv.Serve(ln) }()
+	return nil
+}
+
+// URL is the address the server listens on, as a base URL.
+func (s *Server) URL() string {
+	if s.ln == nil {
+		return ""
+	}
+	return "http://" + s.ln.Addr().String()
+}
+
+// Close drains: new connections are refused, requests that still arrive on
+// open connections get 503, and requests in flight have ShutdownGrace to
+// finish before their connections are closed.
+func (s *Server) Close() error {
+	if s.srv == nil {
+		return nil
+	}
+	s.draining.Store(true)
+	grace := s.ShutdownGrace
+	if grace <= 0 {
+		grace = DefaultShutdownGrace
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), grace)
+	defer cancel()
+	err := s.srv.Shutdown(ctx)
+	if errors.Is(err, context.DeadlineExceeded) {
+		err = s.srv.Close()
+	}
+	if serr := <-s.done; !errors.Is(serr, http.ErrServerClosed) && err == nil {
+		err = serr
+	}
+	return err
+}
+
+func (s *Server) handleHealthz(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+	defer cancel()
+	if err := s.Service.Ready(ctx); err != nil {
+		s.logger().Warn("not ready", "err", err)
+		writeError(w, r, silo.Errorf(silo.EUNAVAILABLE, "not ready: %v", err))
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+}
+
+// drain answers 503 once Close has begun (health checks included, so load
+// balancers stop sending here).
+func (s *Server) drain(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s.draining.Load() {
+			w.Header().Set("Connection", "close")
+			w.Header().Set("Retry-After", "1")
+			writeError(w, r, silo.Errorf(silo.EUNAVAILABLE, "the server is shutting down; retry on another node or in a moment"))
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func recoverPanics(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				slog.ErrorContext(r.Context(), "panic", "value", v, "path", r.URL.Path)
+				writeError(w, r, errors.New("panic"))
+			}
+		}()
+		next.ServeHTTP(w, r)
+	})
+}
+
+func newRequestID() string {
+	b := make([]byte, 8)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}

@@ -1,0 +1,271 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/silo-datasets/silo"
+	"github.com/silo-datasets/silo/api"
+	"github.com/silo-datasets/silo/disk"
+	"github.com/silo-datasets/silo/sqlite"
+	"github.com/silo-datasets/silo/validate"
+)
+
+// Config is silo serve's configuration: flags, each defaulting to its
+// environment variable (CONTRACT.md lists them).
+type Config struct {
+	Addr           string
+	Data           string
+	DB             string
+	Blobs          string
+	DefaultQuota   string
+	MaxDatasetSize string
+	RateLimit      string
+	Retention      string
+	PublicURL      string
+	URLTTL         string
+	Workers        int
+	LogFormat      string
+}
+
+func newServeCommand() *cobra.Command {
+	var c Config
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the silo server (embedded SQLite + disk by default)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			m := &Main{Config: c}
+			return m.Run(cmd.Context())
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&c.Addr, "addr", env("SILO_ADDR", "127.0.0.1:8080"), "listen address HOST:PORT; port 0 picks a free port (SILO_ADDR)")
+	f.StringVar(&c.Data, "data", env("SILO_DATA", "./silo-data"), "data directory of the embedded stores (SILO_DATA)")
+	f.StringVar(&c.DB, "db", env("SILO_DB", ""), "metadata store URL: sqlite:///path/silo.db or postgres://... (SILO_DB; default sqlite in --data)")
+	f.StringVar(&c.Blobs, "blobs", env("SILO_BLOBS", ""), "blob store URL: file:///path or s3://bucket?endpoint=...&region=... (SILO_BLOBS; default file in --data)")
+	f.StringVar(&c.DefaultQuota, "default-quota", env("SILO_DEFAULT_QUOTA", "10GB"), "quota of an organisation created without one (SILO_DEFAULT_QUOTA)")
+	f.StringVar(&c.MaxDatasetSize, "max-dataset-size", env("SILO_MAX_DATASET_SIZE", "1.5GB"), "largest dataset, all its files together (SILO_MAX_DATASET_SIZE)")
+	f.StringVar(&c.RateLimit, "rate-limit", env("SILO_RATE_LIMIT", "500/min"), "requests per API key, N/sec|min|hour; 0 turns it off (SILO_RATE_LIMIT)")
+	f.StringVar(&c.Retention, "retention", env("SILO_RETENTION", "30d"), "delete datasets this long after creation; 0 keeps them (SILO_RETENTION)")
+	f.StringVar(&c.PublicURL, "public-url", env("SILO_PUBLIC_URL", ""), "base of signed download URLs (SILO_PUBLIC_URL; default http://ADDR)")
+	f.StringVar(&c.URLTTL, "url-ttl", env("SILO_URL_TTL", "1h"), "lifetime of a signed download URL (SILO_URL_TTL)")
+	f.IntVar(&c.Workers, "workers", 2, "validation workers")
+	f.StringVar(&c.LogFormat, "log-format", env("SILO_LOG_FORMAT", "text"), "log format: text or json (SILO_LOG_FORMAT)")
+	return cmd
+}
+
+// Main is a running silo server: every part built explicitly from Config.
+type Main struct {
+	Config Config
+	Logger *slog.Logger
+
+	Store   silo.Store
+	Blobs   silo.BlobStore
+	Service *silo.Service
+	Server  *api.Server
+
+	unlock func()
+}
+
+// Run opens everything, serves until ctx ends (SIGINT/SIGTERM), then drains
+// and closes.
+func (m *Main) Run(ctx context.Context) error {
+	if err := m.Open(ctx); err != nil {
+		m.Close()
+		return err
+	}
+	bg, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	done := make(chan struct{})
+	go func() { m.Service.Run(bg); close(done) }()
+	<-ctx.Done()
+	m.Logger.Info("shutting down: draining requests in flight")
+	err := m.Server.Close()
+	cancel()
+	<-done
+	return errors.Join(err, m.Close())
+}
+
+// Open builds and starts everything.
+func (m *Main) Open(ctx context.Context) error {
+	c := &m.Config
+	m.Logger = newLogger(c.LogFormat)
+	slog.SetDefault(m.Logger)
+	quota, err := silo.ParseSize(c.DefaultQuota)
+	if err != nil {
+		return fmt.Errorf("--default-quota: %w", err)
+	}
+	maxSize, err := silo.ParseSize(c.MaxDatasetSize)
+	if err != nil {
+		return fmt.Errorf("--max-dataset-size: %w", err)
+	}
+	retention, err := silo.ParseDuration(c.Retention)
+	if err != nil {
+		return fmt.Errorf("--retention: %w", err)
+	}
+	ttl, err := silo.ParseDuration(c.URLTTL)
+	if err != nil || ttl <= 0 {
+		return fmt.Errorf("--url-ttl: want a positive duration such as 1h, not %q", c.URLTTL)
+	}
+	embedded, err := m.openStores(ctx)
+	if err != nil {
+		return err
+	}
+	m.Service = &silo.Service{
+		Store: m.Store, Blobs: m.Blobs, Validator: validate.New(validate.Options{}), Logger: m.Logger,
+		Node: nodeName(), DefaultQuota: quota, MaxDatasetSize: maxSize, Retention: retention, Workers: c.Workers,
+	}
+	if err := m.bootstrap(ctx); err != nil {
+		return err
+	}
+	if embedded {
+		// This process holds the data directory's lock: whatever a previous
+		// process left in flight is dead now, not after a lease.
+		if err := m.Service.Recover(ctx); err != nil {
+			return fmt.Errorf("recovering after the previous run: %w", err)
+		}
+	}
+	secret, err := m.Store.Setting(ctx, "url_signing_key", randomHex(32))
+	if err != nil {
+		return fmt.Errorf("reading the URL signing key: %w", err)
+	}
+	m.Server = &api.Server{
+		Service: m.Service, Logger: m.Logger, Addr: c.Addr, PublicURL: c.PublicURL,
+		URLTTL: ttl, SigningKey: []byte(secret),
+	}
+	if err := m.Server.Open(); err != nil {
+		return fmt.Errorf("listening on %s: %w", c.Addr, err)
+	}
+	m.Logger.Info("silo listening", "addr", strings.TrimPrefix(m.Server.URL(), "http://"), "url", m.Server.URL(), "node", m.Service.Node)
+	return nil
+}
+
+// openStores opens the metadata and blob stores their URLs name; it
+// reports whether silo runs embedded (SQLite), where it owns the store.
+func (m *Main) openStores(ctx context.Context) (embedded bool, err error) {
+	c := &m.Config
+	if c.DB == "" {
+		c.DB = "sqlite://" + filepath.Join(absPath(c.Data), "silo.db")
+	}
+	if c.Blobs == "" {
+		c.Blobs = "file://" + filepath.Join(absPath(c.Data), "blobs")
+	}
+	switch {
+	case strings.HasPrefix(c.DB, "sqlite:"):
+		path, err := sqlite.ParseURL(c.DB)
+		if err != nil {
+			return false, err
+		}
+		if m.unlock, err = lockFile(path + ".lock"); err != nil {
+			return false, err
+		}
+		if m.Store, err = sqlite.Open(ctx, path); err != nil {
+			return false, err
+		}
+		embedded = true
+	default:
+		return false, fmt.Errorf("--db %q: unknown scheme; want sqlite:///path/silo.db or postgres://user@host:port/db", c.DB)
+	}
+	switch {
+	case strings.HasPrefix(c.Blobs, "file:"):
+		dir, err := disk.ParseURL(c.Blobs)
+		if err != nil {
+			return embedded, err
+		}
+		if m.Blobs, err = disk.Open(dir); err != nil {
+			return embedded, err
+		}
+	default:
+		return embedded, fmt.Errorf("--blobs %q: unknown scheme; want file:///path or s3://bucket?endpoint=...", c.Blobs)
+	}
+	return embedded, nil
+}
+
+// bootstrap creates the first admin key on a store without keys. A key
+// from SILO_BOOTSTRAP_KEY is never printed; a generated one is printed once
+// on stderr and written to DATA/bootstrap.key (0600).
+func (m *Main) bootstrap(ctx context.Context) error {
+	given := os.Getenv("SILO_BOOTSTRAP_KEY")
+	secret, err := m.Service.Bootstrap(ctx, given)
+	if err != nil {
+		return fmt.Errorf("bootstrap: %w", err)
+	}
+	if secret == "" || given != "" {
+		return nil
+	}
+	path := filepath.Join(m.Config.Data, "bootstrap.key")
+	if err := os.MkdirAll(m.Config.Data, 0o700); err != nil {
+		return err
+	}
+	if err := os.WriteFile(path, []byte(secret+"\n"), 0o600); err != nil {
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	fmt.Fprintf(os.Stderr, "\nsilo: created organization \"default\" and its admin API key (also in %s):\n\n    %s\n\n", path, secret)
+	return nil
+}
+
+// Close closes the stores and releases the data directory.
+func (m *Main) Close() error {
+	var err error
+	if m.Store != nil {
+		err = m.Store.Close()
+	}
+	if m.unlock != nil {
+		m.unlock()
+	}
+	return err
+}
+
+func newLogger(format string) *slog.Logger {
+	if format == "json" {
+		return slog.New(slog.NewJSONHandler(os.Stderr, nil))
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, nil))
+}
+
+func nodeName() string {
+	host, _ := os.Hostname()
+	return fmt.Sprintf("%s-%d-%s", host, os.Getpid(), randomHex(3))
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+func absPath(p string) string {
+	if a, err := filepath.Abs(p); err == nil {
+		return a
+	}
+	return p
+}
+
+// lockFile takes an exclusive lock that the kernel drops when the process
+// dies, so kill -9 never leaves a stale lock behind.
+func lockFile(path string) (func(), error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, err
+	}
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("%s is locked: another silo process uses this data directory", path)
+	}
+	return func() { f.Close() }, nil
+}
+
+
