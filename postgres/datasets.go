@@ -1,0 +1,192 @@
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/silo-datasets/silo"
+)
+
+const datasetCols = `id, org_id, name, type, status, created_at, updated_at, expires_at, client_name, size_bytes, params, parts, report`
+
+func scanDataset(row pgx.Row) (*silo.Dataset, error) {
+	var d silo.Dataset
+	var created, updated int64
+	var expires *int64
+	var params, parts, report []byte
+	err := row.Scan(&d.ID, &d.OrgID, &d.Name, &d.Type, &d.Status, &created, &updated, &expires,
+		&d.ClientName, &d.SizeBytes, &params, &parts, &report)
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	d.CreatedAt, d.UpdatedAt, d.ExpiresAt = fromMicros(created), fromMicros(updated), fromNullMicros(expires)
+	for _, f := range []struct {
+		b []byte
+		v any
+	}{{params, &d.Params}, {parts, &d.Parts}, {report, &d.Report}} {
+		if err := json.Unmarshal(f.b, f.v); err != nil {
+			return nil, fmt.Errorf("postgres: dataset %s: %w", d.ID, err)
+		}
+	}
+	return &d, nil
+}
+
+// marshal renders v as the text of a JSON column (pgx sends a string
+// as is; a []byte would go as bytea).
+func marshal(v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err) // plain structs always marshal
+	}
+	return string(b)
+}
+
+// CreateDataset records a dataset and moves its reservation's bytes to used.
+func (s *Store) CreateDataset(ctx context.Context, d *silo.Dataset, resID string) error {
+	return s.tx(ctx, func(tx pgx.Tx) error {
+		var orgID string
+		var held int64
+		err := tx.QueryRow(ctx, `DELETE FROM reservations WHERE id = $1 RETURNING org_id, bytes`, resID).Scan(&orgID, &held)
+		if err != nil {
+			return err
+		}
+		if orgID != d.OrgID {
+			return fmt.Errorf("postgres: reservation %s is of org %s, not %s", resID, orgID, d.OrgID)
+		}
+		_, err = tx.Exec(ctx, `INSERT INTO datasets (`+datasetCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
+			d.ID, d.OrgID, d.Name, string(d.Type), string(d.Status), micros(d.CreatedAt), micros(d.UpdatedAt), nullMicros(d.ExpiresAt),
+			d.ClientName, d.SizeBytes, marshal(d.Params), marshal(d.Parts), marshal(d.Report))
+		if err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO jobs (dataset_id, org_id, created_at) VALUES ($1, $2, $3)`,
+			d.ID, d.OrgID, micros(d.CreatedAt)); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `UPDATE blobs SET state = 'live', dataset_id = $1, reservation_id = NULL WHERE reservation_id = $2`,
+			d.ID, resID); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `UPDATE orgs SET used_bytes = used_bytes + $1, reserved_bytes = reserved_bytes - $2 WHERE id = $3`,
+			d.SizeBytes, held, d.OrgID); err != nil {
+			return err
+		}
+		return sampleUsage(ctx, tx, d.OrgID, d.CreatedAt)
+	})
+}
+
+// Dataset returns one dataset of one organisation.
+func (s *Store) Dataset(ctx context.Context, orgID, id string) (*silo.Dataset, error) {
+	return scanDataset(s.pool.QueryRow(ctx, `SELECT `+datasetCols+` FROM datasets WHERE id = $1 AND org_id = $2`, id, orgID))
+}
+
+// Datasets streams the datasets a filter selects, newest first. pgx reads
+// the result as fn consumes it, so a large list is never held in memory.
+func (s *Store) Datasets(ctx context.Context, f silo.DatasetFilter, fn func(*silo.Dataset) error) error {
+	q, args := datasetQuery(f)
+	rows, err := s.pool.Query(ctx, q, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		d, err := scanDataset(rows)
+		if err != nil {
+			return err
+		}
+		if err := fn(d); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
+func datasetQuery(f silo.DatasetFilter) (string, []any) {
+	var b strings.Builder
+	args := []any{f.OrgID}
+	arg := func(v any) string {
+		args = append(args, v)
+		return "$" + strconv.Itoa(len(args))
+	}
+	b.WriteString(`SELECT ` + datasetCols + ` FROM datasets WHERE org_id = $1`)
+	if f.Type != "" {
+		b.WriteString(` AND type = ` + arg(string(f.Type)))
+	}
+	if f.Status != "" {
+		b.WriteString(` AND status = ` + arg(string(f.Status)))
+	}
+	if f.Before != nil {
+		b.WriteString(` AND created_at < ` + arg(micros(*f.Before)))
+	}
+	if f.After != nil {
+		b.WriteString(` AND created_at > ` + arg(micros(*f.After)))
+	}
+	b.WriteString(` ORDER BY created_at DESC, id DESC`)
+	if f.Limit > 0 {
+		b.WriteString(` LIMIT ` + arg(int64(f.Limit)))
+	}
+	if f.Offset > 0 {
+		b.WriteString(` OFFSET ` + arg(int64(f.Offset)))
+	}
+	return b.String(), args
+}
+
+// DeleteDataset removes a dataset and subtracts its bytes from usage. The
+// job goes first, so that this locks rows in the same order as the job
+// calls (job, then dataset) and cannot deadlock with them.
+func (s *Store) DeleteDataset(ctx context.Context, orgID, id string) (*silo.Dataset, error) {
+	var d *silo.Dataset
+	err := s.tx(ctx, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `DELETE FROM jobs WHERE dataset_id = $1 AND org_id = $2`, id, orgID); err != nil {
+			return err
+		}
+		var err error
+		d, err = scanDataset(tx.QueryRow(ctx, `DELETE FROM datasets WHERE id = $1 AND org_id = $2 RETURNING `+datasetCols, id, orgID))
+		if err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `UPDATE blobs SET state = 'garbage' WHERE dataset_id = $1`, id); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `UPDATE orgs SET used_bytes = used_bytes - $1 WHERE id = $2`, d.SizeBytes, orgID); err != nil {
+			return err
+		}
+		return sampleUsage(ctx, tx, orgID, time.Now())
+	})
+	return d, err
+}
+
+// ExpiredDatasets lists datasets past their retention.
+func (s *Store) ExpiredDatasets(ctx context.Context, now time.Time, limit int) ([]*silo.Dataset, error) {
+	rows, err := s.pool.Query(ctx, `SELECT `+datasetCols+` FROM datasets WHERE expires_at IS NOT NULL AND expires_at < $1 ORDER BY expires_at, id LIMIT $2`,
+		micros(now), limit)
+	if err != nil {
+		return nil, err
+	}
+	return collect(rows, scanDataset)
+}
+
+// UsageSums sums dataset sizes per organisation, the slow way, for fsck.
+func (s *Store) UsageSums(ctx context.Context) (map[string]int64, error) {
+	rows, err := s.pool.Query(ctx, `SELECT org_id, SUM(size_bytes)::BIGINT FROM datasets GROUP BY org_id`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[string]int64{}
+	for rows.Next() {
+		var org string
+		var sum int64
+		if err := rows.Scan(&org, &sum); err != nil {
+			return nil, err
+		}
+		out[org] = sum
+	}
+	return out, rows.Err()
+}

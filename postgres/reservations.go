@@ -1,0 +1,126 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/silo-datasets/silo"
+)
+
+// OpenReservation records an upload in flight holding no bytes yet.
+func (s *Store) OpenReservation(ctx context.Context, r *silo.Reservation) error {
+	return s.tx(ctx, func(tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, `INSERT INTO reservations (id, org_id, node, bytes, created_at, expires_at) VALUES ($1, $2, $3, 0, $4, $5)`,
+			r.ID, r.OrgID, r.Node, micros(r.CreatedAt), micros(r.ExpiresAt))
+		return err
+	})
+}
+
+// reserveSQL is the quota check and the grant in one conditional UPDATE.
+// Under READ COMMITTED, an UPDATE that finds its row changed by a
+// concurrent commit re-evaluates the WHERE and the SET on the newest
+// version, so the check can never act on a stale count, on any node.
+// The FOR UPDATE subquery only captures the pre-update reserved_bytes (the
+// row is locked, so no one changes it in between): RETURNING sees only the
+// new row, and the grant is new minus old.
+const reserveSQL = `
+UPDATE orgs o
+SET reserved_bytes = o.reserved_bytes + LEAST($3::BIGINT, o.quota_bytes - o.used_bytes - o.reserved_bytes)
+FROM (SELECT id, reserved_bytes FROM orgs WHERE id = $1 FOR UPDATE) old
+WHERE o.id = old.id AND o.quota_bytes - o.used_bytes - o.reserved_bytes >= $2::BIGINT
+RETURNING o.reserved_bytes - old.reserved_bytes`
+
+// Reserve grows a reservation by between need and want bytes.
+func (s *Store) Reserve(ctx context.Context, resID string, need, want int64) (int64, error) {
+	var granted int64
+	err := s.tx(ctx, func(tx pgx.Tx) error {
+		// Lock the reservation first: a concurrent release or create must
+		// see the bytes granted here, or they would stay reserved forever.
+		var orgID string
+		if err := tx.QueryRow(ctx, `SELECT org_id FROM reservations WHERE id = $1 FOR UPDATE`, resID).Scan(&orgID); err != nil {
+			return err
+		}
+		err := tx.QueryRow(ctx, reserveSQL, orgID, need, want).Scan(&granted)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return quotaError(ctx, tx, orgID, need)
+		} else if err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, `UPDATE reservations SET bytes = bytes + $1 WHERE id = $2`, granted, resID)
+		return err
+	})
+	return granted, err
+}
+
+// quotaError reads the org's numbers for the message of a refused Reserve.
+func quotaError(ctx context.Context, tx pgx.Tx, orgID string, need int64) error {
+	var qe silo.QuotaError
+	err := tx.QueryRow(ctx, `SELECT quota_bytes, used_bytes, reserved_bytes FROM orgs WHERE id = $1`, orgID).
+		Scan(&qe.LimitBytes, &qe.UsedBytes, &qe.ReservedBytes)
+	if err != nil {
+		return fmt.Errorf("postgres: reservation of a missing org %s: %w", orgID, err)
+	}
+	qe.RequestedBytes = need
+	return &qe
+}
+
+// ReleaseReservation gives a reservation's bytes back and marks its blobs
+// garbage.
+func (s *Store) ReleaseReservation(ctx context.Context, resID string) error {
+	return s.tx(ctx, func(tx pgx.Tx) error {
+		var orgID string
+		var bytes int64
+		err := tx.QueryRow(ctx, `DELETE FROM reservations WHERE id = $1 RETURNING org_id, bytes`, resID).Scan(&orgID, &bytes)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil
+		} else if err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `UPDATE blobs SET state = 'garbage', reservation_id = NULL WHERE reservation_id = $1`, resID); err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, `UPDATE orgs SET reserved_bytes = reserved_bytes - $1 WHERE id = $2`, bytes, orgID)
+		return err
+	})
+}
+
+// RenewLeases is a node's heartbeat over its reservations and jobs.
+func (s *Store) RenewLeases(ctx context.Context, node string, until time.Time) error {
+	return s.tx(ctx, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `UPDATE reservations SET expires_at = $1 WHERE node = $2`, micros(until), node); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `UPDATE jobs SET lease_until = $1 WHERE owner = $2`, micros(until), node)
+		return err
+	})
+}
+
+func (s *Store) reservations(ctx context.Context, where string, args ...any) ([]*silo.Reservation, error) {
+	rows, err := s.pool.Query(ctx, `SELECT id, org_id, node, bytes, created_at, expires_at FROM reservations `+where+` ORDER BY created_at, id`, args...)
+	if err != nil {
+		return nil, err
+	}
+	return collect(rows, func(row pgx.Row) (*silo.Reservation, error) {
+		var r silo.Reservation
+		var created, expires int64
+		if err := row.Scan(&r.ID, &r.OrgID, &r.Node, &r.Bytes, &created, &expires); err != nil {
+			return nil, err
+		}
+		r.CreatedAt, r.ExpiresAt = fromMicros(created), fromMicros(expires)
+		return &r, nil
+	})
+}
+
+// ExpiredReservations lists reservations whose lease ran out before now.
+func (s *Store) ExpiredReservations(ctx context.Context, now time.Time) ([]*silo.Reservation, error) {
+	return s.reservations(ctx, `WHERE expires_at < $1`, micros(now))
+}
+
+// Reservations lists every open reservation.
+func (s *Store) Reservations(ctx context.Context) ([]*silo.Reservation, error) {
+	return s.reservations(ctx, "")
+}
