@@ -8,6 +8,7 @@ import (
 	"io"
 	"slices"
 
+	"github.com/hamba/avro/v2"
 	"github.com/hamba/avro/v2/ocf"
 	"github.com/silo-datasets/silo"
 )
@@ -85,7 +86,12 @@ func (r *run) readPart(p *partState, f silo.ValidationFile) error {
 }
 
 func (r *run) encoderOptions() []ocf.EncoderFunc {
-	opts := []ocf.EncoderFunc{ocf.WithBlockLength(4096), ocf.WithBlockSize(r.opts.AvroBlockBytes)}
+	// The header carries the very schema string of Report.Schema, not
+	// hamba's canonical form of it, so that both say the same thing.
+	opts := []ocf.EncoderFunc{
+		ocf.WithBlockLength(4096), ocf.WithBlockSize(r.opts.AvroBlockBytes),
+		ocf.WithSchemaMarshaler(func(avro.Schema) ([]byte, error) { return []byte(r.schema), nil }),
+	}
 	if r.opts.Deflate {
 		opts = append(opts, ocf.WithCodec(ocf.Deflate))
 	}

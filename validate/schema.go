@@ -46,23 +46,30 @@ func avroSchema(fs []field) string {
 		case kString:
 			af.Type = "string"
 		case kStrings:
-			af.Type = map[string]any{"type": "array", "items": "string"}
+			af.Type = arrayOf("string")
 		case kMessages:
-			af.Type = map[string]any{"type": "array", "items": map[string]any{
-				"type": "record", "name": "Message", "fields": []map[string]string{
-					{"name": "role", "type": "string"},
-					{"name": "content", "type": "string"},
-				}}}
+			af.Type = arrayOf(json.RawMessage(`{"type":"record","name":"Message","fields":[` +
+				`{"name":"role","type":"string"},{"name":"content","type":"string"}]}`))
 		case kOptString:
 			af.Type = []string{"null", "string"}
 			af.Default = json.RawMessage("null")
 		}
 		out = append(out, af)
 	}
-	b, _ := json.Marshal(map[string]any{
-		"type": "record", "name": "Row", "namespace": "silo", "fields": out,
-	})
+	b, _ := json.Marshal(struct {
+		Type      string      `json:"type"`
+		Name      string      `json:"name"`
+		Namespace string      `json:"namespace"`
+		Fields    []avroField `json:"fields"`
+	}{"record", "Row", "silo", out})
 	return string(b)
+}
+
+func arrayOf(items any) any {
+	return struct {
+		Type  string `json:"type"`
+		Items any    `json:"items"`
+	}{"array", items}
 }
 
 // validAvroName reports whether s can name an Avro field
