@@ -17,6 +17,8 @@ import (
 	"github.com/silo-datasets/silo"
 	"github.com/silo-datasets/silo/api"
 	"github.com/silo-datasets/silo/disk"
+	"github.com/silo-datasets/silo/postgres"
+	"github.com/silo-datasets/silo/s3"
 	"github.com/silo-datasets/silo/sqlite"
 	"github.com/silo-datasets/silo/validate"
 )
@@ -173,6 +175,10 @@ func (m *Main) openStores(ctx context.Context) (embedded bool, err error) {
 			return false, err
 		}
 		embedded = true
+	case strings.HasPrefix(c.DB, "postgres:"), strings.HasPrefix(c.DB, "postgresql:"):
+		if m.Store, err = postgres.Open(ctx, c.DB); err != nil {
+			return false, fmt.Errorf("--db: %w", err)
+		}
 	default:
 		return false, fmt.Errorf("--db %q: unknown scheme; want sqlite:///path/silo.db or postgres://user@host:port/db", c.DB)
 	}
@@ -184,6 +190,10 @@ func (m *Main) openStores(ctx context.Context) (embedded bool, err error) {
 		}
 		if m.Blobs, err = disk.Open(dir); err != nil {
 			return embedded, err
+		}
+	case strings.HasPrefix(c.Blobs, "s3:"):
+		if m.Blobs, err = s3.Open(ctx, c.Blobs); err != nil {
+			return embedded, fmt.Errorf("--blobs: %w", err)
 		}
 	default:
 		return embedded, fmt.Errorf("--blobs %q: unknown scheme; want file:///path or s3://bucket?endpoint=...", c.Blobs)
