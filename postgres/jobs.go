@@ -50,11 +50,16 @@ func (s *Store) ClaimJob(ctx context.Context, owner string, now, leaseUntil time
 }
 
 // AddJobBlob records a blob the job is about to write, if the job is still
-// this attempt's.
+// this attempt's. FOR SHARE holds the job row until the commit: a delete of
+// the dataset or a new claim, which mark the job's pending blobs garbage,
+// either waits for this row and marks it too, or has already removed or
+// changed the job and nothing is inserted. A plain read would let the blob
+// in after their update and leave it pending forever.
 func (s *Store) AddJobBlob(ctx context.Context, job *silo.Job, key string) error {
 	return s.tx(ctx, func(tx pgx.Tx) error {
 		tag, err := tx.Exec(ctx, `INSERT INTO blobs (key, org_id, state, dataset_id, attempt, created_at)
-			SELECT $1, org_id, 'pending', dataset_id, attempt, $2 FROM jobs WHERE dataset_id = $3 AND owner = $4 AND attempt = $5`,
+			SELECT $1, org_id, 'pending', dataset_id, attempt, $2 FROM jobs WHERE dataset_id = $3 AND owner = $4 AND attempt = $5
+			FOR SHARE`,
 			key, micros(time.Now()), job.DatasetID, job.Owner, job.Attempt)
 		if err != nil {
 			return err
@@ -111,12 +116,23 @@ func (s *Store) PendingJobs(ctx context.Context) (int, error) {
 	return n, err
 }
 
-// AddPendingBlob records a blob an upload is about to write.
+// AddPendingBlob records a blob an upload is about to write, under its
+// reservation. As in AddJobBlob, the reservation row is held FOR SHARE so
+// that a concurrent release (a sweep that took this upload for dead) either
+// sees the blob and marks it garbage, or has deleted the reservation and the
+// upload learns it here (ENOTFOUND) instead of writing an orphan.
 func (s *Store) AddPendingBlob(ctx context.Context, resID, orgID, key string) error {
 	return s.tx(ctx, func(tx pgx.Tx) error {
-		_, err := tx.Exec(ctx, `INSERT INTO blobs (key, org_id, state, reservation_id, created_at) VALUES ($1, $2, 'pending', $3, $4)`,
+		tag, err := tx.Exec(ctx, `INSERT INTO blobs (key, org_id, state, reservation_id, created_at)
+			SELECT $1, $2, 'pending', id, $4 FROM reservations WHERE id = $3 FOR SHARE`,
 			key, orgID, resID, micros(time.Now()))
-		return err
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			return pgx.ErrNoRows
+		}
+		return nil
 	})
 }
 
