@@ -18,6 +18,11 @@ import (
 // request's context was cancelled.
 const cleanupTimeout = time.Minute
 
+// smallSize is the buffer a Put starts with. Most files are small, and many
+// uploads run at once: only a file larger than this takes a full part's
+// buffer.
+const smallSize = 1 << 20
+
 // Put streams r to the object key. A file that fits in one part goes in one
 // PUT; a larger one in a multipart upload, one part at a time, so a Put
 // holds at most one part in memory. On any error the multipart upload is
@@ -26,10 +31,6 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader) (n int64, err 
 	if err := checkKey(key); err != nil {
 		return 0, err
 	}
-	bp := s.bufs.Get().(*[]byte)
-	defer s.bufs.Put(bp)
-	buf := *bp
-
 	defer func() {
 		if err != nil {
 			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
@@ -40,21 +41,40 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader) (n int64, err 
 		}
 	}()
 
-	m, rerr := io.ReadFull(r, buf)
-	switch {
-	case rerr == io.EOF || rerr == io.ErrUnexpectedEOF:
-		if err := ctx.Err(); err != nil {
-			return 0, err
-		}
-		if _, err := s.core.PutObject(ctx, s.bucket, key, bytes.NewReader(buf[:m]), int64(m),
-			"", sha256Hex(buf[:m]), minio.PutObjectOptions{}); err != nil {
-			return 0, fmt.Errorf("s3: put %s: %w", key, err)
-		}
-		return int64(m), nil
-	case rerr != nil:
+	sp := s.small.Get().(*[]byte)
+	defer s.small.Put(sp)
+	small := *sp
+	m, rerr := io.ReadFull(r, small)
+	if rerr == io.EOF || rerr == io.ErrUnexpectedEOF {
+		return s.putSingle(ctx, key, small[:m])
+	} else if rerr != nil {
+		return 0, rerr
+	}
+
+	bp := s.parts.Get().(*[]byte)
+	defer s.parts.Put(bp)
+	buf := *bp
+	copy(buf, small)
+	m, rerr = io.ReadFull(r, buf[len(small):])
+	m += len(small)
+	if rerr == io.EOF || rerr == io.ErrUnexpectedEOF {
+		return s.putSingle(ctx, key, buf[:m])
+	} else if rerr != nil {
 		return 0, rerr
 	}
 	return s.putMultipart(ctx, key, r, buf)
+}
+
+// putSingle stores b, a whole file, with one signed PUT.
+func (s *Store) putSingle(ctx context.Context, key string, b []byte) (int64, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	if _, err := s.core.PutObject(ctx, s.bucket, key, bytes.NewReader(b), int64(len(b)),
+		"", sha256Hex(b), minio.PutObjectOptions{}); err != nil {
+		return 0, fmt.Errorf("s3: put %s: %w", key, err)
+	}
+	return int64(len(b)), nil
 }
 
 // putMultipart uploads buf (a full first part) and then the rest of r.

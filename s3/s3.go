@@ -102,7 +102,8 @@ type Store struct {
 	bucket   string
 	endpoint string
 	partSize int64
-	bufs     sync.Pool // of *[]byte of partSize: one part in flight per Put
+	small    sync.Pool // of *[]byte of smallSize: where every Put starts
+	parts    sync.Pool // of *[]byte of partSize: one part in flight per large Put
 }
 
 var _ silo.BlobStore = (*Store)(nil)
@@ -151,7 +152,8 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 		endpoint: cfg.Endpoint,
 		partSize: cfg.PartSize,
 	}
-	s.bufs.New = func() any { b := make([]byte, s.partSize); return &b }
+	s.small.New = func() any { b := make([]byte, smallSize); return &b }
+	s.parts.New = func() any { b := make([]byte, s.partSize); return &b }
 	// Fail fast: a node that cannot reach its blobs must not start. The
 	// client retries network errors; bound how long that may take.
 	pctx, cancel := context.WithTimeout(ctx, 20*time.Second)

@@ -7,6 +7,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -62,7 +63,7 @@ func listAll(t *testing.T, st *s3.Store) map[string]int64 {
 func TestPutOpenSizes(t *testing.T) {
 	st, _ := open(t)
 	ctx := context.Background()
-	for _, size := range []int{0, 1, 1000, s3.MinPartSize, s3.MinPartSize + 1, 2*s3.MinPartSize + 12345} {
+	for _, size := range []int{0, 1, 1000, 1 << 20, 1<<20 + 1, s3.MinPartSize - 1, s3.MinPartSize, s3.MinPartSize + 1, 2*s3.MinPartSize + 12345} {
 		want := randomBytes(size)
 		key := silo.NewBlobKey()
 		// A reader without WriteTo/Len, as an HTTP body is.
@@ -294,4 +295,28 @@ func TestOpenUnreachable(t *testing.T) {
 		t.Fatalf("Open of an unreachable endpoint: %v", err)
 	}
 	t.Logf("failed after %v: %v", time.Since(start), err)
+}
+
+// zeros is an endless stream of zeros that allocates nothing.
+type zeros struct{}
+
+func (zeros) Read(p []byte) (int, error) { clear(p); return len(p), nil }
+
+// A large Put holds about one part in memory, whatever the file's size.
+func TestPutMemoryBounded(t *testing.T) {
+	st, _ := open(t)
+	const size = 20 * s3.MinPartSize
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	n, err := st.Put(context.Background(), silo.NewBlobKey(), io.LimitReader(zeros{}, size))
+	if err != nil || n != size {
+		t.Fatalf("Put: %d, %v", n, err)
+	}
+	runtime.ReadMemStats(&after)
+	alloc := after.TotalAlloc - before.TotalAlloc
+	t.Logf("a %d MiB Put allocated %d MiB in all", size>>20, alloc>>20)
+	if alloc > size/2 {
+		t.Fatalf("a %d MiB Put allocated %d MiB: it holds more than a part at a time", size>>20, alloc>>20)
+	}
 }
