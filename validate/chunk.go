@@ -82,7 +82,7 @@ func (c *chunker) next() (chunk []byte, line int64, tooLong bool, err error) {
 }
 
 func (c *chunker) done(line int64, tooLong bool, cut int) ([]byte, int64, bool, error) {
-	if tooLong {
+	if tooLong || len(c.buf)-cut > c.max {
 		return nil, line, true, nil
 	}
 	return c.buf[:len(c.buf)-cut], line, false, nil

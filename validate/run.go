@@ -91,6 +91,8 @@ func (r *run) encoderOptions() []ocf.EncoderFunc {
 	opts := []ocf.EncoderFunc{
 		ocf.WithBlockLength(4096), ocf.WithBlockSize(r.opts.AvroBlockBytes),
 		ocf.WithSchemaMarshaler(func(avro.Schema) ([]byte, error) { return []byte(r.schema), nil }),
+		// A cache per part: the global one would keep every schema ever seen.
+		ocf.WithEncoderSchemaCache(&avro.SchemaCache{}),
 	}
 	if r.opts.Deflate {
 		opts = append(opts, ocf.WithCodec(ocf.Deflate))
