@@ -121,7 +121,7 @@ func startPostgres() (*pgCluster, error) {
 	// Not t.TempDir: the cluster outlives any one test, and as root the
 	// directory must be reachable by the postgres user (short, too: the
 	// Unix socket lives in it and socket paths are limited to 107 bytes).
-	dir, err := os.MkdirTemp("", "silo-pg-")
+	dir, err := tempDir("pg")
 	if err != nil {
 		return nil, err
 	}

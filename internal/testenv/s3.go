@@ -125,7 +125,7 @@ func startVersitygw() (*s3Gateway, error) {
 	if err != nil {
 		return nil, err
 	}
-	dir, err := os.MkdirTemp("", "silo-s3-")
+	dir, err := tempDir("s3")
 	if err != nil {
 		return nil, err
 	}

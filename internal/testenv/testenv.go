@@ -10,16 +10,23 @@
 //
 //	func TestMain(m *testing.M) { testenv.Main(m) }
 //
+// A test binary that is killed before its cleanups run leaves no server
+// behind (they get SIGKILL when it dies), and the next run removes its
+// directories.
+//
 // A missing binary fails the test with the command that installs it: these
 // tests never skip silently.
 package testenv
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -150,6 +157,36 @@ func waitFor(s *server, timeout time.Duration, ready func() error) error {
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
+}
+
+// tempDir makes the directory of one server. Its name carries this
+// process's id, so that a later run can remove what a killed run left (the
+// servers themselves die with the test binary, by Pdeathsig).
+func tempDir(kind string) (string, error) {
+	removeStale()
+	return os.MkdirTemp("", fmt.Sprintf("silo-testenv-%d-%s-", os.Getpid(), kind))
+}
+
+var staleOnce sync.Once
+
+// removeStale removes the directories of test binaries that are gone.
+func removeStale() {
+	staleOnce.Do(func() {
+		dirs, _ := filepath.Glob(filepath.Join(os.TempDir(), "silo-testenv-*"))
+		for _, d := range dirs {
+			f := strings.SplitN(filepath.Base(d), "-", 4)
+			if len(f) < 4 {
+				continue
+			}
+			pid, err := strconv.Atoi(f[2])
+			if err != nil || pid == os.Getpid() {
+				continue
+			}
+			if err := syscall.Kill(pid, 0); errors.Is(err, syscall.ESRCH) {
+				os.RemoveAll(d)
+			}
+		}
+	})
 }
 
 var seq atomic.Int64
