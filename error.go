@@ -84,7 +84,7 @@ type QuotaError struct {
 }
 
 func (e *QuotaError) Error() string {
-	msg := fmt.Sprintf("You have exceeded capacity: the organization uses %d bytes of its %d byte limit and this upload requested %d bytes",
+	msg := fmt.Sprintf("You have exceeded capacity: the organization uses %d bytes of its %d byte limit and this upload requested at least %d bytes",
 		e.UsedBytes, e.LimitBytes, e.RequestedBytes)
 	if e.ReservedBytes > 0 {
 		msg += fmt.Sprintf(" (%d bytes are held by uploads in progress)", e.ReservedBytes)

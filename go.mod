@@ -3,6 +3,8 @@ module github.com/silo-datasets/silo
 go 1.26.8
 
 require (
+	github.com/aws/aws-sdk-go-v2 v1.30.3 // indirect
+	github.com/aws/smithy-go v1.20.3 // indirect
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect
 	github.com/cohere-ai/cohere-go/v2 v2.15.3 // indirect
 	github.com/dustin/go-humanize v1.1.0 // indirect

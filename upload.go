@@ -6,6 +6,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"hash"
 	"io"
 	"path"
@@ -97,6 +98,8 @@ func (s *Service) BeginUpload(ctx context.Context, c *Caller, req UploadRequest)
 		return nil, err
 	}
 	if req.ContentLength > 0 {
+		// Ask for the whole request (it bounds the files) but insist only on
+		// what the files must have.
 		want := min(req.ContentLength, s.maxDatasetSize())
 		if err := u.reserve(ctx, max(minFileBytes, 0), want); err != nil {
 			u.Abort()
@@ -111,14 +114,36 @@ func (s *Service) tooLarge() error {
 }
 
 // reserve grows the reservation by at least need and at most want bytes.
+// A refusal names what the whole upload asks for and what others hold.
 func (u *Upload) reserve(ctx context.Context, need, want int64) error {
-	got, err := u.s.Store.Reserve(ctx, u.res.ID, need, want)
+	got, err := u.s.Store.Reserve(ctx, u.res.ID, need, max(need, want))
+	var qe *QuotaError
+	if errors.As(err, &qe) {
+		qe.ReservedBytes -= u.held
+		qe.RequestedBytes = u.held + need
+		return qe
+	}
 	if err != nil {
 		return err
 	}
 	u.held += got
 	return nil
 }
+
+// step is how much to reserve ahead while streaming a file of unknown
+// size: it starts small and doubles with what the upload already holds
+// (as TCP's slow start), so that a small file never holds much more than
+// its size against the quota, while a large one needs few round trips to
+// the store. Near the limit the store grants only what is left.
+func (u *Upload) step() int64 {
+	maxStep := u.s.ReserveStep
+	if maxStep <= 0 {
+		maxStep = DefaultReserveStep
+	}
+	return min(max(u.held, minReserveStep), maxStep)
+}
+
+const minReserveStep = 64 << 10
 
 // AddFile streams one uploaded file into the blob store, hashing it and
 // reserving quota as its bytes arrive. An empty eval file counts as absent,
@@ -185,12 +210,7 @@ func (m *meter) Read(p []byte) (int, error) {
 			return 0, m.err
 		}
 		if u.size > u.held {
-			need := u.size - u.held
-			step := u.s.ReserveStep
-			if step <= 0 {
-				step = DefaultReserveStep
-			}
-			if e := u.reserve(m.ctx, need, max(need, step)); e != nil {
+			if e := u.reserve(m.ctx, u.size-u.held, u.step()); e != nil {
 				m.err = e
 				return 0, e
 			}
