@@ -93,12 +93,21 @@ func (s *Store) PendingJobs(ctx context.Context) (int, error) {
 	return n, err
 }
 
-// AddPendingBlob records a blob an upload is about to write.
+// AddPendingBlob records a blob an upload is about to write, if its
+// reservation still exists: a reservation a sweep released must not gain
+// blobs that nothing would ever clean up.
 func (s *Store) AddPendingBlob(ctx context.Context, resID, orgID, key string) error {
 	return s.tx(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO blobs (key, org_id, state, reservation_id, created_at) VALUES (?, ?, 'pending', ?, ?)`,
-			key, orgID, resID, micros(time.Now()))
-		return err
+		res, err := tx.ExecContext(ctx, `INSERT INTO blobs (key, org_id, state, reservation_id, created_at)
+			SELECT ?, org_id, 'pending', id, ? FROM reservations WHERE id = ? AND org_id = ?`,
+			key, micros(time.Now()), resID, orgID)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return sql.ErrNoRows
+		}
+		return nil
 	})
 }
 

@@ -125,6 +125,8 @@ func testRelease(t *testing.T, s silo.Store) {
 	}
 	_, err = s.Reserve(ctx(t), r.ID, 1, 1)
 	wantCode(t, err, silo.ENOTFOUND)
+	// A released reservation (a sweep took it) gains no more blobs.
+	wantCode(t, s.AddPendingBlob(ctx(t), r.ID, o.ID, silo.NewBlobKey()), silo.ENOTFOUND)
 }
 
 func testLeases(t *testing.T, s silo.Store) {
