@@ -117,6 +117,7 @@ func (s *Service) tooLarge() error {
 // A refusal names what the whole upload asks for and what others hold.
 func (u *Upload) reserve(ctx context.Context, need, want int64) error {
 	got, err := u.s.Store.Reserve(ctx, u.res.ID, need, max(need, want))
+	err = lostReservation(err)
 	var qe *QuotaError
 	if errors.As(err, &qe) {
 		qe.ReservedBytes -= u.held
@@ -165,7 +166,7 @@ func (u *Upload) AddFile(ctx context.Context, kind PartKind, filename string, r 
 	// The key is in the ledger before a byte is written, so a crash at any
 	// point leaves nothing the sweep cannot find.
 	if err := u.s.Store.AddPendingBlob(ctx, u.res.ID, u.res.OrgID, key); err != nil {
-		return err
+		return lostReservation(err)
 	}
 	u.blobs = append(u.blobs, key)
 	m := &meter{u: u, ctx: ctx, r: br, h: sha256.New()}
@@ -282,6 +283,7 @@ func (u *Upload) Commit(ctx context.Context) (*Dataset, error) {
 		if ErrorCode(err) == ECONFLICT && attempt < 5 {
 			continue // an id collision: draw again
 		}
+		err = lostReservation(err)
 		if ErrorCode(err) == EINTERNAL || ErrorCode(err) == ECANCELED || ErrorCode(err) == ETIMEOUT {
 			// The commit's outcome may be unknown (a connection lost while
 			// committing): find out before answering, so that an error
@@ -296,6 +298,16 @@ func (u *Upload) Commit(ctx context.Context) (*Dataset, error) {
 	u.s.notifyJob()
 	u.s.log().Info("dataset created", "org", d.OrgID, "dataset", d.ID, "bytes", d.SizeBytes, "type", d.Type)
 	return d, nil
+}
+
+// lostReservation: the reservation of a live upload is gone only if this
+// node could not renew its lease for a whole lease period and a sweep
+// released it. Nothing of the upload is kept; the client may retry.
+func lostReservation(err error) error {
+	if ErrorCode(err) == ENOTFOUND {
+		return Errorf(EUNAVAILABLE, "the upload's quota reservation expired before it completed (the server could not reach its metadata store); nothing was stored, retry the upload")
+	}
+	return err
 }
 
 // committed reports whether d was stored after all.
