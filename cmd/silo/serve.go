@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -36,6 +37,7 @@ type Config struct {
 	Retention      string
 	PublicURL      string
 	URLTTL         string
+	LeaseTTL       string
 	Workers        int
 	LogFormat      string
 }
@@ -62,6 +64,7 @@ func newServeCommand() *cobra.Command {
 	f.StringVar(&c.Retention, "retention", env("SILO_RETENTION", "30d"), "delete datasets this long after creation; 0 keeps them (SILO_RETENTION)")
 	f.StringVar(&c.PublicURL, "public-url", env("SILO_PUBLIC_URL", ""), "base of signed download URLs (SILO_PUBLIC_URL; default http://ADDR)")
 	f.StringVar(&c.URLTTL, "url-ttl", env("SILO_URL_TTL", "1h"), "lifetime of a signed download URL (SILO_URL_TTL)")
+	f.StringVar(&c.LeaseTTL, "lease-ttl", env("SILO_LEASE_TTL", "30s"), "how long a dead node's uploads and validation jobs stay held before another node takes over (SILO_LEASE_TTL)")
 	f.IntVar(&c.Workers, "workers", 2, "validation workers")
 	f.StringVar(&c.LogFormat, "log-format", env("SILO_LOG_FORMAT", "text"), "log format: text or json (SILO_LOG_FORMAT)")
 	return cmd
@@ -119,6 +122,10 @@ func (m *Main) Open(ctx context.Context) error {
 	if err != nil || ttl <= 0 {
 		return fmt.Errorf("--url-ttl: want a positive duration such as 1h, not %q", c.URLTTL)
 	}
+	lease, err := silo.ParseDuration(c.LeaseTTL)
+	if err != nil || lease < time.Second {
+		return fmt.Errorf("--lease-ttl: want a duration of at least 1s, not %q", c.LeaseTTL)
+	}
 	embedded, err := m.openStores(ctx)
 	if err != nil {
 		return err
@@ -126,6 +133,7 @@ func (m *Main) Open(ctx context.Context) error {
 	m.Service = &silo.Service{
 		Store: m.Store, Blobs: m.Blobs, Validator: validate.New(validate.Options{}), Logger: m.Logger,
 		Node: nodeName(), DefaultQuota: quota, MaxDatasetSize: maxSize, Retention: retention, Workers: c.Workers,
+		LeaseTTL: lease,
 	}
 	if err := m.bootstrap(ctx); err != nil {
 		return err
