@@ -47,6 +47,12 @@ func (v value) str() (string, bool) {
 	if len(raw) == 0 || raw[0] != '"' {
 		return "", false
 	}
+	// The row was checked as valid JSON and UTF-8 when it was read, so a
+	// string without escapes is its bytes between the quotes: no second
+	// decoding pass on the hot path.
+	if len(raw) >= 2 && raw[len(raw)-1] == '"' && bytes.IndexByte(raw, '\\') < 0 {
+		return string(raw[1 : len(raw)-1]), true
+	}
 	var s string
 	if err := json.Unmarshal(raw, &s); err != nil {
 		return "", false

@@ -69,29 +69,49 @@ func partIndex(p *partState) int {
 }
 
 // chatMessages decodes the messages list, requiring string roles and
-// contents.
+// contents. The common case takes one decoding pass; only a list that does
+// not fit is decoded again to say what is wrong with it.
 func chatMessages(f *fields) ([]message, *rowError) {
 	v, _ := f.get("messages")
+	var fast []struct {
+		Role    *string `json:"role"`
+		Content *string `json:"content"`
+	}
+	if v.kind() == "array" && v.decode(&fast) {
+		msgs := make([]message, len(fast))
+		for i, m := range fast {
+			if m.Role == nil || m.Content == nil {
+				return nil, chatMessageError(v, i)
+			}
+			msgs[i] = message{Role: *m.Role, Content: *m.Content}
+		}
+		return msgs, nil
+	}
+	return nil, chatMessageError(v, -1)
+}
+
+// chatMessageError says what is wrong with message i (or, for -1, the first
+// wrong one) of a messages field.
+func chatMessageError(v value, i int) *rowError {
 	var raw []struct {
 		Role    json.RawMessage `json:"role"`
 		Content json.RawMessage `json:"content"`
 	}
 	if v.kind() != "array" || !v.decode(&raw) {
-		return nil, rowErrorf("field messages must be a list of messages with role and content, not %s", v.kind())
+		return rowErrorf("field messages must be a list of messages with role and content, not %s", v.kind())
 	}
-	msgs := make([]message, len(raw))
-	for i, r := range raw {
-		role, ok := value{raw: r.Role}.str()
-		if !ok {
-			return nil, rowErrorf("message %d of field messages has no role string", i+1)
+	for j, r := range raw {
+		if i >= 0 && j != i {
+			continue
 		}
-		content, ok := value{raw: r.Content}.str()
-		if !ok {
-			return nil, rowErrorf("message %d of field messages has no content string", i+1)
+		if _, ok := (value{raw: r.Role}).str(); !ok {
+			return rowErrorf("message %d of field messages has no role string", j+1)
 		}
-		msgs[i] = message{Role: role, Content: content}
+		if _, ok := (value{raw: r.Content}).str(); !ok {
+			return rowErrorf("message %d of field messages has no content string", j+1)
+		}
 	}
-	return msgs, nil
+	return rowErrorf("field messages must be a list of messages with role and content")
 }
 
 // chatRoleRules apply the role rules with Cohere's messages.
