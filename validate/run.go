@@ -67,8 +67,9 @@ func (r *run) readPart(p *partState, f silo.ValidationFile) error {
 		return err
 	}
 	if rerr != nil {
+		// The file is not read further: its remaining rows cannot be parsed.
 		r.fail(r.prefix(p, rerr.msg))
-		return readAll(cr)
+		return nil
 	}
 	// Hide the writer's concrete type: hamba/avro appends to an *os.File
 	// that already holds data instead of starting a new container.
@@ -82,7 +83,7 @@ func (r *run) readPart(p *partState, f silo.ValidationFile) error {
 	if err := enc.Close(); err != nil {
 		return fmt.Errorf("validate: writing avro: %w", err)
 	}
-	return readAll(cr)
+	return nil
 }
 
 func (r *run) encoderOptions() []ocf.EncoderFunc {

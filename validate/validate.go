@@ -15,7 +15,6 @@ package validate
 import (
 	"context"
 	"fmt"
-	"io"
 	"slices"
 	"strings"
 
@@ -168,9 +167,3 @@ func formatList(names []string) string {
 
 func quote(s string) string { return fmt.Sprintf("%q", truncate(s, 100)) }
 
-// readAll drains r so that a writer on the other end of a pipe is not left
-// blocked when a part is abandoned early.
-func readAll(r io.Reader) error {
-	_, err := io.Copy(io.Discard, r)
-	return err
-}
