@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"testing"
 
@@ -151,21 +152,27 @@ func TestCancelled(t *testing.T) {
 	}
 }
 
-type failingReader struct{ n int }
+type failingReader struct {
+	row string
+	n   int
+}
 
 func (r *failingReader) Read(p []byte) (int, error) {
 	if r.n > 0 {
 		r.n--
-		return copy(p, "{\"text\":\"a\"}\n"), nil
+		return copy(p, r.row), nil
 	}
 	return 0, errors.New("disk on fire")
 }
 
 // An I/O error is the caller's problem (an error), not a verdict.
 func TestReadErrorIsAnError(t *testing.T) {
-	for _, format := range []silo.Format{silo.FormatJSONL, silo.FormatCSV, silo.FormatTXT} {
+	for format, row := range map[silo.Format]string{
+		silo.FormatJSONL: `{"text":"a"}` + "\n", silo.FormatCSV: "text\n", silo.FormatTXT: "a\n",
+	} {
 		d := &silo.Dataset{Type: embed}
-		f := silo.ValidationFile{Part: &silo.Part{Format: format}, Data: &failingReader{n: 3}, Avro: &bytes.Buffer{}}
+		f := silo.ValidationFile{Part: &silo.Part{Format: format},
+			Data: &failingReader{row: row, n: 3}, Avro: &bytes.Buffer{}}
 		v, err := New(Options{}).Validate(context.Background(), d, []silo.ValidationFile{f})
 		if err == nil || !strings.Contains(err.Error(), "disk on fire") {
 			t.Fatalf("%s: got %v, %+v; want the read error", format, err, v)
@@ -180,4 +187,27 @@ func contains(ss []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// One Validator serves concurrent validations (run with -race).
+func TestConcurrentValidations(t *testing.T) {
+	v := New(Options{})
+	done := make(chan error)
+	for i := range 4 {
+		go func() {
+			b, _ := os.ReadFile("testdata/corpus/chat_valid.jsonl")
+			d := &silo.Dataset{Type: chat}
+			f := silo.ValidationFile{Part: &silo.Part{Format: silo.FormatJSONL}, Data: bytes.NewReader(b), Avro: io.Discard}
+			res, err := v.Validate(context.Background(), d, []silo.ValidationFile{f})
+			if err == nil && !res.OK {
+				err = fmt.Errorf("validation %d: %s", i, res.Report.Error)
+			}
+			done <- err
+		}()
+	}
+	for range 4 {
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
 }

@@ -166,4 +166,3 @@ func formatList(names []string) string {
 }
 
 func quote(s string) string { return fmt.Sprintf("%q", truncate(s, 100)) }
-
