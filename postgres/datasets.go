@@ -48,8 +48,9 @@ func marshal(v any) string {
 }
 
 // CreateDataset records a dataset and moves its reservation's bytes to used.
+// It returns nil if and only if the dataset was stored (see txKnown).
 func (s *Store) CreateDataset(ctx context.Context, d *silo.Dataset, resID string) error {
-	return s.tx(ctx, func(tx pgx.Tx) error {
+	return s.txKnown(ctx, func(tx pgx.Tx) error {
 		var orgID string
 		var held int64
 		err := tx.QueryRow(ctx, `DELETE FROM reservations WHERE id = $1 RETURNING org_id, bytes`, resID).Scan(&orgID, &held)
@@ -137,12 +138,13 @@ func datasetQuery(f silo.DatasetFilter) (string, []any) {
 	return b.String(), args
 }
 
-// DeleteDataset removes a dataset and subtracts its bytes from usage. The
+// DeleteDataset removes a dataset and subtracts its bytes from usage; nil if
+// and only if it did (see txKnown). The
 // job goes first, so that this locks rows in the same order as the job
 // calls (job, then dataset) and cannot deadlock with them.
 func (s *Store) DeleteDataset(ctx context.Context, orgID, id string) (*silo.Dataset, error) {
 	var d *silo.Dataset
-	err := s.tx(ctx, func(tx pgx.Tx) error {
+	err := s.txKnown(ctx, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `DELETE FROM jobs WHERE dataset_id = $1 AND org_id = $2`, id, orgID); err != nil {
 			return err
 		}
