@@ -18,6 +18,7 @@ test: deps fmt-check vet test-go
 
 deps:
 	bash scripts/install-test-deps.sh
+	npm ci --prefix validate/testdata/avsc --no-audit --no-fund
 
 fmt-check:
 	@out="$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))"; \
