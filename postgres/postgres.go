@@ -11,7 +11,12 @@
 //   - migrations and bootstrap run under advisory locks, so nodes starting
 //     together on an empty database migrate once and create one key;
 //   - transactions lock rows in one order (reservation, job, dataset, blobs,
-//     org), and are retried when PostgreSQL aborts one as a deadlock anyway.
+//     org), and are retried when PostgreSQL aborts one as a deadlock anyway;
+//   - a create or delete whose connection is lost mid-COMMIT asks the server
+//     what became of it (txKnown), so an error always means nothing changed.
+//
+// The store uses session features (advisory locks, prepared statements):
+// point it at PostgreSQL itself or at a pooler in session mode.
 package postgres
 
 import (
