@@ -105,7 +105,9 @@ func (s *Store) putMultipart(ctx context.Context, key string, r io.Reader, buf [
 		}
 		parts = append(parts, minio.CompletePart{PartNumber: num, ETag: p.ETag})
 		total += int64(m)
-
+		if m < len(buf) {
+			break // a short part is the last one
+		}
 		var rerr error
 		m, rerr = io.ReadFull(r, buf)
 		if rerr == io.EOF {
@@ -114,8 +116,6 @@ func (s *Store) putMultipart(ctx context.Context, key string, r io.Reader, buf [
 		if rerr != nil && rerr != io.ErrUnexpectedEOF {
 			return total, rerr
 		}
-		// A short read (ErrUnexpectedEOF) is the last part; the loop sends
-		// it and the next ReadFull sees EOF.
 	}
 	if err := ctx.Err(); err != nil {
 		return total, err
