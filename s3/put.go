@@ -18,6 +18,18 @@ import (
 // request's context was cancelled.
 const cleanupTimeout = time.Minute
 
+// requestTimeout bounds one request of a Put (a part at most).
+const requestTimeout = 2 * time.Minute
+
+// detach returns the context for one request of a Put. A request is not
+// cut off when ctx ends, only bounded in time: a server that has received a
+// whole body goes on to commit it even if the client hangs up, and would
+// then do so after the clean-up had run, leaving a blob behind. Put checks
+// ctx between requests instead, so it still stops within one part.
+func detach(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), requestTimeout)
+}
+
 // smallSize is the buffer a Put starts with. Most files are small, and many
 // uploads run at once: only a file larger than this takes a full part's
 // buffer.
@@ -26,7 +38,9 @@ const smallSize = 1 << 20
 // Put streams r to the object key. A file that fits in one part goes in one
 // PUT; a larger one in a multipart upload, one part at a time, so a Put
 // holds at most one part in memory. On any error the multipart upload is
-// aborted and whatever the server may have kept under key is deleted.
+// aborted and whatever the server may have kept under key is deleted. A
+// cancelled ctx stops Put at the next request, so that no request is in
+// flight when it cleans up (see detach).
 func (s *Store) Put(ctx context.Context, key string, r io.Reader) (n int64, err error) {
 	if err := checkKey(key); err != nil {
 		return 0, err
@@ -70,16 +84,22 @@ func (s *Store) putSingle(ctx context.Context, key string, b []byte) (int64, err
 	if err := ctx.Err(); err != nil {
 		return 0, err
 	}
-	if _, err := s.core.PutObject(ctx, s.bucket, key, bytes.NewReader(b), int64(len(b)),
+	rctx, cancel := detach(ctx)
+	defer cancel()
+	if _, err := s.core.PutObject(rctx, s.bucket, key, bytes.NewReader(b), int64(len(b)),
 		"", sha256Hex(b), minio.PutObjectOptions{}); err != nil {
 		return 0, fmt.Errorf("s3: put %s: %w", key, err)
 	}
-	return int64(len(b)), nil
+	// Cancelled meanwhile: the caller will not record the blob, so the
+	// clean-up removes it.
+	return int64(len(b)), ctx.Err()
 }
 
 // putMultipart uploads buf (a full first part) and then the rest of r.
 func (s *Store) putMultipart(ctx context.Context, key string, r io.Reader, buf []byte) (int64, error) {
-	uploadID, err := s.core.NewMultipartUpload(ctx, s.bucket, key, minio.PutObjectOptions{})
+	rctx, cancel := detach(ctx)
+	uploadID, err := s.core.NewMultipartUpload(rctx, s.bucket, key, minio.PutObjectOptions{})
+	cancel()
 	if err != nil {
 		return 0, fmt.Errorf("s3: start upload of %s: %w", key, err)
 	}
@@ -98,8 +118,10 @@ func (s *Store) putMultipart(ctx context.Context, key string, r io.Reader, buf [
 			return total, err
 		}
 		part := buf[:m]
-		p, err := s.core.PutObjectPart(ctx, s.bucket, key, uploadID, num, bytes.NewReader(part), int64(m),
+		rctx, cancel := detach(ctx)
+		p, err := s.core.PutObjectPart(rctx, s.bucket, key, uploadID, num, bytes.NewReader(part), int64(m),
 			minio.PutObjectPartOptions{Sha256Hex: sha256Hex(part)})
+		cancel()
 		if err != nil {
 			return total, fmt.Errorf("s3: upload part %d of %s: %w", num, key, err)
 		}
@@ -120,10 +142,12 @@ func (s *Store) putMultipart(ctx context.Context, key string, r io.Reader, buf [
 	if err := ctx.Err(); err != nil {
 		return total, err
 	}
-	if _, err := s.core.CompleteMultipartUpload(ctx, s.bucket, key, uploadID, parts, minio.PutObjectOptions{}); err != nil {
+	rctx, cancel = detach(ctx)
+	defer cancel()
+	if _, err := s.core.CompleteMultipartUpload(rctx, s.bucket, key, uploadID, parts, minio.PutObjectOptions{}); err != nil {
 		return total, fmt.Errorf("s3: complete upload of %s: %w", key, err)
 	}
-	return total, nil
+	return total, ctx.Err()
 }
 
 // sha256Hex is the payload hash that goes into the request's signature, so

@@ -320,3 +320,36 @@ func TestPutMemoryBounded(t *testing.T) {
 		t.Fatalf("a %d MiB Put allocated %d MiB: it holds more than a part at a time", size>>20, alloc>>20)
 	}
 }
+
+// A Put cancelled while its body is on the wire, at any moment, leaves
+// nothing: the payload is signed, so the server refuses a cut-off body
+// rather than committing it truncated (as versitygw does with unsigned
+// PUTs), and a multipart upload is aborted.
+func TestCancelMidTransfer(t *testing.T) {
+	st, srv := open(t)
+	for _, size := range []int{s3.MinPartSize - 1, 3 * s3.MinPartSize} {
+		data := randomBytes(size)
+		for i, after := range []time.Duration{time.Millisecond, 3 * time.Millisecond, 10 * time.Millisecond, 30 * time.Millisecond, 100 * time.Millisecond} {
+			ctx, cancel := context.WithTimeout(context.Background(), after)
+			key := silo.NewBlobKey()
+			_, err := st.Put(ctx, key, bytes.NewReader(data))
+			cancel()
+			if err == nil {
+				// Finished in time: a whole blob is fine too.
+				if got := listAll(t, st)[key]; got != int64(size) {
+					t.Fatalf("finished Put %d lists %d bytes", i, got)
+				}
+				if err := st.Delete(context.Background(), key); err != nil {
+					t.Fatal(err)
+				}
+				continue
+			}
+			if _, err := st.Open(context.Background(), key, 0, -1); silo.ErrorCode(err) != silo.ENOTFOUND {
+				t.Fatalf("Put of %d bytes cancelled after %v left a readable blob (%v)", size, after, err)
+			}
+		}
+	}
+	// Checked last, after the later Puts: a request the client gave up on
+	// but the server went on with would have committed by now.
+	assertEmpty(t, st, srv)
+}
