@@ -46,8 +46,16 @@ func (s *Store) Reserve(ctx context.Context, resID string, need, want int64) (in
 		}
 		err := tx.QueryRow(ctx, reserveSQL, orgID, need, want).Scan(&granted)
 		if errors.Is(err, pgx.ErrNoRows) {
-			return quotaError(ctx, tx, orgID, need)
-		} else if err != nil {
+			// Refused. Lock the org's row and read its numbers: the refusal
+			// names them, and they must be numbers that do not fit. If a
+			// release made room since, the retried UPDATE, under the lock,
+			// grants it.
+			if qe := quotaError(ctx, tx, orgID, need); qe != nil {
+				return qe
+			}
+			err = tx.QueryRow(ctx, reserveSQL, orgID, need, want).Scan(&granted)
+		}
+		if err != nil {
 			return err
 		}
 		_, err = tx.Exec(ctx, `UPDATE reservations SET bytes = bytes + $1 WHERE id = $2`, granted, resID)
@@ -56,13 +64,17 @@ func (s *Store) Reserve(ctx context.Context, resID string, need, want int64) (in
 	return granted, err
 }
 
-// quotaError reads the org's numbers for the message of a refused Reserve.
+// quotaError locks the org's row and returns the refusal of need bytes with
+// its numbers, or nil if need fits after all.
 func quotaError(ctx context.Context, tx pgx.Tx, orgID string, need int64) error {
 	var qe silo.QuotaError
-	err := tx.QueryRow(ctx, `SELECT quota_bytes, used_bytes, reserved_bytes FROM orgs WHERE id = $1`, orgID).
+	err := tx.QueryRow(ctx, `SELECT quota_bytes, used_bytes, reserved_bytes FROM orgs WHERE id = $1 FOR UPDATE`, orgID).
 		Scan(&qe.LimitBytes, &qe.UsedBytes, &qe.ReservedBytes)
 	if err != nil {
 		return fmt.Errorf("postgres: reservation of a missing org %s: %w", orgID, err)
+	}
+	if qe.LimitBytes-qe.UsedBytes-qe.ReservedBytes >= need {
+		return nil
 	}
 	qe.RequestedBytes = need
 	return &qe

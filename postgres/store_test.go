@@ -160,3 +160,90 @@ func TestOpenFailsFast(t *testing.T) {
 		t.Errorf("Open of a closed port took %v", d)
 	}
 }
+
+// Uploads that reserve and release side by side: the org's reserved bytes
+// never exceed the quota at any moment, every refusal names numbers that
+// really do not fit, and when all is released nothing stays reserved.
+func TestReserveAndRelease(t *testing.T) {
+	const quota, workers, rounds = 5_000, 32, 8
+	url := testenv.Postgres(t)
+	a, b := open(t, url), open(t, url)
+	defer a.Close()
+	defer b.Close()
+	ctx := context.Background()
+	org := &silo.Org{ID: silo.NewID("org_"), Name: "churn", QuotaBytes: quota, CreatedAt: time.Now()}
+	if err := a.CreateOrg(ctx, org); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	sampled := make(chan int)
+	go func() {
+		n := 0
+		defer func() { sampled <- n }()
+		for {
+			select {
+			case <-done:
+				return
+			default:
+			}
+			o, err := a.Org(ctx, org.ID)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			if o.UsedBytes+o.ReservedBytes > quota {
+				t.Errorf("org holds %d reserved bytes against a quota of %d", o.ReservedBytes, quota)
+			}
+			n++
+		}
+	}()
+	var refusals atomic.Int64
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s := []*postgres.Store{a, b}[w%2]
+			for round := 0; round < rounds; round++ {
+				r := &silo.Reservation{ID: silo.NewID("res_"), OrgID: org.ID, Node: "n", CreatedAt: time.Now(), ExpiresAt: time.Now().Add(time.Hour)}
+				if err := s.OpenReservation(ctx, r); err != nil {
+					t.Error(err)
+					return
+				}
+				for step := 0; step < 5; step++ {
+					need := int64(50 + (w*7+round*13+step)%150)
+					_, err := s.Reserve(ctx, r.ID, need, need)
+					var qe *silo.QuotaError
+					if errors.As(err, &qe) {
+						refusals.Add(1)
+						if qe.UsedBytes+qe.ReservedBytes+need <= quota {
+							t.Errorf("refused %d bytes with numbers that fit: %+v", need, qe)
+						}
+						break
+					} else if err != nil {
+						t.Error(err)
+						return
+					}
+				}
+				if err := s.ReleaseReservation(ctx, r.ID); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(done)
+	n := <-sampled
+	o, err := a.Org(ctx, org.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.ReservedBytes != 0 {
+		t.Fatalf("%d bytes stay reserved after every reservation was released", o.ReservedBytes)
+	}
+	if refusals.Load() == 0 {
+		t.Fatalf("no reservation was refused: the test did not press on the quota")
+	}
+	t.Logf("%d refusals, %d samples of the counters", refusals.Load(), n)
+}
