@@ -67,7 +67,10 @@ type ReservationStore interface {
 	Reserve(ctx context.Context, resID string, need, want int64) (int64, error)
 	// ReleaseReservation gives the reservation's bytes back, deletes it and
 	// marks its pending blobs as garbage. Releasing twice is not an error.
-	ReleaseReservation(ctx context.Context, resID string) error
+	// With a non-zero expiredBefore it releases only a reservation whose
+	// lease ran out before then, so that a sweep never takes an upload
+	// whose node renewed its lease after the sweep listed it.
+	ReleaseReservation(ctx context.Context, resID string, expiredBefore time.Time) error
 	// RenewLeases extends the leases of every reservation and job owned by
 	// node: a node's heartbeat.
 	RenewLeases(ctx context.Context, node string, until time.Time) error

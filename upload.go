@@ -330,7 +330,7 @@ func (u *Upload) Abort() {
 	u.done = true
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	if err := u.s.Store.ReleaseReservation(ctx, u.res.ID); err != nil {
+	if err := u.s.Store.ReleaseReservation(ctx, u.res.ID, time.Time{}); err != nil {
 		// Its lease runs out and the sweep releases it.
 		u.s.log().Warn("releasing a reservation failed; the sweep will", "reservation", u.res.ID, "err", err)
 		return

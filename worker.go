@@ -79,7 +79,7 @@ func (s *Service) sweep(ctx context.Context, deadline time.Time) error {
 		if r.Node == s.Node {
 			continue
 		}
-		if err := s.Store.ReleaseReservation(ctx, r.ID); err != nil {
+		if err := s.Store.ReleaseReservation(ctx, r.ID, deadline); err != nil {
 			return err
 		}
 		s.log().Info("released the reservation of a dead upload", "reservation", r.ID, "org", r.OrgID, "node", r.Node, "bytes", r.Bytes)

@@ -63,7 +63,7 @@ func TestCreateOutcomeIsKnown(t *testing.T) {
 			stored++
 		} else {
 			refused++
-			if err := s.ReleaseReservation(bg, resID); err != nil {
+			if err := s.ReleaseReservation(bg, resID, time.Time{}); err != nil {
 				t.Fatal(err)
 			}
 		}

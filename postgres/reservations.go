@@ -82,11 +82,16 @@ func quotaError(ctx context.Context, tx pgx.Tx, orgID string, need int64) error 
 
 // ReleaseReservation gives a reservation's bytes back and marks its blobs
 // garbage.
-func (s *Store) ReleaseReservation(ctx context.Context, resID string) error {
+func (s *Store) ReleaseReservation(ctx context.Context, resID string, expiredBefore time.Time) error {
+	bound := int64(0) // none
+	if !expiredBefore.IsZero() {
+		bound = micros(expiredBefore)
+	}
 	return s.tx(ctx, func(tx pgx.Tx) error {
 		var orgID string
 		var bytes int64
-		err := tx.QueryRow(ctx, `DELETE FROM reservations WHERE id = $1 RETURNING org_id, bytes`, resID).Scan(&orgID, &bytes)
+		err := tx.QueryRow(ctx, `DELETE FROM reservations WHERE id = $1 AND ($2::bigint = 0 OR expires_at < $2::bigint) RETURNING org_id, bytes`,
+			resID, bound).Scan(&orgID, &bytes)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return nil
 		} else if err != nil {

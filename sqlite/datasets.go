@@ -57,11 +57,12 @@ func (s *Store) Reserve(ctx context.Context, resID string, need, want int64) (in
 
 // ReleaseReservation gives a reservation's bytes back and marks its blobs
 // garbage.
-func (s *Store) ReleaseReservation(ctx context.Context, resID string) error {
+func (s *Store) ReleaseReservation(ctx context.Context, resID string, expiredBefore time.Time) error {
 	return s.tx(ctx, func(tx *sql.Tx) error {
 		var orgID string
 		var bytes int64
-		err := tx.QueryRowContext(ctx, `DELETE FROM reservations WHERE id = ? RETURNING org_id, bytes`, resID).Scan(&orgID, &bytes)
+		err := tx.QueryRowContext(ctx, `DELETE FROM reservations WHERE id = ?1 AND (?2 = 0 OR expires_at < ?2) RETURNING org_id, bytes`,
+			resID, leaseBound(expiredBefore)).Scan(&orgID, &bytes)
 		if err == sql.ErrNoRows {
 			return nil
 		} else if err != nil {
@@ -73,6 +74,14 @@ func (s *Store) ReleaseReservation(ctx context.Context, resID string) error {
 		_, err = tx.ExecContext(ctx, `UPDATE blobs SET state = 'garbage', reservation_id = NULL WHERE reservation_id = ?`, resID)
 		return err
 	})
+}
+
+// leaseBound is an expiry bound in microseconds; 0 means none.
+func leaseBound(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return micros(t)
 }
 
 // RenewLeases is a node's heartbeat over its reservations and jobs.
