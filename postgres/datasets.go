@@ -5,12 +5,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/silo-datasets/silo"
+	"github.com/silo-datasets/silo/internal/sqlq"
 )
 
 const datasetCols = `id, org_id, name, type, status, created_at, updated_at, expires_at, client_name, size_bytes, params, parts, report`
@@ -90,7 +90,7 @@ func (s *Store) Dataset(ctx context.Context, orgID, id string) (*silo.Dataset, e
 // Datasets streams the datasets a filter selects, newest first. pgx reads
 // the result as fn consumes it, so a large list is never held in memory.
 func (s *Store) Datasets(ctx context.Context, f silo.DatasetFilter, fn func(*silo.Dataset) error) error {
-	q, args := datasetQuery(f)
+	q, args := sqlq.DatasetQuery(datasetCols, f, func(n int) string { return "$" + strconv.Itoa(n) })
 	rows, err := s.pool.Query(ctx, q, args...)
 	if err != nil {
 		return err
@@ -106,36 +106,6 @@ func (s *Store) Datasets(ctx context.Context, f silo.DatasetFilter, fn func(*sil
 		}
 	}
 	return rows.Err()
-}
-
-func datasetQuery(f silo.DatasetFilter) (string, []any) {
-	var b strings.Builder
-	args := []any{f.OrgID}
-	arg := func(v any) string {
-		args = append(args, v)
-		return "$" + strconv.Itoa(len(args))
-	}
-	b.WriteString(`SELECT ` + datasetCols + ` FROM datasets WHERE org_id = $1`)
-	if f.Type != "" {
-		b.WriteString(` AND type = ` + arg(string(f.Type)))
-	}
-	if f.Status != "" {
-		b.WriteString(` AND status = ` + arg(string(f.Status)))
-	}
-	if f.Before != nil {
-		b.WriteString(` AND created_at < ` + arg(micros(*f.Before)))
-	}
-	if f.After != nil {
-		b.WriteString(` AND created_at > ` + arg(micros(*f.After)))
-	}
-	b.WriteString(` ORDER BY created_at DESC, id DESC`)
-	if f.Limit > 0 {
-		b.WriteString(` LIMIT ` + arg(int64(f.Limit)))
-	}
-	if f.Offset > 0 {
-		b.WriteString(` OFFSET ` + arg(int64(f.Offset)))
-	}
-	return b.String(), args
 }
 
 // DeleteDataset removes a dataset and subtracts its bytes from usage; nil if

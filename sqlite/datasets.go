@@ -5,10 +5,10 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/silo-datasets/silo"
+	"github.com/silo-datasets/silo/internal/sqlq"
 )
 
 // OpenReservation records an upload in flight holding no bytes yet.
@@ -201,7 +201,7 @@ func (s *Store) Dataset(ctx context.Context, orgID, id string) (*silo.Dataset, e
 
 // Datasets streams the datasets a filter selects, newest first.
 func (s *Store) Datasets(ctx context.Context, f silo.DatasetFilter, fn func(*silo.Dataset) error) error {
-	q, args := datasetQuery(f)
+	q, args := sqlq.DatasetQuery(datasetCols, f, func(int) string { return "?" })
 	rows, err := s.r.QueryContext(ctx, q, args...)
 	if err != nil {
 		return err
@@ -217,38 +217,6 @@ func (s *Store) Datasets(ctx context.Context, f silo.DatasetFilter, fn func(*sil
 		}
 	}
 	return rows.Err()
-}
-
-func datasetQuery(f silo.DatasetFilter) (string, []any) {
-	var b strings.Builder
-	b.WriteString(`SELECT ` + datasetCols + ` FROM datasets WHERE org_id = ?`)
-	args := []any{f.OrgID}
-	if f.Type != "" {
-		b.WriteString(` AND type = ?`)
-		args = append(args, f.Type)
-	}
-	if f.Status != "" {
-		b.WriteString(` AND status = ?`)
-		args = append(args, f.Status)
-	}
-	if f.Before != nil {
-		b.WriteString(` AND created_at < ?`)
-		args = append(args, micros(*f.Before))
-	}
-	if f.After != nil {
-		b.WriteString(` AND created_at > ?`)
-		args = append(args, micros(*f.After))
-	}
-	b.WriteString(` ORDER BY created_at DESC, id DESC`)
-	if f.Limit > 0 || f.Offset > 0 {
-		limit := int64(-1)
-		if f.Limit > 0 {
-			limit = int64(f.Limit)
-		}
-		b.WriteString(` LIMIT ? OFFSET ?`)
-		args = append(args, limit, f.Offset)
-	}
-	return b.String(), args
 }
 
 // DeleteDataset removes a dataset and subtracts its bytes from usage.
