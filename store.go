@@ -38,6 +38,9 @@ type OrgStore interface {
 	// UsageHistory returns the org's usage samples with At >= since, oldest
 	// first, at most limit of them (the newest ones).
 	UsageHistory(ctx context.Context, orgID string, since time.Time, limit int) ([]UsageSample, error)
+	// UsageBreakdown sums the org's live datasets by type and client name,
+	// largest first.
+	UsageBreakdown(ctx context.Context, orgID string) ([]UsageGroup, error)
 }
 
 // KeyStore keeps API keys by the SHA-256 hash of their secret.

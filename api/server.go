@@ -71,6 +71,7 @@ func (s *Server) build() http.Handler {
 	v1 := http.NewServeMux()
 	v1.HandleFunc("GET /v1/datasets/usage", named(s.handleUsage))
 	v1.HandleFunc("GET /v1/datasets/usage/history", named(s.handleUsageHistory))
+	v1.HandleFunc("GET /v1/datasets/usage/breakdown", named(s.handleUsageBreakdown))
 	v1.HandleFunc("POST /v1/datasets", named(s.handleCreate))
 	v1.HandleFunc("GET /v1/datasets", named(s.handleList))
 	v1.HandleFunc("GET /v1/datasets/{id}", named(s.handleGet))

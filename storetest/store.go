@@ -39,6 +39,7 @@ func TestStore(t *testing.T, open OpenStore) {
 		{"JobOfDeletedDataset", testJobDeleted},
 		{"Expiry", testExpiry},
 		{"Settings", testSettings},
+		{"UsageBreakdown", testBreakdown},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := open(t)

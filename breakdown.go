@@ -1,0 +1,78 @@
+package silo
+
+import (
+	"context"
+	"sort"
+)
+
+// UsageGroup is what an organisation's live datasets of one type, created by
+// one client (X-Client-Name), hold: the store's GROUP BY row, from which the
+// API derives the breakdowns by type and by client.
+type UsageGroup struct {
+	Type       DatasetType
+	ClientName string
+	Datasets   int64
+	Bytes      int64
+}
+
+// UsageShare is one line of a usage breakdown.
+type UsageShare struct {
+	Key      string `json:"key"`
+	Datasets int64  `json:"datasets"`
+	Bytes    int64  `json:"bytes"`
+}
+
+// UsageBreakdown is an organisation's usage split two ways. Each split sums
+// to the organisation's usage, so a dashboard can show either as a whole.
+type UsageBreakdown struct {
+	ByType   []UsageShare `json:"by_type"`
+	ByClient []UsageShare `json:"by_client"`
+}
+
+// UsageBreakdown returns the caller's organisation's usage by dataset type
+// and by client name. It reads the datasets, not the counters, so it is a
+// scan of the org's rows: fine for a dashboard, not for a hot path.
+func (s *Service) UsageBreakdown(ctx context.Context, c *Caller) (*UsageBreakdown, error) {
+	if err := require(c, RoleReader); err != nil {
+		return nil, err
+	}
+	groups, err := s.Store.UsageBreakdown(ctx, c.OrgID())
+	if err != nil {
+		return nil, err
+	}
+	return SplitUsage(groups), nil
+}
+
+// SplitUsage folds store groups into the two splits, each largest first
+// (then by key, so the order is stable).
+func SplitUsage(groups []UsageGroup) *UsageBreakdown {
+	byType, byClient := map[string]*UsageShare{}, map[string]*UsageShare{}
+	add := func(m map[string]*UsageShare, key string, g UsageGroup) {
+		sh := m[key]
+		if sh == nil {
+			sh = &UsageShare{Key: key}
+			m[key] = sh
+		}
+		sh.Datasets += g.Datasets
+		sh.Bytes += g.Bytes
+	}
+	for _, g := range groups {
+		add(byType, string(g.Type), g)
+		add(byClient, g.ClientName, g)
+	}
+	return &UsageBreakdown{ByType: sortedShares(byType), ByClient: sortedShares(byClient)}
+}
+
+func sortedShares(m map[string]*UsageShare) []UsageShare {
+	out := make([]UsageShare, 0, len(m))
+	for _, sh := range m {
+		out = append(out, *sh)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Bytes != out[j].Bytes {
+			return out[i].Bytes > out[j].Bytes
+		}
+		return out[i].Key < out[j].Key
+	})
+	return out
+}

@@ -1,0 +1,39 @@
+package silo_test
+
+import (
+	"reflect"
+	"testing"
+
+	"github.com/silo-datasets/silo"
+)
+
+func TestSplitUsage(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		groups []silo.UsageGroup
+		want   *silo.UsageBreakdown
+	}{
+		{"none", nil, &silo.UsageBreakdown{ByType: []silo.UsageShare{}, ByClient: []silo.UsageShare{}}},
+		{"folds both ways, largest first", []silo.UsageGroup{
+			{Type: "embed-input", ClientName: "cli", Datasets: 2, Bytes: 10},
+			{Type: "embed-input", ClientName: "web", Datasets: 1, Bytes: 5},
+			{Type: "chat-finetune-input", ClientName: "cli", Datasets: 1, Bytes: 20},
+		}, &silo.UsageBreakdown{
+			ByType:   []silo.UsageShare{{Key: "chat-finetune-input", Datasets: 1, Bytes: 20}, {Key: "embed-input", Datasets: 3, Bytes: 15}},
+			ByClient: []silo.UsageShare{{Key: "cli", Datasets: 3, Bytes: 30}, {Key: "web", Datasets: 1, Bytes: 5}},
+		}},
+		{"ties by key", []silo.UsageGroup{
+			{Type: "b", ClientName: "y", Datasets: 1, Bytes: 1},
+			{Type: "a", ClientName: "x", Datasets: 1, Bytes: 1},
+		}, &silo.UsageBreakdown{
+			ByType:   []silo.UsageShare{{Key: "a", Datasets: 1, Bytes: 1}, {Key: "b", Datasets: 1, Bytes: 1}},
+			ByClient: []silo.UsageShare{{Key: "x", Datasets: 1, Bytes: 1}, {Key: "y", Datasets: 1, Bytes: 1}},
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := silo.SplitUsage(tc.groups); !reflect.DeepEqual(got, tc.want) {
+				t.Fatalf("SplitUsage = %+v, want %+v", got, tc.want)
+			}
+		})
+	}
+}
