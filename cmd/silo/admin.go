@@ -1,0 +1,177 @@
+package main
+
+import (
+	"fmt"
+	"io"
+
+	"github.com/spf13/cobra"
+
+	"github.com/silo-datasets/silo"
+	"github.com/silo-datasets/silo/client"
+)
+
+func newAdminCommand() *cobra.Command {
+	var f clientFlags
+	cmd := &cobra.Command{
+		Use:   "admin",
+		Short: "Manage organisations, quotas and API keys (admin keys only)",
+	}
+	addClientFlags(cmd, &f)
+	orgs := &cobra.Command{Use: "orgs", Aliases: []string{"org"}, Short: "Create and list organisations, set quotas"}
+	orgs.AddCommand(newOrgCreateCommand(&f), newOrgListCommand(&f), newSetQuotaCommand(&f))
+	keys := &cobra.Command{Use: "keys", Aliases: []string{"key"}, Short: "Create, list and revoke API keys"}
+	keys.AddCommand(newKeyCreateCommand(&f), newKeyListCommand(&f), newKeyRevokeCommand(&f))
+	cmd.AddCommand(orgs, keys)
+	return cmd
+}
+
+func newOrgCreateCommand(f *clientFlags) *cobra.Command {
+	var quota string
+	cmd := &cobra.Command{
+		Use:   "create NAME [--quota SIZE]",
+		Short: "Create an organisation (quota like 10GB or 10GiB; default: the server's)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var q *int64
+			if quota != "" {
+				n, err := silo.ParseSize(quota)
+				if err != nil {
+					return fmt.Errorf("--quota: %w", err)
+				}
+				q = &n
+			}
+			return run(f, cmd, func(c *client.Client) ([]byte, func(io.Writer), error) {
+				o, raw, err := c.CreateOrg(cmd.Context(), args[0], q)
+				return raw, func(w io.Writer) { printOrgs(w, []client.Org{*o}) }, err
+			})
+		},
+	}
+	cmd.Flags().StringVar(&quota, "quota", "", "storage quota, e.g. 10GB (10,000,000,000 bytes) or 10GiB")
+	return cmd
+}
+
+func newOrgListCommand(f *clientFlags) *cobra.Command {
+	return &cobra.Command{
+		Use:     "list",
+		Aliases: []string{"ls"},
+		Short:   "List organisations with their usage and quota",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return run(f, cmd, func(c *client.Client) ([]byte, func(io.Writer), error) {
+				orgs, raw, err := c.Orgs(cmd.Context())
+				return raw, func(w io.Writer) { printOrgs(w, orgs) }, err
+			})
+		},
+	}
+}
+
+func newSetQuotaCommand(f *clientFlags) *cobra.Command {
+	return &cobra.Command{
+		Use:   "set-quota ID SIZE",
+		Short: "Change an organisation's quota (below its usage is allowed: new uploads are refused)",
+		Args:  cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			n, err := silo.ParseSize(args[1])
+			if err != nil {
+				return err
+			}
+			return run(f, cmd, func(c *client.Client) ([]byte, func(io.Writer), error) {
+				o, raw, err := c.SetQuota(cmd.Context(), args[0], n)
+				return raw, func(w io.Writer) { printOrgs(w, []client.Org{*o}) }, err
+			})
+		},
+	}
+}
+
+func printOrgs(w io.Writer, orgs []client.Org) {
+	tw := table(w, "ID", "NAME", "USED", "QUOTA", "IN FLIGHT", "CREATED")
+	for _, o := range orgs {
+		row(tw, o.ID, o.Name, size(o.UsageBytes), size(o.QuotaBytes), size(o.ReservedBytes), when(o.CreatedAt))
+	}
+	tw.Flush()
+}
+
+func newKeyCreateCommand(f *clientFlags) *cobra.Command {
+	var org, role, name string
+	cmd := &cobra.Command{
+		Use:   "create --org ID --role reader|writer|admin [--name NAME]",
+		Short: "Create an API key; its secret is shown only this once",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return run(f, cmd, func(c *client.Client) ([]byte, func(io.Writer), error) {
+				k, raw, err := c.CreateKey(cmd.Context(), org, role, name)
+				return raw, func(w io.Writer) {
+					fmt.Fprintf(w, "created %s key %s for organisation %s\n", k.Role, k.ID, k.OrgID)
+					fmt.Fprintf(w, "its secret, shown only now (store it somewhere safe):\n\n    %s\n\n", k.Secret)
+				}, err
+			})
+		},
+	}
+	cmd.Flags().StringVar(&org, "org", "", "organisation id")
+	cmd.Flags().StringVar(&role, "role", "", "reader, writer or admin")
+	cmd.Flags().StringVar(&name, "name", "", "a name to recognise the key by")
+	cmd.MarkFlagRequired("org")
+	cmd.MarkFlagRequired("role")
+	cmd.RegisterFlagCompletionFunc("role", cobra.FixedCompletions([]string{"reader", "writer", "admin"}, cobra.ShellCompDirectiveNoFileComp))
+	return cmd
+}
+
+func newKeyListCommand(f *clientFlags) *cobra.Command {
+	var org string
+	cmd := &cobra.Command{
+		Use:     "list [--org ID]",
+		Aliases: []string{"ls"},
+		Short:   "List API keys (never their secrets)",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return run(f, cmd, func(c *client.Client) ([]byte, func(io.Writer), error) {
+				keys, raw, err := c.Keys(cmd.Context(), org)
+				return raw, func(w io.Writer) {
+					tw := table(w, "ID", "ORG", "ROLE", "NAME", "CREATED", "REVOKED")
+					for _, k := range keys {
+						revoked := "-"
+						if k.RevokedAt != nil {
+							revoked = when(*k.RevokedAt)
+						}
+						row(tw, k.ID, k.OrgID, k.Role, k.Name, when(k.CreatedAt), revoked)
+					}
+					tw.Flush()
+				}, err
+			})
+		},
+	}
+	cmd.Flags().StringVar(&org, "org", "", "only the keys of this organisation")
+	return cmd
+}
+
+func newKeyRevokeCommand(f *clientFlags) *cobra.Command {
+	return &cobra.Command{
+		Use:   "revoke ID",
+		Short: "Revoke an API key: from now on it is refused (HTTP 498)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return run(f, cmd, func(c *client.Client) ([]byte, func(io.Writer), error) {
+				err := c.RevokeKey(cmd.Context(), args[0])
+				return []byte("{}"), func(w io.Writer) { fmt.Fprintf(w, "revoked key %s\n", args[0]) }, err
+			})
+		},
+	}
+}
+
+// run calls the API through fn and prints its answer: the raw JSON with
+// --json, else what fn's printer writes.
+func run(f *clientFlags, cmd *cobra.Command, fn func(*client.Client) ([]byte, func(io.Writer), error)) error {
+	c, err := f.client()
+	if err != nil {
+		return err
+	}
+	raw, print, err := fn(c)
+	if err != nil {
+		return err
+	}
+	if f.json {
+		return printJSON(cmd.OutOrStdout(), raw)
+	}
+	print(cmd.OutOrStdout())
+	return nil
+}

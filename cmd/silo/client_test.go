@@ -1,0 +1,228 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/silo-datasets/silo"
+	"github.com/silo-datasets/silo/internal/silotest"
+)
+
+// cli runs one silo command in-process against the server in env, as a
+// user would from a shell, and returns stdout, stderr and the error main
+// would print (exit 1).
+func cli(t *testing.T, args ...string) (string, string, error) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	root := newRootCommand()
+	root.SetArgs(args)
+	root.SetOut(&out)
+	root.SetErr(&errOut)
+	err := root.ExecuteContext(t.Context())
+	return out.String(), errOut.String(), err
+}
+
+func mustCLI(t *testing.T, args ...string) string {
+	t.Helper()
+	out, stderr, err := cli(t, args...)
+	if err != nil {
+		t.Fatalf("silo %s: %v\n%s", strings.Join(args, " "), err, stderr)
+	}
+	return out
+}
+
+func writeFile(t *testing.T, name, content string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func startCLIServer(t *testing.T) *silotest.Env {
+	e := silotest.Start(t, silotest.Options{})
+	t.Setenv("SILO_URL", e.URL)
+	t.Setenv("SILO_API_KEY", e.AdminKey)
+	waitInterval = 10 * time.Millisecond
+	return e
+}
+
+// TestDatasetsCLI walks a user's session: upload with --wait, list, get,
+// download byte for byte and as Avro, usage with its breakdown, delete.
+func TestDatasetsCLI(t *testing.T) {
+	startCLIServer(t)
+	data := "{\"text\":\"hello\"}\n{\"text\":\"world\"}\n"
+	file := writeFile(t, "emb.jsonl", data)
+	eval := writeFile(t, "eval.jsonl", "{\"text\":\"e\"}\n")
+
+	out := mustCLI(t, "datasets", "upload", file, "--name", "my emb", "--type", "embed-input", "--eval", eval, "--wait")
+	m := regexp.MustCompile(`dataset (my-emb-\w{6}) validated: 3 rows`).FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("upload --wait printed %q", out)
+	}
+	id := m[1]
+
+	for _, tc := range []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"datasets", "list"}, []string{"ID", "STATUS", id, "embed-input", "validated", "3", "47 B"}},
+		{[]string{"datasets", "list", "--status", "failed"}, []string{"no datasets"}},
+		{[]string{"datasets", "get", id}, []string{"Status   validated", "emb.jsonl", "eval.jsonl", "train", "eval"}},
+		{[]string{"usage"}, []string{"47 B of 10 GB used (0%)", "By dataset type", "embed-input", "By client", "silo-cli"}},
+	} {
+		out := mustCLI(t, tc.args...)
+		for _, w := range tc.want {
+			if !strings.Contains(out, w) {
+				t.Errorf("silo %s: no %q in\n%s", strings.Join(tc.args, " "), w, out)
+			}
+		}
+	}
+
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		args []string
+		file string
+		want func([]byte) bool
+	}{
+		{[]string{"-o", filepath.Join(dir, "a.jsonl")}, "a.jsonl", func(b []byte) bool { return string(b) == data }},
+		{[]string{"--eval", "-o", filepath.Join(dir, "e.jsonl")}, "e.jsonl", func(b []byte) bool { return string(b) == "{\"text\":\"e\"}\n" }},
+		{[]string{"--avro", "-o", filepath.Join(dir, "a.avro")}, "a.avro", func(b []byte) bool { return bytes.HasPrefix(b, []byte("Obj\x01")) }},
+	} {
+		mustCLI(t, append([]string{"datasets", "download", id}, tc.args...)...)
+		b, err := os.ReadFile(filepath.Join(dir, tc.file))
+		if err != nil || !tc.want(b) {
+			t.Errorf("download %v: %q, %v", tc.args, b, err)
+		}
+	}
+	if out := mustCLI(t, "datasets", "download", id, "-o", "-"); out != data {
+		t.Errorf("download -o - printed %q", out)
+	}
+
+	var u struct {
+		OrganizationUsage int64 `json:"organization_usage"`
+		LimitBytes        int64 `json:"limit_bytes"`
+	}
+	if err := json.Unmarshal([]byte(mustCLI(t, "usage", "--json")), &u); err != nil || u.OrganizationUsage != 47 || u.LimitBytes != silo.DefaultQuotaBytes {
+		t.Errorf("usage --json: %+v, %v", u, err)
+	}
+	if out := mustCLI(t, "datasets", "delete", id); !strings.Contains(out, "deleted dataset "+id) {
+		t.Errorf("delete printed %q", out)
+	}
+	if out := mustCLI(t, "usage"); !strings.HasPrefix(out, "0 B of 10 GB used") {
+		t.Errorf("usage after delete: %q", out)
+	}
+}
+
+// TestCLIErrors: every failure is an error (one line, exit 1) that says
+// what to do.
+func TestCLIErrors(t *testing.T) {
+	startCLIServer(t)
+	bad := writeFile(t, "bad.csv", "x\n")
+	big := writeFile(t, "big.jsonl", strings.Repeat("{\"text\":\"0123456789\"}\n", 100))
+	mustCLI(t, "admin", "orgs", "create", "small", "--quota", "1kB")
+	for _, tc := range []struct {
+		name string
+		env  map[string]string
+		args []string
+		want string
+	}{
+		{"validation failure exits 1 with the error", nil,
+			[]string{"datasets", "upload", bad, "--name", "bad", "--type", "chat-finetune-input", "--wait"}, "failed validation: "},
+		{"unknown dataset", nil, []string{"datasets", "get", "nope-123456"}, "not found (HTTP 404)"},
+		{"no key", map[string]string{"SILO_API_KEY": ""}, []string{"usage"}, "SILO_API_KEY is not set"},
+		{"bad key", map[string]string{"SILO_API_KEY": "silo_wrong"}, []string{"usage"}, "(HTTP 401)"},
+		{"no server", map[string]string{"SILO_URL": "http://127.0.0.1:1"}, []string{"usage"}, "cannot reach silo at http://127.0.0.1:1"},
+		{"bad quota size", nil, []string{"admin", "orgs", "create", "x", "--quota", "lots"}, "--quota: invalid size"},
+		{"missing type", nil, []string{"datasets", "upload", bad, "--name", "x"}, `required flag(s) "type" not set`},
+		{"missing file", nil, []string{"datasets", "upload", "/nonexistent.jsonl", "--name", "x", "--type", "embed-input"}, "no such file"},
+		{"over quota", nil, []string{"datasets", "upload", big, "--name", "big", "--type", "embed-input"}, "You have exceeded capacity"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			for k, v := range tc.env {
+				t.Setenv(k, v)
+			}
+			if tc.name == "over quota" {
+				lowerQuota(t)
+			}
+			_, _, err := cli(t, tc.args...)
+			if err == nil || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "\n") {
+				t.Fatalf("silo %s: error %v, want one line with %q", strings.Join(tc.args, " "), err, tc.want)
+			}
+		})
+	}
+}
+
+// lowerQuota gives the default organisation a 1 kB quota.
+func lowerQuota(t *testing.T) {
+	t.Helper()
+	var orgs struct {
+		Orgs []struct{ ID, Name string } `json:"orgs"`
+	}
+	if err := json.Unmarshal([]byte(mustCLI(t, "admin", "orgs", "list", "--json")), &orgs); err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range orgs.Orgs {
+		if o.Name == "default" {
+			if out := mustCLI(t, "admin", "orgs", "set-quota", o.ID, "1kB"); !strings.Contains(out, "1 kB") {
+				t.Fatalf("set-quota printed %q", out)
+			}
+		}
+	}
+}
+
+// TestAdminCLI: organisations and keys, and a created key that works until
+// it is revoked.
+func TestAdminCLI(t *testing.T) {
+	e := startCLIServer(t)
+	var org struct {
+		ID         string `json:"id"`
+		QuotaBytes int64  `json:"quota_bytes"`
+	}
+	if err := json.Unmarshal([]byte(mustCLI(t, "admin", "orgs", "create", "acme", "--quota", "2GiB", "--json")), &org); err != nil || org.QuotaBytes != 2<<30 {
+		t.Fatalf("orgs create --json: %+v, %v", org, err)
+	}
+	if out := mustCLI(t, "admin", "orgs", "list"); !strings.Contains(out, "acme") || !strings.Contains(out, "2.1 GB") {
+		t.Errorf("orgs list:\n%s", out)
+	}
+	out := mustCLI(t, "admin", "keys", "create", "--org", org.ID, "--role", "reader", "--name", "ci")
+	m := regexp.MustCompile(`created reader key (key_\w+) for organisation .*\n.*\n\n    (silo_\w+)\n`).FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("keys create printed %q", out)
+	}
+	keyID, secret := m[1], m[2]
+	if out := mustCLI(t, "admin", "keys", "list", "--org", org.ID); !strings.Contains(out, keyID) || strings.Contains(out, secret) {
+		t.Errorf("keys list:\n%s", out)
+	}
+	t.Setenv("SILO_API_KEY", secret)
+	if out := mustCLI(t, "usage"); !strings.HasPrefix(out, "0 B of 2.1 GB used") {
+		t.Errorf("usage with the new key: %q", out)
+	}
+	if _, _, err := cli(t, "admin", "orgs", "list"); err == nil || !strings.Contains(err.Error(), "HTTP 403") {
+		t.Errorf("a reader listing orgs: %v", err)
+	}
+	t.Setenv("SILO_API_KEY", e.AdminKey)
+	mustCLI(t, "admin", "keys", "revoke", keyID)
+	t.Setenv("SILO_API_KEY", secret)
+	if _, _, err := cli(t, "usage"); err == nil || !strings.Contains(err.Error(), "HTTP 498") {
+		t.Errorf("a revoked key: %v", err)
+	}
+}
+
+// TestCompletion: cobra's shell completion scripts and the dynamic
+// completion of flags.
+func TestCompletion(t *testing.T) {
+	if out := mustCLI(t, "completion", "bash"); !strings.Contains(out, "__start_silo") {
+		t.Errorf("completion bash: %.200q", out)
+	}
+	if out := mustCLI(t, "__complete", "datasets", "upload", "f", "--type", "chat"); !strings.Contains(out, "chat-finetune-input") {
+		t.Errorf("--type completion: %q", out)
+	}
+}

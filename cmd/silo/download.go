@@ -1,0 +1,112 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/silo-datasets/silo/client"
+)
+
+func newDownloadCommand(f *clientFlags) *cobra.Command {
+	var out string
+	var eval, avro bool
+	cmd := &cobra.Command{
+		Use:   "download ID [-o FILE]",
+		Short: "Download a dataset's uploaded file (or its eval file, or the validated Avro file)",
+		Long: "Download the file uploaded as a dataset's data, byte for byte. With --eval, its evaluation file.\n" +
+			"With --avro, or when the upload was created with keep_original_file=false, the Avro file\n" +
+			"that validation wrote. -o - writes to standard output.",
+		Args:              cobra.ExactArgs(1),
+		ValidArgsFunction: completeDatasetIDs(f),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := f.client()
+			if err != nil {
+				return err
+			}
+			d, _, err := c.Get(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			p, err := d.Part(eval)
+			if err != nil {
+				return err
+			}
+			u, err := p.DownloadURL(avro)
+			if err != nil {
+				return err
+			}
+			isAvro := u == p.URL
+			if out == "" {
+				out = defaultName(p, isAvro)
+			}
+			body, n, err := c.Download(cmd.Context(), u)
+			if err != nil {
+				return err
+			}
+			defer body.Close()
+			r, finish := progress(body, n, "downloading "+p.Name)
+			written, err := writeOutput(cmd, out, r)
+			finish()
+			if err != nil {
+				return err
+			}
+			if out != "-" {
+				fmt.Fprintf(cmd.ErrOrStderr(), "wrote %s (%s)\n", out, size(written))
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVarP(&out, "output", "o", "", "file to write (default: the part's name in the current directory; - for standard output)")
+	cmd.Flags().BoolVar(&eval, "eval", false, "download the evaluation file")
+	cmd.Flags().BoolVar(&avro, "avro", false, "download the validated Avro file")
+	return cmd
+}
+
+// defaultName is the part's name, made safe as a file name in the current
+// directory (the name came from whoever uploaded it).
+func defaultName(p *client.Part, avro bool) string {
+	name := filepath.Base(strings.ReplaceAll(p.Name, "\\", "/"))
+	if name == "." || name == "/" || name == "" || name == ".." {
+		name = "data"
+	}
+	if avro {
+		name = strings.TrimSuffix(name, filepath.Ext(name)) + ".avro"
+	}
+	return name
+}
+
+// writeOutput copies r to path through a temporary file renamed into
+// place, so an interrupted download never leaves a truncated file behind
+// under the final name.
+func writeOutput(cmd *cobra.Command, path string, r io.Reader) (int64, error) {
+	if path == "-" {
+		return io.Copy(cmd.OutOrStdout(), r)
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".part-*")
+	if err != nil {
+		return 0, err
+	}
+	n, err := io.Copy(tmp, r)
+	if err == nil {
+		err = tmp.Sync()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Chmod(tmp.Name(), 0o644)
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), path)
+	}
+	if err != nil {
+		os.Remove(tmp.Name())
+		return n, fmt.Errorf("writing %s: %w", path, err)
+	}
+	return n, nil
+}
