@@ -14,7 +14,7 @@ build:
 	$(GO) build -o bin/silo ./cmd/silo
 
 # The whole suite: static checks, then all tests with real servers.
-test: deps fmt-check vet test-go
+test: deps fmt-check vet bench-smoke test-go
 
 deps:
 	bash scripts/install-test-deps.sh
@@ -29,6 +29,23 @@ vet:
 
 test-go:
 	CI=$${CI:-} $(GO) test -count=1 -timeout $(TIMEOUT) $(PKGS)
+
+# Benchmarks (bench/, issue 7): every figure a ratio against a baseline
+# measured in the same run. `bench` takes 10-20 minutes and writes
+# BENCHMARKS.md; `bench-smoke` takes seconds with small sizes (its table goes
+# to a temp file) and runs in `make test` so that the harness never rots;
+# `bench-peers` is `bench` plus MinIO, which it builds first (~6 min).
+bench:
+	command -v jq >/dev/null || (apt-get update && apt-get install -y jq)
+	$(GO) run ./bench -out BENCHMARKS.md
+
+bench-smoke:
+	$(GO) run ./bench -smoke -out "$$(mktemp -t silo-bench-smoke-XXXXXX.md)"
+
+bench-peers:
+	command -v jq >/dev/null || (apt-get update && apt-get install -y jq)
+	test -x .bench/bin/minio || GOBIN="$(CURDIR)/.bench/bin" $(GO) install github.com/minio/minio@latest
+	$(GO) run ./bench -peers -out BENCHMARKS.md
 
 clean:
 	rm -rf bin .bench

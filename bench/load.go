@@ -1,0 +1,116 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
+	"sync"
+	"time"
+)
+
+// loadResult is what one load run measured.
+type loadResult struct {
+	RPS      float64
+	P50, P99 time.Duration
+	N        int
+}
+
+// load is the one load generator used for silo and its baselines alike:
+// conc goroutines, each on its own keep-alive connection, send GET url
+// back to back for dur (after a short warm-up) and record every latency.
+// Any status but 200 aborts the run: a benchmark of errors is no benchmark.
+func load(url, key string, conc int, dur time.Duration) (loadResult, error) {
+	tr := &http.Transport{MaxIdleConnsPerHost: conc, MaxConnsPerHost: conc, DisableCompression: true}
+	defer tr.CloseIdleConnections()
+	client := &http.Client{Transport: tr}
+	get := func(ctx context.Context) error {
+		req, _ := http.NewRequestWithContext(ctx, "GET", url, nil)
+		if key != "" {
+			req.Header.Set("Authorization", "Bearer "+key)
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			return err
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("GET %s: status %d", url, resp.StatusCode)
+		}
+		return nil
+	}
+	run := func(d time.Duration, record bool) ([][]time.Duration, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), d)
+		defer cancel()
+		lats := make([][]time.Duration, conc)
+		errs := make(chan error, conc)
+		var wg sync.WaitGroup
+		for i := range conc {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for ctx.Err() == nil {
+					t := time.Now()
+					if err := get(context.Background()); err != nil {
+						errs <- err
+						cancel()
+						return
+					}
+					if record {
+						lats[i] = append(lats[i], time.Since(t))
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		select {
+		case err := <-errs:
+			return nil, err
+		default:
+		}
+		return lats, nil
+	}
+	if _, err := run(min(dur/4, time.Second), false); err != nil {
+		return loadResult{}, err
+	}
+	start := time.Now()
+	lats, err := run(dur, true)
+	elapsed := time.Since(start)
+	if err != nil {
+		return loadResult{}, err
+	}
+	all := slices.Concat(lats...)
+	if len(all) == 0 {
+		return loadResult{}, fmt.Errorf("GET %s: no request completed in %v", url, dur)
+	}
+	slices.Sort(all)
+	return loadResult{
+		RPS: float64(len(all)) / elapsed.Seconds(),
+		P50: all[len(all)/2],
+		P99: all[len(all)*99/100],
+		N:   len(all),
+	}, nil
+}
+
+// medianLoad combines the runs of one side of a comparison: the median of
+// each figure.
+func medianLoad(rs []loadResult) loadResult {
+	var rps []float64
+	var p50, p99 []time.Duration
+	n := 0
+	for _, r := range rs {
+		rps, p50, p99, n = append(rps, r.RPS), append(p50, r.P50), append(p99, r.P99), n+r.N
+	}
+	return loadResult{RPS: median(rps), P50: median(p50), P99: median(p99), N: n}
+}
+
+func median[T int64 | float64 | time.Duration](xs []T) T {
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	if len(s) == 0 {
+		return 0
+	}
+	return s[len(s)/2]
+}

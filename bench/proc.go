@@ -1,0 +1,134 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// buildSilo builds ./cmd/silo into dir, as a user would, so that the
+// server measured is the real binary and not a test harness.
+func buildSilo(root, dir string) (string, error) {
+	bin := filepath.Join(dir, "silo")
+	cmd := exec.Command("go", "build", "-o", bin, "./cmd/silo")
+	cmd.Dir = root
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("go build ./cmd/silo: %v\n%s", err, out)
+	}
+	return bin, nil
+}
+
+// proc is a server process the benchmark started: silo, the bare baseline
+// or MinIO.
+type proc struct {
+	name string
+	cmd  *exec.Cmd
+	addr string
+	log  *os.File
+	done chan struct{}
+}
+
+// startProc runs bin with args and env added, and waits until a line of
+// its output matches ready (whose first group is the listen address).
+func startProc(name, bin string, args, env []string, logDir string, ready *regexp.Regexp) (*proc, error) {
+	logf, err := os.Create(filepath.Join(logDir, name+".log"))
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(bin, args...)
+	cmd.Env = append(os.Environ(), env...)
+	pr, pw := io.Pipe()
+	cmd.Stdout, cmd.Stderr = pw, pw
+	if err := cmd.Start(); err != nil {
+		logf.Close()
+		return nil, err
+	}
+	p := &proc{name: name, cmd: cmd, log: logf, done: make(chan struct{})}
+	addr := make(chan string, 1)
+	go func() {
+		// Keep draining after the address is known: a server blocked on a
+		// full pipe would measure the pipe.
+		sc := bufio.NewScanner(pr)
+		sc.Buffer(make([]byte, 64<<10), 1<<20)
+		for sc.Scan() {
+			line := sc.Bytes()
+			if m := ready.FindSubmatch(line); m != nil {
+				select {
+				case addr <- string(m[1]):
+				default:
+				}
+			}
+			logf.Write(append(line, '\n'))
+		}
+		io.Copy(io.Discard, pr)
+	}()
+	go func() { cmd.Wait(); pw.Close(); close(p.done) }()
+	select {
+	case a := <-addr:
+		p.addr = a
+		return p, nil
+	case <-p.done:
+		return nil, fmt.Errorf("%s exited before listening:\n%s", name, tail(logf.Name()))
+	case <-time.After(60 * time.Second):
+		p.stop()
+		return nil, fmt.Errorf("%s did not listen within 60s:\n%s", name, tail(logf.Name()))
+	}
+}
+
+func (p *proc) url() string { return "http://" + p.addr }
+
+// stop sends SIGTERM, waits a while for a clean exit, then kills.
+func (p *proc) stop() {
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(30 * time.Second):
+		p.cmd.Process.Kill()
+		<-p.done
+	}
+	p.log.Close()
+}
+
+// peakRSS is the process's peak resident set size (VmHWM) in bytes.
+func (p *proc) peakRSS() (int64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range bytes.Split(b, []byte("\n")) {
+		if rest, ok := bytes.CutPrefix(line, []byte("VmHWM:")); ok {
+			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(string(rest)), " kB"), 10, 64)
+			return kb << 10, err
+		}
+	}
+	return 0, fmt.Errorf("no VmHWM in /proc/%d/status", p.cmd.Process.Pid)
+}
+
+var siloListening = regexp.MustCompile(`msg="silo listening" addr=(\S+)`)
+
+// siloServer starts `silo serve` on a port of its own in dataDir with the
+// rate limit off and a known admin key.
+func (b *bench) siloServer(name, dataDir string, extra ...string) (*proc, error) {
+	args := append([]string{"serve", "--addr", "127.0.0.1:0", "--data", dataDir,
+		"--default-quota", "1000TB", "--max-dataset-size", "5GiB"}, extra...)
+	env := []string{"SILO_RATE_LIMIT=0", "SILO_BOOTSTRAP_KEY=" + adminKey, "SILO_LOG_FORMAT=text"}
+	return startProc(name, b.siloBin, args, env, b.tmp, siloListening)
+}
+
+// tail is the end of a log file, for errors.
+func tail(path string) string {
+	b, _ := os.ReadFile(path)
+	if len(b) > 2000 {
+		b = b[len(b)-2000:]
+	}
+	return string(b)
+}

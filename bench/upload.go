@@ -1,0 +1,225 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"log"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/silo-datasets/silo"
+)
+
+// copyFsync is the baseline of the upload workloads: what the disk can do
+// for the same bytes, a plain read/write copy of the file with a 1 MiB
+// buffer into a new file on the same file system, then fsync (as
+// `dd bs=1M conv=fsync`). copy_file_range is kept out on purpose: silo
+// receives its bytes from a socket and must write them itself.
+func copyFsync(src, dst string) (time.Duration, error) {
+	start := time.Now()
+	in, err := os.Open(src)
+	if err != nil {
+		return 0, err
+	}
+	defer in.Close()
+	out, err := os.Create(dst)
+	if err != nil {
+		return 0, err
+	}
+	defer os.Remove(dst)
+	defer out.Close()
+	buf := make([]byte, 1<<20)
+	if _, err := io.CopyBuffer(struct{ io.Writer }{out}, struct{ io.Reader }{in}, buf); err != nil {
+		return 0, err
+	}
+	if err := out.Sync(); err != nil {
+		return 0, err
+	}
+	return time.Since(start), out.Close()
+}
+
+// upload is workload 3: a large file through POST /v1/datasets against
+// the copy with fsync.
+func (b *bench) upload() error {
+	file, err := b.dataFile("chat", b.sz.Upload)
+	if err != nil {
+		return err
+	}
+	size := fileSize(file)
+	dir := filepath.Join(b.tmp, "upload")
+	s, err := b.siloServer("silo-upload", dir)
+	if err != nil {
+		return err
+	}
+	defer s.stop()
+	c := newClient(s.url(), adminKey)
+	var cp, up, e2e []float64
+	for range b.sz.Rounds {
+		d, err := copyFsync(file, filepath.Join(dir, "copy.tmp"))
+		if err != nil {
+			return err
+		}
+		cp = append(cp, mbps(size, d))
+		start := time.Now()
+		id, took, err := c.upload(file, string(silo.TypeChatFinetune), true)
+		if err != nil {
+			return err
+		}
+		up = append(up, mbps(size, took))
+		if _, err := c.waitFinal(id, 30*time.Minute); err != nil {
+			return err
+		}
+		e2e = append(e2e, mbps(size, time.Since(start)))
+		if err := c.delete(id); err != nil {
+			return err
+		}
+	}
+	b.uploadMBps, b.copyMBps = median(up), median(cp)
+	w := "3 upload"
+	b.ratioRow(w, fmt.Sprintf("POST /v1/datasets of %s (streamed multipart, Content-Length) until 200", fmtMiB(size)),
+		fmtMBps(median(up)), fmtMBps(median(cp))+" Go copy + fsync", median(up)/median(cp), ">=", 0.8)
+	b.ratioRow(w, "create → validated end to end (chat JSONL)", fmtMBps(median(e2e)), fmtMBps(median(cp))+" Go copy + fsync",
+		median(e2e)/median(cp), "", 0)
+	return nil
+}
+
+// memory is workload 4: the server's peak RSS while a large file uploads
+// and validates, against the budget and against a small file.
+func (b *bench) memory() error {
+	peak := map[int64]int64{}
+	for _, size := range []int64{b.sz.MemSmall, b.sz.MemLarge} {
+		file, err := b.dataFile("chat", size)
+		if err != nil {
+			return err
+		}
+		dir := filepath.Join(b.tmp, fmt.Sprintf("memory-%d", size))
+		s, err := b.siloServer(fmt.Sprintf("silo-memory-%d", size), dir)
+		if err != nil {
+			return err
+		}
+		c := newClient(s.url(), adminKey)
+		id, _, err := c.upload(file, string(silo.TypeChatFinetune), true)
+		if err == nil {
+			_, err = c.waitFinal(id, time.Hour)
+		}
+		if err == nil {
+			peak[size], err = s.peakRSS()
+		}
+		s.stop()
+		os.RemoveAll(dir)
+		os.Remove(file) // the largest file of the run: make room
+		if err != nil {
+			return err
+		}
+		log.Printf("peak RSS with %s: %.1f MB", fmtMiB(size), float64(peak[size])/1e6)
+	}
+	small, large := peak[b.sz.MemSmall], peak[b.sz.MemLarge]
+	w := "4 memory"
+	b.ratioRow(w, fmt.Sprintf("server peak RSS (VmHWM), %s upload + validation", fmtMiB(b.sz.MemLarge)),
+		fmt.Sprintf("%.1f MB", float64(large)/1e6), "100 MB budget", float64(large)/100e6, "<=", 1)
+	b.ratioRow(w, fmt.Sprintf("peak RSS growth, %s / %s file", fmtMiB(b.sz.MemLarge), fmtMiB(b.sz.MemSmall)),
+		fmt.Sprintf("%.1f MB", float64(large)/1e6), fmt.Sprintf("%.1f MB with %s", float64(small)/1e6, fmtMiB(b.sz.MemSmall)),
+		float64(large)/float64(small), "<=", 1.25)
+	return nil
+}
+
+func fileSize(path string) int64 {
+	st, err := os.Stat(path)
+	if err != nil {
+		return 0
+	}
+	return st.Size()
+}
+
+// parallel is workload 6: Parallel uploads at once against one at a time,
+// and the quota counter's contention cost: the same parallel uploads, sent
+// without Content-Length so that each reserves quota step by step as its
+// bytes arrive, in an organisation whose quota barely fits them against
+// one with a huge quota.
+func (b *bench) parallel() error {
+	file, err := b.dataFile("chat", b.sz.ParallelEach)
+	if err != nil {
+		return err
+	}
+	n, each := b.sz.Parallel, fileSize(file)
+	total := int64(n) * each
+	s, err := b.siloServer("silo-parallel", filepath.Join(b.tmp, "parallel"))
+	if err != nil {
+		return err
+	}
+	defer s.stop()
+	admin := newClient(s.url(), adminKey)
+	// Near the data size: the files plus what each upload may reserve
+	// ahead of its bytes (one reservation step).
+	tight := total + int64(n)*silo.DefaultReserveStep
+	run := func(name string, quota int64, parallel, sized bool) (float64, error) {
+		c, err := admin.newOrgKey(fmt.Sprintf("%s-%d", name, time.Now().UnixNano()), quota)
+		if err != nil {
+			return 0, err
+		}
+		ids := make([]string, n)
+		errs := make([]error, n)
+		start := time.Now()
+		if parallel {
+			var wg sync.WaitGroup
+			for i := range n {
+				wg.Add(1)
+				go func() { defer wg.Done(); ids[i], _, errs[i] = c.upload(file, string(silo.TypeChatFinetune), sized) }()
+			}
+			wg.Wait()
+		} else {
+			for i := range n {
+				ids[i], _, errs[i] = c.upload(file, string(silo.TypeChatFinetune), sized)
+			}
+		}
+		took := time.Since(start)
+		for _, err := range errs {
+			if err != nil {
+				return 0, fmt.Errorf("%s: %w", name, err)
+			}
+		}
+		// Let validation finish before the next run, so that it does not
+		// eat the next run's CPU, and give the space back.
+		for _, id := range ids {
+			if _, err := c.waitFinal(id, time.Hour); err != nil {
+				return 0, err
+			}
+			if err := c.delete(id); err != nil {
+				return 0, err
+			}
+		}
+		return mbps(total, took), nil
+	}
+	var serial, par, huge, tightR []float64
+	for range min(b.sz.Rounds, 2) {
+		for _, r := range []struct {
+			out      *[]float64
+			name     string
+			quota    int64
+			parallel bool
+			sized    bool
+		}{
+			{&serial, "serial", 1 << 50, false, true},
+			{&par, "parallel", 1 << 50, true, true},
+			{&huge, "huge-quota", 1 << 50, true, false},
+			{&tightR, "tight-quota", tight, true, false},
+		} {
+			v, err := run(r.name, r.quota, r.parallel, r.sized)
+			if err != nil {
+				return err
+			}
+			*r.out = append(*r.out, v)
+		}
+	}
+	w := "6 parallel"
+	b.ratioRow(w, fmt.Sprintf("%d parallel uploads of %s, aggregate", n, fmtMiB(each)), fmtMBps(median(par)),
+		fmtMBps(median(serial))+" one at a time", median(par)/median(serial), ">=", 0.9)
+	b.ratioRow(w, fmt.Sprintf("%d parallel chunked uploads, quota = data + %d × reserve step", n, n), fmtMBps(median(tightR)),
+		fmtMBps(median(huge))+" with a huge quota", median(tightR)/median(huge), ">=", 0.9)
+	if b.copyMBps > 0 {
+		b.ratioRow(w, "parallel aggregate vs Go copy + fsync of workload 3", fmtMBps(median(par)), fmtMBps(b.copyMBps), median(par)/b.copyMBps, "", 0)
+	}
+	return nil
+}
