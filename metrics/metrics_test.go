@@ -1,0 +1,93 @@
+package metrics_test
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/silo-datasets/silo"
+	"github.com/silo-datasets/silo/api"
+	"github.com/silo-datasets/silo/client"
+	"github.com/silo-datasets/silo/internal/silotest"
+	"github.com/silo-datasets/silo/metrics"
+)
+
+// start runs a real server with the metrics middleware, the timed validator
+// and /metrics mounted, as cmd/silo serve does.
+func start(t *testing.T) *silotest.Env {
+	return silotest.Start(t, silotest.Options{Configure: func(s *api.Server) {
+		m := metrics.New(s.Service.Store)
+		s.Service.Validator = m.Validator(s.Service.Validator)
+		s.Wrap = m.Wrap
+		s.Extra = map[string]http.Handler{"GET /metrics": m.Handler()}
+	}})
+}
+
+func scrape(t *testing.T, url string) string {
+	t.Helper()
+	resp, err := http.Get(url + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/plain") {
+		t.Fatalf("GET /metrics: %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+	return string(b)
+}
+
+func upload(c *client.Client, t *testing.T, body string) error {
+	_, _, err := c.Upload(t.Context(), client.UploadRequest{Name: "m", Type: "embed-input",
+		Data: client.File{Name: "d.jsonl", Body: strings.NewReader(body), Size: int64(len(body))}})
+	return err
+}
+
+func TestMetrics(t *testing.T) {
+	e := start(t)
+	orgID, key := e.Org(t, "small", 100, silo.RoleWriter)
+	c := client.New(e.URL, key)
+	row := "{\"text\":\"hello\"}\n"
+	if err := upload(c, t, row); err != nil {
+		t.Fatal(err)
+	}
+	if err := upload(c, t, strings.Repeat(row, 10)); err == nil || !strings.Contains(err.Error(), "exceeded capacity") {
+		t.Fatalf("over-quota upload: %v", err)
+	}
+	if err := upload(c, t, "x"); err != nil { // fails validation, does not count as a refusal
+		t.Fatal(err)
+	}
+	if _, err := http.Get(e.URL + "/v1/datasets"); err != nil { // no key: 401
+		t.Fatal(err)
+	}
+	e.WaitJobs(t)
+	text := scrape(t, e.URL)
+	for _, want := range []string{
+		`silo_http_requests_total{method="POST",route="POST /v1/datasets",status="200"} 2`,
+		`silo_http_requests_total{method="POST",route="POST /v1/datasets",status="400"} 1`,
+		`silo_http_requests_total{method="GET",route="unmatched",status="401"} 1`,
+		`silo_http_request_duration_seconds_count{method="POST",route="POST /v1/datasets"} 3`,
+		`silo_quota_refusals_total 1`,
+		fmt.Sprintf(`silo_org_usage_bytes{name="small",org="%s"} %d`, orgID, len(row)+1),
+		fmt.Sprintf(`silo_org_quota_bytes{name="small",org="%s"} 100`, orgID),
+		fmt.Sprintf(`silo_org_reserved_bytes{name="small",org="%s"} 0`, orgID),
+		`silo_validation_queue_depth 0`,
+		`silo_validation_duration_seconds_count{outcome="validated"} 1`,
+		`silo_validation_wait_seconds_count 2`,
+		`silo_store_scrape_errors 0`,
+	} {
+		if !strings.Contains(text, want+"\n") {
+			t.Errorf("no %q in /metrics", want)
+		}
+	}
+	if !strings.Contains(text, `silo_http_request_bytes_total{route="POST /v1/datasets"}`) {
+		t.Errorf("no request bytes of creates")
+	}
+	for _, line := range strings.Split(text, "\n") {
+		if line != "" && !strings.HasPrefix(line, "#") && !strings.HasPrefix(line, "silo_") {
+			t.Errorf("metric without the silo_ prefix: %s", line)
+		}
+	}
+}
