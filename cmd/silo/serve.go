@@ -153,6 +153,7 @@ func (m *Main) Open(ctx context.Context) error {
 		Service: m.Service, Logger: m.Logger, Addr: c.Addr, PublicURL: c.PublicURL,
 		URLTTL: ttl, SigningKey: []byte(secret),
 	}
+	m.instrument()
 	if err := m.Server.Open(); err != nil {
 		return fmt.Errorf("listening on %s: %w", c.Addr, err)
 	}

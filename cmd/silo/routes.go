@@ -1,0 +1,25 @@
+package main
+
+import (
+	"net/http"
+
+	"github.com/silo-datasets/silo/metrics"
+	"github.com/silo-datasets/silo/web"
+)
+
+// instrument adds what surrounds the API to a server about to open: the
+// dashboard at /, Prometheus metrics at /metrics (and the middleware and
+// validator timing that feed them).
+func (m *Main) instrument() {
+	mx := metrics.New(m.Store)
+	m.Service.Validator = mx.Validator(m.Service.Validator)
+	routes := web.Routes()
+	routes["GET /metrics"] = mx.Handler()
+	if m.Server.Extra == nil {
+		m.Server.Extra = map[string]http.Handler{}
+	}
+	for p, h := range routes {
+		m.Server.Extra[p] = h
+	}
+	m.Server.Wrap = mx.Wrap
+}

@@ -1,0 +1,68 @@
+// The dashboard's calls to silo's public API. The key comes from the
+// caller (sessionStorage), is sent only in the Authorization header, and
+// never appears in a URL.
+
+const CLIENT = 'silo-web';
+
+export class APIError extends Error {
+  constructor(status, message) {
+    super(message || `HTTP ${status}`);
+    this.status = status;
+  }
+}
+
+export class API {
+  constructor(key) { this.key = key; }
+
+  headers() {
+    return { Authorization: `Bearer ${this.key}`, 'X-Client-Name': CLIENT, Accept: 'application/json' };
+  }
+
+  async call(method, path) {
+    let resp;
+    try {
+      resp = await fetch(path, { method, headers: this.headers(), cache: 'no-store' });
+    } catch (e) {
+      throw new APIError(0, 'The server cannot be reached. Check that silo is running.');
+    }
+    const body = await resp.json().catch(() => ({}));
+    if (!resp.ok) throw new APIError(resp.status, body.message);
+    return body;
+  }
+
+  usage() { return this.call('GET', '/v1/datasets/usage'); }
+  history() { return this.call('GET', '/v1/datasets/usage/history?limit=2000'); }
+  breakdown() { return this.call('GET', '/v1/datasets/usage/breakdown'); }
+  datasets(filter) {
+    const q = new URLSearchParams();
+    if (filter.type) q.set('datasetType', filter.type);
+    if (filter.status) q.set('validationStatus', filter.status);
+    q.set('limit', '1000');
+    return this.call('GET', `/v1/datasets?${q}`);
+  }
+  remove(id) { return this.call('DELETE', `/v1/datasets/${encodeURIComponent(id)}`); }
+
+  // upload sends a create as multipart/form-data with XMLHttpRequest, the
+  // one browser API that reports upload progress. onProgress gets a
+  // fraction from 0 to 1.
+  upload({ name, type, file, evalFile }, onProgress) {
+    const form = new FormData();
+    form.append('data', file, file.name);
+    if (evalFile) form.append('eval_data', evalFile, evalFile.name);
+    const q = new URLSearchParams({ name, type });
+    return new Promise((resolve, reject) => {
+      const xhr = new XMLHttpRequest();
+      xhr.open('POST', `/v1/datasets?${q}`);
+      for (const [k, v] of Object.entries(this.headers())) xhr.setRequestHeader(k, v);
+      xhr.responseType = 'json';
+      xhr.upload.onprogress = (e) => { if (e.lengthComputable) onProgress(e.loaded / e.total); };
+      xhr.onload = () => {
+        const body = xhr.response || {};
+        if (xhr.status >= 200 && xhr.status < 300) resolve(body);
+        else reject(new APIError(xhr.status, body.message));
+      };
+      xhr.onerror = () => reject(new APIError(0, 'The upload was interrupted: the connection failed.'));
+      xhr.send(form);
+    });
+  }
+}
