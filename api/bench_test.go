@@ -1,0 +1,69 @@
+package api_test
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"mime/multipart"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+
+	"github.com/silo-datasets/silo/internal/silotest"
+)
+
+// The hot paths of issue 7's benchmark suite (bench/), as Go benchmarks
+// for pprof and benchstat:
+//
+//	go test ./api -run XXX -bench . -benchmem -cpuprofile cpu.out
+
+// BenchmarkUsage is one authenticated GET /v1/datasets/usage through the
+// whole handler chain (request log, auth against SQLite, usage row, JSON),
+// without the network.
+func BenchmarkUsage(b *testing.B) {
+	env := silotest.Start(b, silotest.Options{})
+	h := env.Server.Handler()
+	req := httptest.NewRequest("GET", "/v1/datasets/usage", nil)
+	req.Header.Set("Authorization", "Bearer "+env.AdminKey)
+	b.ReportAllocs()
+	for b.Loop() {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if rec.Code != http.StatusOK {
+			b.Fatalf("status %d: %s", rec.Code, rec.Body)
+		}
+	}
+}
+
+// BenchmarkCreate streams a 64 MiB multipart create over loopback HTTP
+// until its 200: multipart parsing, hashing, quota, the blob's write and
+// fsync, the commit. The file's first line is not JSON, so validation in
+// the background gives up at once and does not blur the figure.
+func BenchmarkCreate(b *testing.B) {
+	env := silotest.Start(b, silotest.Options{MaxDatasetSize: 1 << 30, DefaultQuota: 1 << 50})
+	const size = 64 << 20
+	var body bytes.Buffer
+	mw := multipart.NewWriter(&body)
+	fw, _ := mw.CreateFormFile("data", "data.jsonl")
+	row := []byte("not json: " + string(bytes.Repeat([]byte("lorem ipsum "), 30)) + "\n")
+	for n := 0; n < size; n += len(row) {
+		fw.Write(row)
+	}
+	mw.Close()
+	client := &http.Client{Transport: &http.Transport{WriteBufferSize: 256 << 10}}
+	b.SetBytes(size)
+	for b.Loop() {
+		req, _ := http.NewRequest("POST", env.URL+"/v1/datasets?name=b&type=embed-input", bytes.NewReader(body.Bytes()))
+		req.Header.Set("Authorization", "Bearer "+env.AdminKey)
+		req.Header.Set("Content-Type", mw.FormDataContentType())
+		resp, err := client.Do(req)
+		if err != nil {
+			b.Fatal(err)
+		}
+		out, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			b.Fatal(fmt.Sprintf("status %d: %s", resp.StatusCode, out))
+		}
+	}
+}
