@@ -82,8 +82,7 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader) (n int64, err 
 			os.Remove(tmp)
 		}
 	}()
-	buf := make([]byte, copyBufSize)
-	n, err = io.CopyBuffer(f, ctxReader{ctx, r}, buf)
+	n, err = fillCopy(f, ctxReader{ctx, r}, make([]byte, copyBufSize))
 	if err != nil {
 		return n, err
 	}
@@ -97,6 +96,37 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader) (n int64, err 
 		return n, fmt.Errorf("disk: %w", err)
 	}
 	return n, syncDir(filepath.Join(s.root, "blobs"))
+}
+
+// fillCopy copies r to w one full buffer at a time. An upload arrives
+// through a multipart reader that returns at most a few KiB per Read, and
+// io.Copy would write each as it came (and os.File.ReadFrom would copy
+// through its own 32 KiB buffer): a write syscall per 4 KiB. Filling the
+// buffer first makes it one per copyBufSize. Unlike io.ReadFull it passes
+// every error on as it is: a truncated body (io.ErrUnexpectedEOF from the
+// multipart reader) must fail the Put, not end it.
+func fillCopy(w io.Writer, r io.Reader, buf []byte) (int64, error) {
+	var total int64
+	for {
+		m := 0
+		var rerr error
+		for m < len(buf) && rerr == nil {
+			var k int
+			k, rerr = r.Read(buf[m:])
+			m += k
+		}
+		if m > 0 {
+			if _, err := w.Write(buf[:m]); err != nil {
+				return total, err
+			}
+			total += int64(m)
+		}
+		if rerr == io.EOF {
+			return total, nil
+		} else if rerr != nil {
+			return total, rerr
+		}
+	}
 }
 
 // ctxReader stops a copy when its context ends. It hides the reader's
