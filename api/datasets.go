@@ -144,7 +144,11 @@ func (s *Server) handleCreate(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer u.Abort()
-	body := &bodyReader{r: r.Body}
+	// The multipart reader pulls 4 KiB at a time; a large buffer below it
+	// makes each read of the connection a large one (a quarter of the
+	// syscalls of a 1 GiB upload went to 4 KiB reads). Errors of the body
+	// pass through it unchanged, so bodyReader still tells 499 from 400.
+	body := &bodyReader{r: bufio.NewReaderSize(r.Body, bodyBufSize)}
 	mr := multipart.NewReader(body, boundary)
 	for {
 		part, err := mr.NextPart()
@@ -173,6 +177,11 @@ func (s *Server) handleCreate(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"id": d.ID})
 }
+
+// bodyBufSize is the read buffer of a create's body: large enough that
+// the connection is read in large pieces, small enough for many uploads at
+// once.
+const bodyBufSize = 256 << 10
 
 // partKinds are the multipart part names a create accepts: the SDKs send
 // data and eval_data; Cohere's curl sample and some clients send file.
