@@ -187,7 +187,7 @@ func seed(dir string, n int) error {
 func seedDataset(orgID string, i int, now time.Time) *silo.Dataset {
 	at := now.Add(-time.Duration(i) * time.Second)
 	return &silo.Dataset{
-		ID: silo.NewDatasetID("seed"), OrgID: orgID, Name: fmt.Sprintf("seed %d", i), Type: silo.TypeChatFinetune,
+		ID: fmt.Sprintf("seed-%s-%07d", orgID, i), OrgID: orgID, Name: fmt.Sprintf("seed %d", i), Type: silo.TypeChatFinetune,
 		Status: silo.StatusValidated, CreatedAt: at, UpdatedAt: at, SizeBytes: seedSize,
 		Params: silo.CreateParams{KeepOriginalFile: true},
 		Parts: []silo.Part{{ID: silo.NewID("dp_"), Name: "data.jsonl", Kind: silo.PartTrain, Format: silo.FormatJSONL,
