@@ -161,6 +161,9 @@ func (u *Upload) AddFile(ctx context.Context, kind PartKind, filename string, r 
 			return nil
 		}
 	}
+	if head, _ := br.Peek(16); string(head) == jsObject {
+		return Errorf(EINVALID, "The %s part holds only the text %q: the client sent a JavaScript object (such as fs.createReadStream(...) or {path: ...}) where the file belongs. Send the file as a Blob or File instead, e.g. await fs.openAsBlob(path) in Node.js.", partNames[kind], jsObject)
+	}
 	format := formatOf(filename, br)
 	key := NewBlobKey()
 	// The key is in the ledger before a byte is written, so a crash at any
@@ -188,6 +191,13 @@ func (u *Upload) AddFile(ctx context.Context, kind PartKind, filename string, r 
 	})
 	return nil
 }
+
+// jsObject is what JavaScript's String() makes of an object: the Cohere
+// TypeScript SDK sends it as the file when given a stream or a {path}
+// object rather than a Blob or File. No real dataset is exactly this.
+const jsObject = "[object Object]"
+
+var partNames = map[PartKind]string{PartTrain: "data", PartEval: "eval_data"}
 
 // meter counts, hashes and reserves an upload's bytes as they pass.
 type meter struct {
