@@ -33,6 +33,7 @@ func newRootCommand() *cobra.Command {
 	}
 	// Each subcommand lives in its own file.
 	root.AddCommand(newServeCommand())
+	root.AddCommand(newFsckCommand())
 	root.AddCommand(newUsageCommand(), newDatasetsCommand(), newAdminCommand())
 	return root
 }

@@ -1,0 +1,221 @@
+package fsck_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/hex"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/silo-datasets/silo"
+	"github.com/silo-datasets/silo/disk"
+	"github.com/silo-datasets/silo/fsck"
+	"github.com/silo-datasets/silo/sqlite"
+)
+
+// world is a small consistent silo: one org with two datasets.
+type world struct {
+	dir   string
+	store *sqlite.Store
+	blobs *disk.Store
+	org   *silo.Org
+	keys  []string // blob keys of the datasets
+}
+
+func newWorld(t *testing.T) *world {
+	t.Helper()
+	ctx := t.Context()
+	dir := t.TempDir()
+	st, err := sqlite.Open(ctx, filepath.Join(dir, "silo.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	bl, err := disk.Open(filepath.Join(dir, "blobs"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := &world{dir: dir, store: st, blobs: bl, org: &silo.Org{ID: silo.NewID("org_"), Name: "acme", QuotaBytes: 1 << 30, CreatedAt: time.Now()}}
+	must(t, st.CreateOrg(ctx, w.org))
+	for i, body := range []string{"{\"text\":\"a\"}\n", "{\"text\":\"bb\"}\n{\"text\":\"c\"}\n"} {
+		w.create(t, "ds-"+string(rune('a'+i)), []byte(body))
+	}
+	return w
+}
+
+// create stores a dataset as an upload does: reserve, record, write, commit.
+func (w *world) create(t *testing.T, id string, body []byte) {
+	t.Helper()
+	ctx := t.Context()
+	res := w.reserve(t, int64(len(body)))
+	key := w.pendingBlob(t, res, body)
+	sum := sha256.Sum256(body)
+	now := time.Now()
+	d := &silo.Dataset{ID: id, OrgID: w.org.ID, Name: id, Type: silo.TypeEmbedInput, Status: silo.StatusQueued,
+		CreatedAt: now, UpdatedAt: now, SizeBytes: int64(len(body)),
+		Parts: []silo.Part{{ID: silo.NewID("dp_"), Kind: silo.PartTrain, Format: silo.FormatJSONL, BlobKey: key,
+			SizeBytes: int64(len(body)), SHA256: hex.EncodeToString(sum[:])}}}
+	must(t, w.store.CreateDataset(ctx, d, res.ID))
+	w.keys = append(w.keys, key)
+}
+
+func (w *world) reserve(t *testing.T, n int64) *silo.Reservation {
+	t.Helper()
+	now := time.Now()
+	res := &silo.Reservation{ID: silo.NewID("res_"), OrgID: w.org.ID, Node: "dead-node", CreatedAt: now, ExpiresAt: now.Add(time.Hour)}
+	must(t, w.store.OpenReservation(t.Context(), res))
+	if _, err := w.store.Reserve(t.Context(), res.ID, n, n); err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
+func (w *world) pendingBlob(t *testing.T, res *silo.Reservation, body []byte) string {
+	t.Helper()
+	key := silo.NewBlobKey()
+	must(t, w.store.AddPendingBlob(t.Context(), res.ID, w.org.ID, key))
+	if _, err := w.blobs.Put(t.Context(), key, bytes.NewReader(body)); err != nil {
+		t.Fatal(err)
+	}
+	return key
+}
+
+// exec changes the database behind the store's back, as a bug would.
+func (w *world) exec(t *testing.T, q string, args ...any) {
+	t.Helper()
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(w.dir, "silo.db")+"?_pragma=busy_timeout(10000)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Exec(q, args...); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func kinds(r *fsck.Report) []string {
+	var out []string
+	for _, f := range r.Findings {
+		out = append(out, f.Kind)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// TestCheckAndRepair breaks a consistent silo in one way per case, checks
+// that fsck names exactly that, repairs, and checks what is left: nothing
+// for what can be fixed, the finding itself for lost data.
+func TestCheckAndRepair(t *testing.T) {
+	cases := []struct {
+		name  string
+		break_ func(t *testing.T, w *world)
+		want  []string // findings, sorted
+		left  []string // findings after --repair
+	}{
+		{"consistent", func(t *testing.T, w *world) {}, nil, nil},
+		{"usage drift", func(t *testing.T, w *world) {
+			w.exec(t, `UPDATE orgs SET used_bytes = used_bytes + 7`)
+		}, []string{fsck.KindUsage}, nil},
+		{"reserved drift", func(t *testing.T, w *world) {
+			w.exec(t, `UPDATE orgs SET reserved_bytes = 99`)
+		}, []string{fsck.KindReserved}, nil},
+		{"upload cut off by a crash", func(t *testing.T, w *world) {
+			res := w.reserve(t, 100)
+			w.pendingBlob(t, res, []byte("half an upl"))
+		}, []string{fsck.KindPending, fsck.KindReservation}, nil},
+		{"job blob of a dead validation", func(t *testing.T, w *world) {
+			now := time.Now()
+			job, err := w.store.ClaimJob(t.Context(), "dead-node", now, now.Add(-time.Second))
+			if err != nil || job == nil {
+				t.Fatalf("claim: %v %v", job, err)
+			}
+			key := silo.NewBlobKey()
+			must(t, w.store.AddJobBlob(t.Context(), job, key))
+			w.blobs.Put(t.Context(), key, bytes.NewReader([]byte("avro...")))
+		}, []string{fsck.KindPending}, nil},
+		{"garbage not yet deleted", func(t *testing.T, w *world) {
+			res := w.reserve(t, 10)
+			w.pendingBlob(t, res, []byte("0123456789"))
+			must(t, w.store.ReleaseReservation(t.Context(), res.ID, time.Time{}))
+		}, []string{fsck.KindGarbage}, nil},
+		{"orphan blob", func(t *testing.T, w *world) {
+			w.blobs.Put(t.Context(), silo.NewBlobKey(), bytes.NewReader([]byte("nobody knows me")))
+		}, []string{fsck.KindOrphan}, nil},
+		{"orphan temp file", func(t *testing.T, w *world) {
+			os.WriteFile(filepath.Join(w.dir, "blobs", "tmp", silo.NewBlobKey()+".part"), []byte("torn"), 0o600)
+		}, []string{fsck.KindOrphan}, nil},
+		{"missing blob", func(t *testing.T, w *world) {
+			os.Remove(filepath.Join(w.dir, "blobs", "blobs", w.keys[0]))
+		}, []string{fsck.KindMissing}, []string{fsck.KindMissing}},
+		{"corrupt blob same size", func(t *testing.T, w *world) {
+			os.WriteFile(filepath.Join(w.dir, "blobs", "blobs", w.keys[0]), []byte("{\"text\":\"b\"}\n"), 0o600)
+		}, []string{fsck.KindCorrupt}, []string{fsck.KindCorrupt}},
+		{"truncated blob", func(t *testing.T, w *world) {
+			os.Truncate(filepath.Join(w.dir, "blobs", "blobs", w.keys[1]), 3)
+		}, []string{fsck.KindCorrupt}, []string{fsck.KindCorrupt}},
+		{"live row without dataset", func(t *testing.T, w *world) {
+			w.exec(t, `DELETE FROM datasets WHERE id = 'ds-a'`)
+			w.exec(t, `UPDATE orgs SET used_bytes = (SELECT SUM(size_bytes) FROM datasets)`)
+		}, []string{fsck.KindUnreferred}, []string{fsck.KindUnreferred}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			w := newWorld(t)
+			tc.break_(t, w)
+			ctx := context.Background()
+			ck := &fsck.Checker{Store: w.store, Blobs: w.blobs, Exclusive: true}
+			r, err := ck.Check(ctx)
+			must(t, err)
+			if got := kinds(r); !slices.Equal(got, tc.want) {
+				t.Fatalf("findings %v, want %v:\n%v", got, tc.want, r.Findings)
+			}
+			if r.Datasets < 1 || r.Parts < 1 || r.BytesVerified == 0 {
+				t.Errorf("checked nothing: %+v", r)
+			}
+			must(t, ck.Repair(ctx, r))
+			if len(tc.want) > len(tc.left) && len(r.Repairs) == 0 {
+				t.Errorf("repair fixed %v without saying so", tc.want)
+			}
+			after, err := ck.Check(ctx)
+			must(t, err)
+			if got := kinds(after); !slices.Equal(got, tc.left) {
+				t.Fatalf("after repair %v, want %v:\n%v\nrepairs: %v", got, tc.left, after.Findings, r.Repairs)
+			}
+		})
+	}
+}
+
+// Without Exclusive (nodes may be running), a reservation whose lease is
+// still valid is reported but never released.
+func TestRepairSparesLiveLeases(t *testing.T) {
+	w := newWorld(t)
+	res := w.reserve(t, 100)
+	key := w.pendingBlob(t, res, []byte("in flight"))
+	ck := &fsck.Checker{Store: w.store, Blobs: w.blobs}
+	r, err := ck.Check(t.Context())
+	must(t, err)
+	must(t, ck.Repair(t.Context(), r))
+	left, err := w.store.Reservations(t.Context())
+	must(t, err)
+	if len(left) != 1 || left[0].ID != res.ID {
+		t.Fatalf("a live reservation was released: %v", left)
+	}
+	if _, err := w.blobs.Open(t.Context(), key, 0, -1); err != nil {
+		t.Fatalf("the blob of a live upload was deleted: %v", err)
+	}
+	if o, _ := w.store.Org(t.Context(), w.org.ID); o.ReservedBytes != 100 {
+		t.Fatalf("reserved_bytes %d, want 100", o.ReservedBytes)
+	}
+}
