@@ -119,10 +119,10 @@ func kinds(r *fsck.Report) []string {
 // for what can be fixed, the finding itself for lost data.
 func TestCheckAndRepair(t *testing.T) {
 	cases := []struct {
-		name  string
+		name   string
 		break_ func(t *testing.T, w *world)
-		want  []string // findings, sorted
-		left  []string // findings after --repair
+		want   []string // findings, sorted
+		left   []string // findings after --repair
 	}{
 		{"consistent", func(t *testing.T, w *world) {}, nil, nil},
 		{"usage drift", func(t *testing.T, w *world) {
