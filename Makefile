@@ -19,6 +19,7 @@ test: deps fmt-check vet bench-smoke test-go
 deps:
 	bash scripts/install-test-deps.sh
 	npm ci --prefix validate/testdata/avsc --no-audit --no-fund
+	bash scripts/install-browser-deps.sh
 
 fmt-check:
 	@out="$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))"; \
