@@ -3,7 +3,9 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -11,6 +13,7 @@ import (
 	"time"
 
 	"github.com/silo-datasets/silo"
+	"github.com/silo-datasets/silo/internal/siloproc"
 	"github.com/silo-datasets/silo/internal/silotest"
 )
 
@@ -224,5 +227,49 @@ func TestCompletion(t *testing.T) {
 	}
 	if out := mustCLI(t, "__complete", "datasets", "upload", "f", "--type", "chat"); !strings.Contains(out, "chat-finetune-input") {
 		t.Errorf("--type completion: %q", out)
+	}
+}
+
+// TestCLIExit: the built binary reports an error as one line on stderr,
+// prefixed "silo:", with exit status 1, and prints nothing on stdout.
+func TestCLIExit(t *testing.T) {
+	e := silotest.Start(t, silotest.Options{})
+	cmd := exec.Command(siloproc.Binary(t), "datasets", "get", "nope-123456")
+	cmd.Env = append(os.Environ(), "SILO_URL="+e.URL, "SILO_API_KEY="+e.AdminKey)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != 1 {
+		t.Fatalf("exit: %v", err)
+	}
+	want := "silo: dataset with id nope-123456 not found (HTTP 404)\n"
+	if stderr.String() != want || stdout.Len() != 0 {
+		t.Fatalf("stderr %q, stdout %q; want stderr %q", stderr.String(), stdout.String(), want)
+	}
+}
+
+// TestDownloadChecksum: a download whose bytes do not match the part's
+// SHA-256 fails and leaves no file behind.
+func TestDownloadChecksum(t *testing.T) {
+	e := startCLIServer(t)
+	file := writeFile(t, "d.jsonl", "{\"text\":\"original\"}\n")
+	out := mustCLI(t, "datasets", "upload", file, "--name", "sum", "--type", "embed-input", "--wait")
+	id := strings.Fields(out)[1]
+	orgID := e.Admin(t).OrgID()
+	d, err := e.Store.Dataset(t.Context(), orgID, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.Blobs.Put(t.Context(), d.Parts[0].BlobKey, strings.NewReader("{\"text\":\"tampered\"}\n")); err != nil {
+		t.Fatal(err)
+	}
+	dst := filepath.Join(t.TempDir(), "out.jsonl")
+	_, _, err = cli(t, "datasets", "download", id, "-o", dst)
+	if err == nil || !strings.Contains(err.Error(), "does not match its SHA-256") {
+		t.Fatalf("download of a tampered blob: %v", err)
+	}
+	if entries, _ := os.ReadDir(filepath.Dir(dst)); len(entries) != 0 {
+		t.Fatalf("a failed download left %v", entries)
 	}
 }

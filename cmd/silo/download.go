@@ -1,6 +1,8 @@
 package main
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"os"
@@ -49,8 +51,16 @@ func newDownloadCommand(f *clientFlags) *cobra.Command {
 				return err
 			}
 			defer body.Close()
-			r, finish := progress(body, n, "downloading "+p.Name)
-			written, err := writeOutput(cmd, out, r)
+			// The original's SHA-256 is in the dataset: check it on the way, so a
+			// download that completes is the uploaded file, byte for byte.
+			h := sha256.New()
+			r, finish := progress(io.TeeReader(body, h), n, "downloading "+p.Name)
+			written, err := writeOutput(cmd, out, r, func() error {
+				if isAvro || p.SHA256 == "" || hex.EncodeToString(h.Sum(nil)) == p.SHA256 {
+					return nil
+				}
+				return fmt.Errorf("the download of %s does not match its SHA-256 %s", p.Name, p.SHA256)
+			})
 			finish()
 			if err != nil {
 				return err
@@ -82,16 +92,24 @@ func defaultName(p *client.Part, avro bool) string {
 
 // writeOutput copies r to path through a temporary file renamed into
 // place, so an interrupted download never leaves a truncated file behind
-// under the final name.
-func writeOutput(cmd *cobra.Command, path string, r io.Reader) (int64, error) {
+// under the final name. check runs once every byte is read, before the
+// file takes its name.
+func writeOutput(cmd *cobra.Command, path string, r io.Reader, check func() error) (int64, error) {
 	if path == "-" {
-		return io.Copy(cmd.OutOrStdout(), r)
+		n, err := io.Copy(cmd.OutOrStdout(), r)
+		if err == nil {
+			err = check()
+		}
+		return n, err
 	}
 	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".part-*")
 	if err != nil {
 		return 0, err
 	}
 	n, err := io.Copy(tmp, r)
+	if err == nil {
+		err = check()
+	}
 	if err == nil {
 		err = tmp.Sync()
 	}
