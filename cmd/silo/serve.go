@@ -98,7 +98,19 @@ func (m *Main) Run(ctx context.Context) error {
 	err := m.Server.Close()
 	cancel()
 	<-done
+	m.finalSweep()
 	return errors.Join(err, m.Close())
+}
+
+// finalSweep deletes the garbage blobs the last moments left (a retried
+// validation's earlier attempt, say), so that a clean stop leaves a store
+// that fsck finds consistent; a sweep at the next start would do it too.
+func (m *Main) finalSweep() {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := m.Service.Sweep(ctx); err != nil {
+		m.Logger.Warn("final sweep failed; the next start's sweep will finish it", "err", err)
+	}
 }
 
 // Open builds and starts everything.
