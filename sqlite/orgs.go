@@ -35,7 +35,7 @@ func insertOrg(ctx context.Context, tx *sql.Tx, o *silo.Org) error {
 
 // Org returns one organisation with its counters.
 func (s *Store) Org(ctx context.Context, id string) (*silo.Org, error) {
-	return scanOrg(s.r.QueryRowContext(ctx, `SELECT `+orgCols+` FROM orgs WHERE id = ?`, id))
+	return scanOrg(s.hot.org.QueryRowContext(ctx, id))
 }
 
 // Orgs lists every organisation, oldest first.
@@ -124,7 +124,7 @@ func insertKey(ctx context.Context, tx *sql.Tx, k *silo.Key) error {
 
 // KeyByHash finds a key by the hash of its secret.
 func (s *Store) KeyByHash(ctx context.Context, hash []byte) (*silo.Key, error) {
-	return scanKey(s.r.QueryRowContext(ctx, `SELECT `+keyCols+` FROM keys WHERE hash = ?`, hash))
+	return scanKey(s.hot.keyByHash.QueryRowContext(ctx, hash))
 }
 
 // Keys lists the keys of one organisation, or of all.

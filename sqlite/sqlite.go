@@ -35,6 +35,7 @@ type Store struct {
 	path string
 	w    *sql.DB // the one writer
 	r    *sql.DB // readers
+	hot  hot     // statements of every request, prepared on r
 }
 
 var _ silo.Store = (*Store)(nil)
@@ -80,6 +81,10 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	r.SetMaxOpenConns(8)
 	r.SetMaxIdleConns(8)
 	s.r = r
+	if err := s.prepare(ctx); err != nil {
+		s.Close()
+		return nil, err
+	}
 	return s, nil
 }
 
@@ -100,9 +105,9 @@ func (s *Store) migrate(ctx context.Context) error {
 
 // Close closes the database.
 func (s *Store) Close() error {
-	var err error
+	err := s.hot.close()
 	if s.r != nil {
-		err = s.r.Close()
+		err = errors.Join(err, s.r.Close())
 	}
 	return errors.Join(err, s.w.Close())
 }

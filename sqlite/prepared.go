@@ -1,0 +1,40 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+)
+
+// hot holds the statements that every API request runs, prepared once on
+// the reader pool: authenticating a key and reading an org's usage row.
+// Preparing costs more than running these one-row lookups (SQLite parses
+// and plans the SQL each time), and database/sql keeps a prepared copy per
+// pooled connection. The lookups stay exact: nothing is cached but the
+// statement, so a revoked key gets 498 on its very next request.
+type hot struct {
+	keyByHash *sql.Stmt
+	org       *sql.Stmt
+}
+
+func (s *Store) prepare(ctx context.Context) error {
+	var err error
+	if s.hot.keyByHash, err = s.r.PrepareContext(ctx, `SELECT `+keyCols+` FROM keys WHERE hash = ?`); err != nil {
+		return fmt.Errorf("sqlite: prepare: %w", err)
+	}
+	if s.hot.org, err = s.r.PrepareContext(ctx, `SELECT `+orgCols+` FROM orgs WHERE id = ?`); err != nil {
+		return fmt.Errorf("sqlite: prepare: %w", err)
+	}
+	return nil
+}
+
+func (h *hot) close() error {
+	var errs []error
+	for _, st := range []*sql.Stmt{h.keyByHash, h.org} {
+		if st != nil {
+			errs = append(errs, st.Close())
+		}
+	}
+	return errors.Join(errs...)
+}
