@@ -102,12 +102,9 @@ func TestDashboard(t *testing.T) {
 	}
 
 	// Filters narrow the table.
-	must(t, chromedp.Do(ctx, chromedp.SetValue(chromedp.CSS("#f-status"), "failed"),
-		chromedp.Evaluate[chromedp.Void](`document.querySelector('#f-status').dispatchEvent(new Event('change'))`)))
+	must(t, chromedp.Do(ctx, selectOption("#f-status", "failed")))
 	poll("the status filter", `document.querySelectorAll('#datasets tbody tr[data-id]').length === 1`)
-	must(t, chromedp.Do(ctx, chromedp.SetValue(chromedp.CSS("#f-status"), ""),
-		chromedp.Evaluate[chromedp.Void](`document.querySelector('#f-status').dispatchEvent(new Event('change'))`),
-		chromedp.SendKeys(chromedp.CSS("#f-name"), "faq")))
+	must(t, chromedp.Do(ctx, selectOption("#f-status", ""), chromedp.SendKeys(chromedp.CSS("#f-name"), "faq")))
 	poll("the name filter", `document.querySelectorAll('#datasets tbody tr[data-id]').length === 1`)
 
 	// Delete with confirmation: cancel keeps it, confirm removes it.
@@ -132,6 +129,13 @@ func TestDashboard(t *testing.T) {
 	if errs := consoleErrors(); len(errs) > 0 {
 		t.Fatalf("the page logged errors:\n%s", strings.Join(errs, "\n"))
 	}
+}
+
+// selectOption picks an option of a select as a user does: the value
+// changes and a change event fires.
+func selectOption(sel, value string) chromedp.Action[chromedp.Void] {
+	return chromedp.Evaluate[chromedp.Void](fmt.Sprintf(
+		`(() => { const s = document.querySelector(%q); s.value = %q; s.dispatchEvent(new Event('change')); })()`, sel, value))
 }
 
 func must(t *testing.T, err error) {

@@ -8,6 +8,7 @@ import (
 	"embed"
 	"io/fs"
 	"net/http"
+	"strings"
 )
 
 //go:embed static
@@ -33,6 +34,10 @@ func Routes() map[string]http.Handler {
 			// Assets change with the binary; revalidating is cheap (embed.FS
 			// files have no modification time, so ServeContent uses none).
 			w.Header().Set("Cache-Control", "no-cache")
+			if r.URL.Path == "" || strings.HasSuffix(r.URL.Path, "/") {
+				http.NotFound(w, r) // no directory listings
+				return
+			}
 			files.ServeHTTP(w, r)
 		}))),
 	}

@@ -32,6 +32,7 @@ func TestRoutes(t *testing.T) {
 		{"/ui/app.js", "text/javascript", 200},
 		{"/ui/style.css", "text/css", 200},
 		{"/ui/nope.js", "application/json", 404},
+		{"/ui/", "application/json", 404},
 		{"/index.html", "application/json", 404},
 		{"/elsewhere", "application/json", 404},
 	} {
