@@ -176,6 +176,9 @@ type Dataset struct {
 	SizeBytes  int64 // sum of the parts' uploaded sizes: what the dataset counts in usage
 	Parts      []Part
 	Report     Report // filled in by validation
+	// IdempotencyKey, when set, is the Idempotency-Key of the create: the
+	// store marks the key's record done in the create's transaction.
+	IdempotencyKey string
 }
 
 // Part is one uploaded file of a dataset (the training data, or the

@@ -31,6 +31,9 @@ type UploadRequest struct {
 	Type          DatasetType
 	Params        CreateParams
 	ContentLength int64 // of the whole request; -1 if unknown
+	// The Idempotency-Key of the create and the claim on it, if any
+	// (Service.ClaimIdempotency).
+	IdempotencyKey, IdempotencyClaim string
 }
 
 // CheckUpload validates a create's parameters, as Cohere does, before any
@@ -95,6 +98,10 @@ func (s *Service) BeginUpload(ctx context.Context, c *Caller, req UploadRequest)
 		ID: NewID("res_"), OrgID: c.OrgID(), Node: s.Node, CreatedAt: now, ExpiresAt: now.Add(s.leaseTTL()),
 	}}
 	if err := s.Store.OpenReservation(ctx, u.res); err != nil {
+		return nil, err
+	}
+	if err := u.attachIdempotency(ctx); err != nil {
+		u.Abort()
 		return nil, err
 	}
 	if req.ContentLength > 0 {
@@ -278,7 +285,7 @@ func (u *Upload) Commit(ctx context.Context) (*Dataset, error) {
 	d := &Dataset{
 		OrgID: u.res.OrgID, Name: u.req.Name, Type: u.req.Type, Status: StatusQueued,
 		CreatedAt: now, UpdatedAt: now, ClientName: u.caller.ClientName,
-		Params: u.req.Params, SizeBytes: total, Parts: u.parts,
+		Params: u.req.Params, SizeBytes: total, Parts: u.parts, IdempotencyKey: u.req.IdempotencyKey,
 	}
 	if u.s.Retention > 0 {
 		exp := now.Add(u.s.Retention)

@@ -133,6 +133,11 @@ func (s *Server) handleCreate(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	req.ContentLength = r.ContentLength
+	w, finish, ok := s.idempotent(w, r, &req)
+	if !ok {
+		return
+	}
+	defer finish()
 	boundary, err := multipartBoundary(r)
 	if err != nil {
 		writeError(w, r, err)

@@ -60,6 +60,9 @@ func (s *Store) CreateDataset(ctx context.Context, d *silo.Dataset, resID string
 		if orgID != d.OrgID {
 			return fmt.Errorf("postgres: reservation %s is of org %s, not %s", resID, orgID, d.OrgID)
 		}
+		if err := markIdempotencyDone(ctx, tx, d, resID); err != nil {
+			return err
+		}
 		_, err = tx.Exec(ctx, `INSERT INTO datasets (`+datasetCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
 			d.ID, d.OrgID, d.Name, string(d.Type), string(d.Status), micros(d.CreatedAt), micros(d.UpdatedAt), nullMicros(d.ExpiresAt),
 			d.ClientName, d.SizeBytes, marshal(d.Params), marshal(d.Parts), marshal(d.Report))

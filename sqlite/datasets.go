@@ -172,6 +172,9 @@ func (s *Store) CreateDataset(ctx context.Context, d *silo.Dataset, resID string
 		if orgID != d.OrgID {
 			return fmt.Errorf("sqlite: reservation %s is of org %s, not %s", resID, orgID, d.OrgID)
 		}
+		if err := markIdempotencyDone(ctx, tx, d, resID); err != nil {
+			return err
+		}
 		_, err = tx.ExecContext(ctx, `INSERT INTO datasets (`+datasetCols+`) VALUES (`+placeholders(13)+`)`,
 			d.ID, d.OrgID, d.Name, d.Type, d.Status, micros(d.CreatedAt), micros(d.UpdatedAt), nullMicros(d.ExpiresAt),
 			d.ClientName, d.SizeBytes, marshal(d.Params), marshal(d.Parts), marshal(d.Report))

@@ -1,0 +1,15 @@
+package postgres_test
+
+import (
+	"testing"
+
+	"github.com/silo-datasets/silo"
+	"github.com/silo-datasets/silo/internal/testenv"
+	"github.com/silo-datasets/silo/storetest"
+)
+
+func TestIdempotencyConformance(t *testing.T) {
+	storetest.TestIdempotencyStore(t, func(t *testing.T) silo.Store {
+		return open(t, testenv.Postgres(t))
+	})
+}
