@@ -89,7 +89,7 @@ func (v value) decode(dst any) bool {
 	if v.isText {
 		return false
 	}
-	return json.Unmarshal(v.raw, dst) == nil
+	return unmarshal(v.raw, dst) == nil
 }
 
 // kind names the JSON kind of v for error messages.

@@ -78,7 +78,7 @@ func (s *jsonlSource) next() (*fields, int64, int64, *rowError, error) {
 			return nil, line, size, rowErrorf("row is not a JSON object"), nil
 		}
 		var m map[string]json.RawMessage
-		if err := json.Unmarshal(trimmed, &m); err != nil {
+		if err := unmarshal(trimmed, &m); err != nil {
 			return nil, line, size, rowErrorf("row is not valid JSON: %s", jsonErrText(err)), nil
 		}
 		return &fields{json: m, line: trimmed}, line, size, nil, nil
