@@ -6,6 +6,7 @@ package api
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"log/slog"
@@ -14,6 +15,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"golang.org/x/time/rate"
 
 	"github.com/silo-datasets/silo"
 )
@@ -28,17 +31,33 @@ type Server struct {
 	URLTTL        time.Duration // lifetime of a signed download URL
 	SigningKey    []byte        // HMAC key of download URLs, shared by all nodes
 	ShutdownGrace time.Duration // how long Close lets requests in flight finish
+	// DrainDelay is how long Close keeps open connections after it stopped
+	// accepting new ones, answering what arrives on them with 503 and
+	// Connection: close, before it closes the idle ones (limits.go).
+	DrainDelay time.Duration
 
 	// Extra routes mounted on the same mux (dashboard, metrics, OpenAPI).
 	Extra map[string]http.Handler
 	// Wrap, if set, wraps the whole handler (e.g. metrics, rate limits).
 	Wrap func(http.Handler) http.Handler
 
+	// Limits (limits.go); zero values take the defaults.
+	RateLimit         rate.Limit    // requests per second per API key; 0: none
+	RateBurst         int           // bucket size of the rate limit
+	MaxInFlight       int           // API requests served at once; more get 503; < 0: no cap
+	RequestTimeout    time.Duration // deadline of every API request but uploads and downloads; < 0: none
+	ReadHeaderTimeout time.Duration // how long a client may take to send its headers
+	IdleTimeout       time.Duration // how long an idle keep-alive connection stays open
+
+	// TLS: with both set, the server speaks HTTPS only (tls.go).
+	TLSCert, TLSKey string
+
 	ln       net.Listener
 	srv      *http.Server
 	handler  http.Handler
 	draining atomic.Bool
 	done     chan error
+	limiter  *keyLimiter
 }
 
 // Defaults for zero Server fields.
@@ -87,13 +106,13 @@ func (s *Server) build() http.Handler {
 	}
 	// Authentication comes before routing, so that an unauthenticated
 	// caller learns nothing about which routes or ids exist.
-	authed := s.authenticate(v1)
+	authed := s.deadline(s.authenticate(s.rateLimit(s.limitBody(v1))))
 	mux.Handle("/v1/", authed)
 	mux.Handle("/v2/", authed)
 	for pattern, h := range s.Extra {
 		mux.Handle(pattern, h)
 	}
-	var h http.Handler = s.drain(recoverPanics(mux))
+	var h http.Handler = s.drain(s.shed(recoverPanics(mux)))
 	if s.Wrap != nil {
 		h = s.Wrap(h)
 	}
@@ -119,6 +138,13 @@ func (s *Server) Open() error {
 	if addr == "" {
 		addr = "127.0.0.1:8080"
 	}
+	var tlsConf *tls.Config
+	if s.tlsOn() {
+		var err error
+		if tlsConf, err = s.tlsConfig(); err != nil {
+			return err
+		}
+	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return err
@@ -130,12 +156,17 @@ func (s *Server) Open() error {
 	s.PublicURL = strings.TrimRight(s.PublicURL, "/")
 	s.srv = &http.Server{
 		Handler:           s.Handler(),
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
+		ReadHeaderTimeout: orDefault(s.ReadHeaderTimeout, 10*time.Second),
+		IdleTimeout:       orDefault(s.IdleTimeout, 2*time.Minute),
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(s.logger().Handler(), slog.LevelDebug),
+		TLSConfig:         tlsConf,
 	}
 	s.done = make(chan error, 1)
+	if tlsConf != nil {
+		go func() { s.done <- s.srv.ServeTLS(ln, s.TLSCert, s.TLSKey) }()
+		return nil
+	}
 	go func() { s.done <- s.srv.Serve(ln) }()
 	return nil
 }
@@ -145,7 +176,14 @@ func (s *Server) URL() string {
 	if s.ln == nil {
 		return ""
 	}
-	return "http://" + s.ln.Addr().String()
+	return s.scheme() + s.ln.Addr().String()
+}
+
+func orDefault(d, def time.Duration) time.Duration {
+	if d > 0 {
+		return d
+	}
+	return def
 }
 
 // Close drains: new connections are refused, requests that still arrive on
@@ -156,6 +194,7 @@ func (s *Server) Close() error {
 		return nil
 	}
 	s.draining.Store(true)
+	s.drainDelay()
 	grace := s.ShutdownGrace
 	if grace <= 0 {
 		grace = DefaultShutdownGrace
@@ -166,7 +205,7 @@ func (s *Server) Close() error {
 	if errors.Is(err, context.DeadlineExceeded) {
 		err = s.srv.Close()
 	}
-	if serr := <-s.done; !errors.Is(serr, http.ErrServerClosed) && err == nil {
+	if serr := <-s.done; !errors.Is(serr, http.ErrServerClosed) && !errors.Is(serr, net.ErrClosed) && err == nil {
 		err = serr
 	}
 	return err

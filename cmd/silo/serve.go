@@ -40,6 +40,10 @@ type Config struct {
 	LeaseTTL       string
 	Workers        int
 	LogFormat      string
+	MaxInFlight    int
+	RequestTimeout string
+	TLSCert        string
+	TLSKey         string
 }
 
 func newServeCommand() *cobra.Command {
@@ -66,6 +70,10 @@ func newServeCommand() *cobra.Command {
 	f.StringVar(&c.URLTTL, "url-ttl", env("SILO_URL_TTL", "1h"), "lifetime of a signed download URL (SILO_URL_TTL)")
 	f.StringVar(&c.LeaseTTL, "lease-ttl", env("SILO_LEASE_TTL", "30s"), "how long a dead node's uploads and validation jobs stay held before another node takes over (SILO_LEASE_TTL)")
 	f.IntVar(&c.Workers, "workers", 2, "validation workers")
+	f.IntVar(&c.MaxInFlight, "max-inflight", envInt("SILO_MAX_INFLIGHT", api.DefaultMaxInFlight), "API requests served at once; more get 503 + Retry-After (SILO_MAX_INFLIGHT)")
+	f.StringVar(&c.RequestTimeout, "request-timeout", env("SILO_REQUEST_TIMEOUT", "30s"), "deadline of every API request except uploads and downloads; past it, 504 (SILO_REQUEST_TIMEOUT)")
+	f.StringVar(&c.TLSCert, "tls-cert", env("SILO_TLS_CERT", ""), "PEM certificate file: serve HTTPS (with --tls-key) (SILO_TLS_CERT)")
+	f.StringVar(&c.TLSKey, "tls-key", env("SILO_TLS_KEY", ""), "PEM private key file of --tls-cert (SILO_TLS_KEY)")
 	f.StringVar(&c.LogFormat, "log-format", env("SILO_LOG_FORMAT", "text"), "log format: text or json (SILO_LOG_FORMAT)")
 	return cmd
 }
@@ -138,6 +146,10 @@ func (m *Main) Open(ctx context.Context) error {
 	if err != nil || lease < time.Second {
 		return fmt.Errorf("--lease-ttl: want a duration of at least 1s, not %q", c.LeaseTTL)
 	}
+	limits, err := parseLimits(c)
+	if err != nil {
+		return err
+	}
 	embedded, err := m.openStores(ctx)
 	if err != nil {
 		return err
@@ -165,11 +177,12 @@ func (m *Main) Open(ctx context.Context) error {
 		Service: m.Service, Logger: m.Logger, Addr: c.Addr, PublicURL: c.PublicURL,
 		URLTTL: ttl, SigningKey: []byte(secret),
 	}
+	limits.apply(m.Server)
 	m.instrument()
 	if err := m.Server.Open(); err != nil {
 		return fmt.Errorf("listening on %s: %w", c.Addr, err)
 	}
-	m.Logger.Info("silo listening", "addr", strings.TrimPrefix(m.Server.URL(), "http://"), "url", m.Server.URL(), "node", m.Service.Node)
+	m.Logger.Info("silo listening", "addr", strings.TrimPrefix(strings.TrimPrefix(m.Server.URL(), "http://"), "https://"), "url", m.Server.URL(), "node", m.Service.Node)
 	return nil
 }
 
