@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -33,7 +34,9 @@ func (b *bench) minioPeer() error {
 	size := fileSize(file)
 	const user, pass = "benchadmin", "benchadmin-secret"
 	dir := filepath.Join(b.tmp, "minio")
-	m, err := startProc("minio", bin, []string{"server", "--quiet", "--address", "127.0.0.1:0", "--console-address", "127.0.0.1:0", dir},
+	// MinIO prints the address it listens on only when it was given one.
+	api, console := freePort(), freePort()
+	m, err := startProc("minio", bin, []string{"server", "--address", api, "--console-address", console, dir},
 		[]string{"MINIO_ROOT_USER=" + user, "MINIO_ROOT_PASSWORD=" + pass, "MINIO_BROWSER=off", "MINIO_UPDATE=off"},
 		b.tmp, regexp.MustCompile(`(?:API|S3-API): http://(127\.0\.0\.1:\d+)`))
 	if err != nil {
@@ -90,4 +93,14 @@ func (b *bench) minioPeer() error {
 	b.ratioRow("3 upload (peers)", fmt.Sprintf("POST /v1/datasets of %s vs MinIO single-node PUT", fmtMiB(size)),
 		fmtMBps(median(sr)), fmtMBps(median(mr))+" MinIO PUT", median(sr)/median(mr), ">=", 1.0)
 	return nil
+}
+
+// freePort returns a loopback address whose port was free a moment ago.
+func freePort() string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "127.0.0.1:0"
+	}
+	defer ln.Close()
+	return ln.Addr().String()
 }
