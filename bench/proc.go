@@ -1,10 +1,8 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -38,7 +36,10 @@ type proc struct {
 }
 
 // startProc runs bin with args and env added, and waits until a line of
-// its output matches ready (whose first group is the listen address).
+// its output matches ready (whose first group is the listen address). The
+// output goes straight to a log file, not through a pipe this process
+// reads: silo logs a line per request, and reading them here would cost
+// CPU on the cores being measured.
 func startProc(name, bin string, args, env []string, logDir string, ready *regexp.Regexp) (*proc, error) {
 	logf, err := os.Create(filepath.Join(logDir, name+".log"))
 	if err != nil {
@@ -46,41 +47,29 @@ func startProc(name, bin string, args, env []string, logDir string, ready *regex
 	}
 	cmd := exec.Command(bin, args...)
 	cmd.Env = append(os.Environ(), env...)
-	pr, pw := io.Pipe()
-	cmd.Stdout, cmd.Stderr = pw, pw
+	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
 		logf.Close()
 		return nil, err
 	}
 	p := &proc{name: name, cmd: cmd, log: logf, done: make(chan struct{})}
-	addr := make(chan string, 1)
-	go func() {
-		// Keep draining after the address is known: a server blocked on a
-		// full pipe would measure the pipe.
-		sc := bufio.NewScanner(pr)
-		sc.Buffer(make([]byte, 64<<10), 1<<20)
-		for sc.Scan() {
-			line := sc.Bytes()
-			if m := ready.FindSubmatch(line); m != nil {
-				select {
-				case addr <- string(m[1]):
-				default:
-				}
-			}
-			logf.Write(append(line, '\n'))
+	go func() { cmd.Wait(); close(p.done) }()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		b, _ := os.ReadFile(logf.Name())
+		if m := ready.FindSubmatch(b); m != nil {
+			p.addr = string(m[1])
+			return p, nil
 		}
-		io.Copy(io.Discard, pr)
-	}()
-	go func() { cmd.Wait(); pw.Close(); close(p.done) }()
-	select {
-	case a := <-addr:
-		p.addr = a
-		return p, nil
-	case <-p.done:
-		return nil, fmt.Errorf("%s exited before listening:\n%s", name, tail(logf.Name()))
-	case <-time.After(60 * time.Second):
-		p.stop()
-		return nil, fmt.Errorf("%s did not listen within 60s:\n%s", name, tail(logf.Name()))
+		select {
+		case <-p.done:
+			return nil, fmt.Errorf("%s exited before listening:\n%s", name, tail(logf.Name()))
+		case <-time.After(20 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			p.stop()
+			return nil, fmt.Errorf("%s did not listen within 60s:\n%s", name, tail(logf.Name()))
+		}
 	}
 }
 
