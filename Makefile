@@ -14,7 +14,7 @@ build:
 	$(GO) build -o bin/silo ./cmd/silo
 
 # The whole suite: static checks, then all tests with real servers.
-test: deps fmt-check vet bench-smoke test-go
+test: deps fmt-check vet bench-smoke fuzz-smoke test-go
 
 deps:
 	bash scripts/install-test-deps.sh
@@ -47,6 +47,21 @@ bench-peers:
 	command -v jq >/dev/null || (apt-get update && apt-get install -y jq)
 	test -x .bench/bin/minio || GOBIN="$(CURDIR)/.bench/bin" $(GO) install github.com/minio/minio@latest
 	$(GO) run ./bench -peers -out BENCHMARKS.md
+
+# Each fuzz target for a few seconds, one at a time (go test -fuzz takes one
+# target per run); seeds are in each package's testdata/fuzz. A finding fails
+# the build and is written to testdata/fuzz, where plain `go test` replays it.
+FUZZTIME ?= 5s
+FUZZ_TARGETS = \
+	.:FuzzParseSize .:FuzzParseDuration \
+	./api:FuzzParseListQuery ./api:FuzzParseCreateQuery ./api:FuzzBearer ./api:FuzzCreateMultipart \
+	./validate:FuzzJSONL ./validate:FuzzCSV ./validate:FuzzTXT ./validate:FuzzChunker
+
+fuzz-smoke:
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; fn=$${t##*:}; echo "fuzz $$pkg $$fn"; \
+		$(GO) test -run='^$$' -fuzz="^$$fn\$$" -fuzztime=$(FUZZTIME) -fuzzminimizetime=5s $$pkg; \
+	done
 
 clean:
 	rm -rf bin .bench

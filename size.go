@@ -13,8 +13,9 @@ var sizeUnits = []struct {
 	mult   float64
 }{
 	// Longest suffixes first so that "GiB" is not read as "B".
-	{"kib", 1 << 10}, {"mib", 1 << 20}, {"gib", 1 << 30}, {"tib", 1 << 40},
-	{"kb", 1e3}, {"mb", 1e6}, {"gb", 1e9}, {"tb", 1e12},
+	{"kib", 1 << 10}, {"mib", 1 << 20}, {"gib", 1 << 30}, {"tib", 1 << 40}, {"pib", 1 << 50}, {"eib", 1 << 60},
+	// PB and EB: FormatSize prints them, so ParseSize reads them back.
+	{"kb", 1e3}, {"mb", 1e6}, {"gb", 1e9}, {"tb", 1e12}, {"pb", 1e15}, {"eb", 1e18},
 	{"k", 1e3}, {"m", 1e6}, {"g", 1e9}, {"t", 1e12},
 	{"b", 1},
 }
@@ -62,7 +63,7 @@ func ParseDuration(s string) (time.Duration, error) {
 	var total time.Duration
 	if i := strings.IndexByte(t, 'd'); i > 0 {
 		days, err := strconv.ParseFloat(t[:i], 64)
-		if err != nil || days < 0 {
+		if err != nil || days < 0 || days*float64(24*time.Hour) >= math.MaxInt64/2 {
 			return 0, fmt.Errorf("invalid duration %q", s)
 		}
 		total = time.Duration(days * float64(24*time.Hour))
@@ -72,7 +73,7 @@ func ParseDuration(s string) (time.Duration, error) {
 		}
 	}
 	d, err := time.ParseDuration(t)
-	if err != nil || d < 0 {
+	if err != nil || d < 0 || total+d < total {
 		return 0, fmt.Errorf("invalid duration %q: want e.g. 30d, 12h or 90m", s)
 	}
 	return total + d, nil
