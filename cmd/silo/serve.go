@@ -155,7 +155,7 @@ func (m *Main) Open(ctx context.Context) error {
 		return err
 	}
 	m.Service = &silo.Service{
-		Store: m.Store, Blobs: m.Blobs, Validator: validate.New(validate.Options{}), Logger: m.Logger,
+		Store: silo.WithDeadlines(m.Store, limits.requestTimeout), Blobs: m.Blobs, Validator: validate.New(validate.Options{}), Logger: m.Logger,
 		Node: nodeName(), DefaultQuota: quota, MaxDatasetSize: maxSize, Retention: retention, Workers: c.Workers,
 		LeaseTTL: lease,
 	}
