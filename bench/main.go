@@ -74,6 +74,10 @@ func main() {
 		serveBareUsage(flag.Arg(1))
 		return
 	}
+	if flag.NArg() == 2 && flag.Arg(0) == "bare-upload" {
+		serveBareUpload(flag.Arg(1))
+		return
+	}
 	log.SetFlags(log.Ltime)
 	b := &bench{sz: fullSizes, smoke: *smoke}
 	if *smoke {
