@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -228,12 +229,25 @@ func (s *Server) limitBody(next http.Handler) http.Handler {
 // Shutdown closes idle keep-alive connections at once, so without the
 // delay a client with an open connection would see it closed instead of
 // the 503 + Connection: close that tells it to go elsewhere.
+// It ends early once no connection is open.
 func (s *Server) drainDelay() {
 	if s.DrainDelay <= 0 {
 		return
 	}
 	s.ln.Close()
-	time.Sleep(s.DrainDelay)
+	for end := time.Now().Add(s.DrainDelay); time.Now().Before(end) && s.conns.Load() > 0; {
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// trackConns counts open connections, for drainDelay.
+func (s *Server) trackConns(_ net.Conn, st http.ConnState) {
+	switch st {
+	case http.StateNew:
+		s.conns.Add(1)
+	case http.StateClosed, http.StateHijacked:
+		s.conns.Add(-1)
+	}
 }
 
 func (s *Server) maxDatasetSize() int64 {

@@ -58,6 +58,7 @@ type Server struct {
 	draining atomic.Bool
 	done     chan error
 	limiter  *keyLimiter
+	conns    atomic.Int64 // open connections
 }
 
 // Defaults for zero Server fields.
@@ -161,6 +162,7 @@ func (s *Server) Open() error {
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(s.logger().Handler(), slog.LevelDebug),
 		TLSConfig:         tlsConf,
+		ConnState:         s.trackConns,
 	}
 	s.done = make(chan error, 1)
 	if tlsConf != nil {
@@ -202,6 +204,9 @@ func (s *Server) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), grace)
 	defer cancel()
 	err := s.srv.Shutdown(ctx)
+	if errors.Is(err, net.ErrClosed) {
+		err = nil // drainDelay closed the listener first
+	}
 	if errors.Is(err, context.DeadlineExceeded) {
 		err = s.srv.Close()
 	}

@@ -39,6 +39,7 @@ func TestCrashConsistency(t *testing.T) {
 	serve := func() *siloproc.Proc { return siloproc.Serve(t, env, "--data", dir) }
 	p := serve()
 	_, key := newOrg(t, p.URL, "crash", 0)
+	http.DefaultClient.CloseIdleConnections()
 	if err := p.Stop(); err != nil {
 		t.Fatal(err)
 	}
@@ -52,6 +53,7 @@ func TestCrashConsistency(t *testing.T) {
 		p = serve() // Recover cleans what the killed process left
 		m.verify(t, p.URL, key)
 		waitFinal(t, p.URL, key)
+		http.DefaultClient.CloseIdleConnections() // nothing for the drain to wait for
 		if err := p.Stop(); err != nil {
 			t.Fatalf("round %d: stop: %v", round, err)
 		}
