@@ -124,6 +124,10 @@ type JobStore interface {
 	FinishJob(ctx context.Context, job *Job, d *Dataset) error
 	// PendingJobs counts jobs not yet finished (the validation queue depth).
 	PendingJobs(ctx context.Context) (int, error)
+	// RequeueJobs gives every job not owned by owner back to the queue at
+	// once, whatever its lease. Only a process that knows it is the store's
+	// sole user may call it (see Service.Recover).
+	RequeueJobs(ctx context.Context, owner string) error
 }
 
 // BlobLedger records every blob key before it is written and until it is

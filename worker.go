@@ -63,6 +63,9 @@ func (s *Service) notifyJob() {
 // (the embedded default, which locks its data directory) may call it: it
 // makes a restart after kill -9 clean at once instead of after a lease.
 func (s *Service) Recover(ctx context.Context) error {
+	if err := s.Store.RequeueJobs(ctx, s.Node); err != nil {
+		return err
+	}
 	return s.sweep(ctx, time.Unix(1<<40, 0))
 }
 

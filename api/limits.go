@@ -184,9 +184,15 @@ func isUpload(r *http.Request) bool {
 	return r.Method == http.MethodPost && strings.TrimSuffix(r.URL.Path, "/") == "/v1/datasets"
 }
 
-// deadline bounds every request except uploads and downloads, whose
-// duration grows with their size and which the HTTP server's own
-// timeouts and the client's connection bound instead.
+// isUnpagedList reports whether the request lists datasets without a limit.
+func isUnpagedList(r *http.Request) bool {
+	return r.Method == http.MethodGet && strings.TrimSuffix(r.URL.Path, "/") == "/v1/datasets" && r.URL.Query().Get("limit") == ""
+}
+
+// deadline bounds every request except uploads, downloads and unpaged
+// lists, whose duration grows with their size (an unpaged list streams all
+// of an organisation's datasets, as Cohere's SDKs ask for them) and which
+// the HTTP server's own timeouts and the client's connection bound instead.
 func (s *Server) deadline(next http.Handler) http.Handler {
 	d := s.RequestTimeout
 	if d == 0 {
@@ -196,7 +202,7 @@ func (s *Server) deadline(next http.Handler) http.Handler {
 		return next
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if isUpload(r) || strings.HasPrefix(r.URL.Path, "/download/") {
+		if isUpload(r) || strings.HasPrefix(r.URL.Path, "/download/") || isUnpagedList(r) {
 			next.ServeHTTP(w, r)
 			return
 		}

@@ -109,6 +109,12 @@ func (s *Store) FinishJob(ctx context.Context, job *silo.Job, d *silo.Dataset) e
 	})
 }
 
+// RequeueJobs ends the leases of every job not owned by owner.
+func (s *Store) RequeueJobs(ctx context.Context, owner string) error {
+	_, err := s.pool.Exec(ctx, `UPDATE jobs SET lease_until = 0 WHERE owner IS NOT NULL AND owner <> $1`, owner)
+	return err
+}
+
 // PendingJobs counts unfinished jobs.
 func (s *Store) PendingJobs(ctx context.Context) (int, error) {
 	var n int

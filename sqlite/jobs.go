@@ -86,6 +86,14 @@ func (s *Store) FinishJob(ctx context.Context, job *silo.Job, d *silo.Dataset) e
 	})
 }
 
+// RequeueJobs ends the leases of every job not owned by owner.
+func (s *Store) RequeueJobs(ctx context.Context, owner string) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `UPDATE jobs SET lease_until = 0 WHERE owner IS NOT NULL AND owner <> ?`, owner)
+		return err
+	})
+}
+
 // PendingJobs counts unfinished jobs.
 func (s *Store) PendingJobs(ctx context.Context) (int, error) {
 	var n int

@@ -222,6 +222,11 @@ func testJobs(t *testing.T, s silo.Store) {
 	}
 	stale := silo.NewBlobKey()
 	must(t, s.AddJobBlob(ctx(t), j1, stale))
+	// n1's own jobs stay leased when n1 requeues the others'.
+	must(t, s.RequeueJobs(ctx(t), "n1"))
+	if j, err := s.ClaimJob(ctx(t), "n2", now, now.Add(time.Minute)); err != nil || j != nil {
+		t.Fatalf("claim after the owner requeued others' jobs = %+v, %v", j, err)
+	}
 	// n1 dies: n2 claims the job once the lease is over.
 	later := now.Add(2 * time.Minute)
 	j2, err := s.ClaimJob(ctx(t), "n2", later, later.Add(time.Minute))
@@ -256,6 +261,20 @@ func testJobs(t *testing.T, s silo.Store) {
 	}
 	if j, err := s.ClaimJob(ctx(t), "n2", later.Add(time.Hour), later.Add(2*time.Hour)); err != nil || j != nil {
 		t.Fatalf("claim after finish = %+v, %v", j, err)
+	}
+}
+
+func testRequeue(t *testing.T, s silo.Store) {
+	o := newOrg(t, s, 1000)
+	createDataset(t, s, o.ID, "q-aaaaaa", 10, t0)
+	j1, err := s.ClaimJob(ctx(t), "dead", t0, t0.Add(time.Hour))
+	must(t, err)
+	// A restarted embedded server takes the dead process's job at once.
+	must(t, s.RequeueJobs(ctx(t), "restarted"))
+	j2, err := s.ClaimJob(ctx(t), "restarted", t0, t0.Add(time.Hour))
+	must(t, err)
+	if j1 == nil || j2 == nil || j2.DatasetID != j1.DatasetID || j2.Attempt != 2 {
+		t.Fatalf("claims %+v then %+v", j1, j2)
 	}
 }
 

@@ -37,6 +37,7 @@ func TestStore(t *testing.T, open OpenStore) {
 		{"ListFilters", testList},
 		{"Jobs", testJobs},
 		{"JobOfDeletedDataset", testJobDeleted},
+		{"RequeueJobs", testRequeue},
 		{"Expiry", testExpiry},
 		{"Settings", testSettings},
 		{"UsageBreakdown", testBreakdown},
