@@ -3,7 +3,10 @@ package silo_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -164,6 +167,68 @@ func TestDatasetSizeCap(t *testing.T) {
 	_, err = e.Service.BeginUpload(ctx, caller(t, e, key), silo.UploadRequest{Name: "d", Type: silo.TypeEmbedInput, ContentLength: 1 << 30})
 	if silo.ErrorCode(err) != silo.EINVALID {
 		t.Fatalf("Content-Length over the cap: %v", err)
+	}
+	if o := e.Usage(t, orgID); o.UsedBytes != 0 || o.ReservedBytes != 0 {
+		t.Fatalf("usage %+v", o)
+	}
+}
+
+// TestDeleteDuringValidation: deleting a dataset while a worker validates
+// it stops the worker and leaves nothing behind: no ledger row, no blob,
+// no temp file, no usage.
+func TestDeleteDuringValidation(t *testing.T) {
+	e := silotest.Start(t, silotest.Options{})
+	orgID, key := e.Org(t, "acme", 0, silo.RoleWriter)
+	ctx := t.Context()
+	var b strings.Builder
+	for i := 0; b.Len() < 40<<20; i++ {
+		fmt.Fprintf(&b, `{"messages":[{"role":"User","content":"question %d"},{"role":"Chatbot","content":"answer %d"}]}`+"\n", i, i)
+	}
+	c := caller(t, e, key)
+	u, err := e.Service.BeginUpload(ctx, c, silo.UploadRequest{Name: "big", Type: silo.TypeChatFinetune, ContentLength: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := u.AddFile(ctx, silo.PartTrain, "big.jsonl", strings.NewReader(b.String())); err != nil {
+		t.Fatal(err)
+	}
+	d, err := u.Commit(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		got, err := e.Store.Dataset(ctx, orgID, d.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Status == silo.StatusProcessing {
+			break
+		}
+		if got.Status.Final() {
+			t.Fatalf("validation ended (%s) before the delete; make the file larger", got.Status)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if err := e.Service.DeleteDataset(ctx, c, d.ID); err != nil {
+		t.Fatal(err)
+	}
+	e.WaitJobs(t)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if err := e.Service.Sweep(ctx); err != nil {
+			t.Fatal(err)
+		}
+		rows := 0
+		e.Store.Blobs(ctx, func(string, silo.BlobState) error { rows++; return nil })
+		files, _ := os.ReadDir(filepath.Join(e.Dir, "blobs", "blobs"))
+		tmp, _ := os.ReadDir(filepath.Join(e.Dir, "blobs", "tmp"))
+		if rows == 0 && len(files) == 0 && len(tmp) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("left behind: %d ledger rows, %d blobs, %d temp files", rows, len(files), len(tmp))
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 	if o := e.Usage(t, orgID); o.UsedBytes != 0 || o.ReservedBytes != 0 {
 		t.Fatalf("usage %+v", o)

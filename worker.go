@@ -2,6 +2,7 @@ package silo
 
 import (
 	"context"
+	"errors"
 	"crypto/sha256"
 	"encoding/hex"
 	"hash"
@@ -160,6 +161,10 @@ func (s *Service) validate(ctx context.Context, job *Job) error {
 		return err // a deleted dataset's job is gone with it
 	}
 	start := time.Now()
+	parent := ctx
+	ctx, stop := context.WithCancelCause(ctx)
+	defer stop(nil)
+	go s.watchJob(ctx, job, stop)
 	files := make([]ValidationFile, len(d.Parts))
 	outs := make([]*avroOut, len(d.Parts))
 	var avroKeys []string
@@ -188,8 +193,12 @@ func (s *Service) validate(ctx context.Context, job *Job) error {
 		}
 	}
 	if verr != nil {
-		if ctx.Err() != nil {
-			return ctx.Err() // shutting down: the lease runs out and another worker retries
+		if errors.Is(context.Cause(ctx), errJobGone) {
+			s.deleteBlobs(context.WithoutCancel(parent), avroKeys) // garbage since the delete
+			return nil
+		}
+		if parent.Err() != nil {
+			return parent.Err() // shutting down: the lease runs out and another worker retries
 		}
 		s.log().Error("validation could not run", "dataset", d.ID, "err", verr)
 		v = &Validation{Report: Report{Error: "validation could not complete because of an internal error; upload the dataset again"}}
@@ -213,6 +222,26 @@ func (s *Service) validate(ctx context.Context, job *Job) error {
 	}
 	s.log().Info("dataset validated", "dataset", d.ID, "status", d.Status, "took", time.Since(start).Round(time.Millisecond))
 	return nil
+}
+
+var errJobGone = errors.New("the dataset was deleted during its validation")
+
+// watchJob cancels a validation whose dataset is deleted meanwhile, so
+// that a worker does not spend minutes on a file nobody wants any more.
+func (s *Service) watchJob(ctx context.Context, job *Job, stop context.CancelCauseFunc) {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if _, err := s.Store.Dataset(ctx, job.OrgID, job.DatasetID); ErrorCode(err) == ENOTFOUND {
+			stop(errJobGone)
+			return
+		}
+	}
 }
 
 // applyValidation copies a validator's verdict into d.
