@@ -30,10 +30,13 @@ type cluster struct {
 	env []string
 }
 
-func newCluster(t *testing.T) *cluster {
+// newCluster makes the shared stores. lease is the nodes' --lease-ttl:
+// short where a test waits for a dead node's leases to run out, long where
+// live nodes must keep theirs on a machine loaded by other tests.
+func newCluster(t *testing.T, lease string) *cluster {
 	s3 := testenv.S3(t)
 	return &cluster{db: testenv.Postgres(t), s3: s3, env: append(s3.Env(),
-		"SILO_BOOTSTRAP_KEY="+adminKey, "SILO_RATE_LIMIT=0", "SILO_LEASE_TTL=2s")}
+		"SILO_BOOTSTRAP_KEY="+adminKey, "SILO_RATE_LIMIT=0", "SILO_LEASE_TTL="+lease)}
 }
 
 func (c *cluster) node(t *testing.T) *siloproc.Proc {
@@ -68,7 +71,7 @@ func (c *cluster) store(t *testing.T) *postgres.Store {
 // same, equals the acknowledged bytes and is within the quota; the bucket
 // holds exactly the live datasets' blobs and no multipart upload.
 func TestMultiNodeRace(t *testing.T) {
-	c := newCluster(t)
+	c := newCluster(t, "30s")
 	nodes := c.nodes(t, 3)
 	keys, err := c.store(t).Keys(t.Context(), "")
 	if err != nil || len(keys) != 1 {
@@ -119,7 +122,7 @@ func TestMultiNodeRace(t *testing.T) {
 // TestReadAfterWriteAcrossNodes: what one node acknowledges, every other
 // node sees at once.
 func TestReadAfterWriteAcrossNodes(t *testing.T) {
-	c := newCluster(t)
+	c := newCluster(t, "30s")
 	nodes := c.nodes(t, 3)
 	_, key := newOrg(t, nodes[0].URL, "raw", 0)
 	data := jsonlRows(1000)
@@ -153,7 +156,7 @@ func TestReadAfterWriteAcrossNodes(t *testing.T) {
 // sweep releases the dead uploads' reservations and removes their partial
 // objects and multipart uploads; usage is exact afterwards.
 func TestNodeDeath(t *testing.T) {
-	c := newCluster(t)
+	c := newCluster(t, "2s")
 	a := c.node(t)
 	orgID, key := newOrg(t, a.URL, "death", 0)
 	big := chatRows(48 << 20)

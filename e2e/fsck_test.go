@@ -24,7 +24,7 @@ import (
 // the reservation, deletes the orphans, recounts the counter and exits 0;
 // the acknowledged datasets are untouched.
 func TestFsckScaleOut(t *testing.T) {
-	c := newCluster(t)
+	c := newCluster(t, "2s")
 	p := c.node(t)
 	orgID, key := newOrg(t, p.URL, "fsck", 0)
 	var ids []string
