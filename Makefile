@@ -6,7 +6,7 @@ GO      ?= go
 PKGS    ?= ./...
 TIMEOUT ?= 30m
 
-.PHONY: all build test test-go deps vet fmt-check bench bench-smoke bench-peers fuzz-smoke clean
+.PHONY: all build test test-go test-race deps vet fmt-check bench bench-smoke bench-peers fuzz-smoke clean
 
 all: build
 
@@ -14,7 +14,7 @@ build:
 	$(GO) build -o bin/silo ./cmd/silo
 
 # The whole suite: static checks, then all tests with real servers.
-test: deps fmt-check vet bench-smoke fuzz-smoke test-go
+test: deps fmt-check vet bench-smoke fuzz-smoke test-go test-race
 
 deps:
 	bash scripts/install-test-deps.sh
@@ -27,6 +27,12 @@ fmt-check:
 
 vet:
 	$(GO) vet $(PKGS)
+
+# The race detector over the packages with the most concurrency (the
+# service, the API, the stores), in -short mode to keep CI bounded.
+RACE_PKGS ?= . ./api ./sqlite ./disk ./fsck ./client ./metrics ./validate
+test-race:
+	CI=$${CI:-} $(GO) test -race -short -count=1 -timeout $(TIMEOUT) $(RACE_PKGS)
 
 test-go:
 	CI=$${CI:-} $(GO) test -count=1 -timeout $(TIMEOUT) $(PKGS)
