@@ -3,9 +3,8 @@ package postgres
 import (
 	"context"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/silo-datasets/silo"
+	"github.com/silo-datasets/silo/internal/sqlq"
 )
 
 // UsageBreakdown sums the org's datasets by type and client name; the
@@ -16,7 +15,7 @@ func (s *Store) UsageBreakdown(ctx context.Context, orgID string) ([]silo.UsageG
 	if err != nil {
 		return nil, err
 	}
-	return collect(rows, func(row pgx.Row) (silo.UsageGroup, error) {
+	return sqlq.Collect(rows, func(row sqlq.Scanner) (silo.UsageGroup, error) {
 		var g silo.UsageGroup
 		err := row.Scan(&g.Type, &g.ClientName, &g.Datasets, &g.Bytes)
 		return g, err

@@ -15,7 +15,7 @@ import (
 
 const datasetCols = `id, org_id, name, type, status, created_at, updated_at, expires_at, client_name, size_bytes, params, parts, report`
 
-func scanDataset(row pgx.Row) (*silo.Dataset, error) {
+func scanDataset(row sqlq.Scanner) (*silo.Dataset, error) {
 	var d silo.Dataset
 	var created, updated int64
 	var expires *int64
@@ -98,17 +98,7 @@ func (s *Store) Datasets(ctx context.Context, f silo.DatasetFilter, fn func(*sil
 	if err != nil {
 		return err
 	}
-	defer rows.Close()
-	for rows.Next() {
-		d, err := scanDataset(rows)
-		if err != nil {
-			return err
-		}
-		if err := fn(d); err != nil {
-			return err
-		}
-	}
-	return rows.Err()
+	return sqlq.Each(rows, scanDataset, fn)
 }
 
 // DeleteDataset removes a dataset and subtracts its bytes from usage; nil if
@@ -144,7 +134,7 @@ func (s *Store) ExpiredDatasets(ctx context.Context, now time.Time, limit int) (
 	if err != nil {
 		return nil, err
 	}
-	return collect(rows, scanDataset)
+	return sqlq.Collect(rows, scanDataset)
 }
 
 // UsageSums sums dataset sizes per organisation, the slow way, for fsck.

@@ -8,13 +8,14 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/silo-datasets/silo"
+	"github.com/silo-datasets/silo/internal/sqlq"
 )
 
 var _ silo.IdempotencyStore = (*Store)(nil)
 
 const idemCols = `org_id, key, fingerprint, state, claim, node, lease_until, reservation_id, status, body, dataset_id, created_at`
 
-func scanIdem(row pgx.Row) (*silo.IdempotencyRecord, error) {
+func scanIdem(row sqlq.Scanner) (*silo.IdempotencyRecord, error) {
 	var r silo.IdempotencyRecord
 	var lease, created int64
 	var res, ds *string

@@ -8,11 +8,12 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/silo-datasets/silo"
+	"github.com/silo-datasets/silo/internal/sqlq"
 )
 
 const orgCols = `id, name, quota_bytes, used_bytes, reserved_bytes, created_at`
 
-func scanOrg(row pgx.Row) (*silo.Org, error) {
+func scanOrg(row sqlq.Scanner) (*silo.Org, error) {
 	var o silo.Org
 	var created int64
 	if err := row.Scan(&o.ID, &o.Name, &o.QuotaBytes, &o.UsedBytes, &o.ReservedBytes, &created); err != nil {
@@ -44,21 +45,7 @@ func (s *Store) Orgs(ctx context.Context) ([]*silo.Org, error) {
 	if err != nil {
 		return nil, err
 	}
-	return collect(rows, scanOrg)
-}
-
-// collect scans every row with scan.
-func collect[T any](rows pgx.Rows, scan func(pgx.Row) (T, error)) ([]T, error) {
-	defer rows.Close()
-	var out []T
-	for rows.Next() {
-		v, err := scan(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, v)
-	}
-	return out, rows.Err()
+	return sqlq.Collect(rows, scanOrg)
 }
 
 // SetQuota changes an organisation's quota.
@@ -80,7 +67,7 @@ func (s *Store) UsageHistory(ctx context.Context, orgID string, since time.Time,
 	if err != nil {
 		return nil, err
 	}
-	out, err := collect(rows, func(row pgx.Row) (silo.UsageSample, error) {
+	out, err := sqlq.Collect(rows, func(row sqlq.Scanner) (silo.UsageSample, error) {
 		var at int64
 		var u silo.UsageSample
 		err := row.Scan(&at, &u.UsedBytes)
@@ -101,7 +88,7 @@ func sampleUsage(ctx context.Context, tx pgx.Tx, orgID string, at time.Time) err
 
 const keyCols = `id, org_id, hash, role, name, created_at, revoked_at`
 
-func scanKey(row pgx.Row) (*silo.Key, error) {
+func scanKey(row sqlq.Scanner) (*silo.Key, error) {
 	var k silo.Key
 	var created int64
 	var revoked *int64
@@ -134,7 +121,7 @@ func (s *Store) Keys(ctx context.Context, orgID string) ([]*silo.Key, error) {
 	if err != nil {
 		return nil, err
 	}
-	return collect(rows, scanKey)
+	return sqlq.Collect(rows, scanKey)
 }
 
 // RevokeKey deny-lists a key; revoking twice keeps the first time.

@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/silo-datasets/silo"
+	"github.com/silo-datasets/silo/internal/sqlq"
 )
 
 // OpenReservation records an upload in flight holding no bytes yet.
@@ -117,19 +118,11 @@ func (s *Store) RenewLeases(ctx context.Context, node string, until time.Time) e
 }
 
 func (s *Store) reservations(ctx context.Context, where string, args ...any) ([]*silo.Reservation, error) {
-	rows, err := s.pool.Query(ctx, `SELECT id, org_id, node, bytes, created_at, expires_at FROM reservations `+where+` ORDER BY created_at, id`, args...)
+	rows, err := s.pool.Query(ctx, `SELECT `+sqlq.ReservationCols+` FROM reservations `+where+` ORDER BY created_at, id`, args...)
 	if err != nil {
 		return nil, err
 	}
-	return collect(rows, func(row pgx.Row) (*silo.Reservation, error) {
-		var r silo.Reservation
-		var created, expires int64
-		if err := row.Scan(&r.ID, &r.OrgID, &r.Node, &r.Bytes, &created, &expires); err != nil {
-			return nil, err
-		}
-		r.CreatedAt, r.ExpiresAt = fromMicros(created), fromMicros(expires)
-		return &r, nil
-	})
+	return sqlq.Collect(rows, sqlq.ScanReservation)
 }
 
 // ExpiredReservations lists reservations whose lease ran out before now.

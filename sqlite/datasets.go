@@ -96,22 +96,11 @@ func (s *Store) RenewLeases(ctx context.Context, node string, until time.Time) e
 }
 
 func (s *Store) reservations(ctx context.Context, where string, args ...any) ([]*silo.Reservation, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT id, org_id, node, bytes, created_at, expires_at FROM reservations `+where+` ORDER BY created_at`, args...)
+	rows, err := s.r.QueryContext(ctx, `SELECT `+sqlq.ReservationCols+` FROM reservations `+where+` ORDER BY created_at, id`, args...)
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
-	var out []*silo.Reservation
-	for rows.Next() {
-		var r silo.Reservation
-		var created, expires int64
-		if err := rows.Scan(&r.ID, &r.OrgID, &r.Node, &r.Bytes, &created, &expires); err != nil {
-			return nil, err
-		}
-		r.CreatedAt, r.ExpiresAt = fromMicros(created), fromMicros(expires)
-		out = append(out, &r)
-	}
-	return out, rows.Err()
+	return sqlq.Collect(rows, sqlq.ScanReservation)
 }
 
 // ExpiredReservations lists reservations whose lease ran out before now.
@@ -209,17 +198,7 @@ func (s *Store) Datasets(ctx context.Context, f silo.DatasetFilter, fn func(*sil
 	if err != nil {
 		return err
 	}
-	defer rows.Close()
-	for rows.Next() {
-		d, err := scanDataset(rows)
-		if err != nil {
-			return err
-		}
-		if err := fn(d); err != nil {
-			return err
-		}
-	}
-	return rows.Err()
+	return sqlq.Each(rows, scanDataset, fn)
 }
 
 // DeleteDataset removes a dataset and subtracts its bytes from usage.
@@ -252,16 +231,7 @@ func (s *Store) ExpiredDatasets(ctx context.Context, now time.Time, limit int) (
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
-	var out []*silo.Dataset
-	for rows.Next() {
-		d, err := scanDataset(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, d)
-	}
-	return out, rows.Err()
+	return sqlq.Collect(rows, scanDataset)
 }
 
 // UsageSums sums dataset sizes per organisation, the slow way, for fsck.

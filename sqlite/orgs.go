@@ -6,11 +6,12 @@ import (
 	"time"
 
 	"github.com/silo-datasets/silo"
+	"github.com/silo-datasets/silo/internal/sqlq"
 )
 
 const orgCols = `id, name, quota_bytes, used_bytes, reserved_bytes, created_at`
 
-type scanner interface{ Scan(...any) error }
+type scanner = sqlq.Scanner
 
 func scanOrg(row scanner) (*silo.Org, error) {
 	var o silo.Org
@@ -44,16 +45,7 @@ func (s *Store) Orgs(ctx context.Context) ([]*silo.Org, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
-	var out []*silo.Org
-	for rows.Next() {
-		o, err := scanOrg(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, o)
-	}
-	return out, rows.Err()
+	return sqlq.Collect(rows, scanOrg)
 }
 
 // SetQuota changes an organisation's quota.
@@ -133,16 +125,7 @@ func (s *Store) Keys(ctx context.Context, orgID string) ([]*silo.Key, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
-	var out []*silo.Key
-	for rows.Next() {
-		k, err := scanKey(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, k)
-	}
-	return out, rows.Err()
+	return sqlq.Collect(rows, scanKey)
 }
 
 // RevokeKey deny-lists a key; revoking twice keeps the first time.

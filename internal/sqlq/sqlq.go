@@ -5,6 +5,7 @@ package sqlq
 import (
 	"math"
 	"strings"
+	"time"
 
 	"github.com/silo-datasets/silo"
 )
@@ -45,4 +46,63 @@ func DatasetQuery(cols string, f silo.DatasetFilter, ph func(n int) string) (str
 		b.WriteString(` LIMIT ` + arg(limit) + ` OFFSET ` + arg(int64(f.Offset)))
 	}
 	return b.String(), args
+}
+
+// Scanner is a row to scan: *sql.Row and *sql.Rows, pgx.Row and pgx.Rows.
+type Scanner interface{ Scan(dest ...any) error }
+
+// Rows is a result set of database/sql or pgx.
+type Rows interface {
+	Scanner
+	Next() bool
+	Err() error
+}
+
+// Each calls fn with every row of rows as scan reads it, streaming, and
+// closes rows.
+func Each[T any](rows Rows, scan func(Scanner) (T, error), fn func(T) error) error {
+	defer closeRows(rows)
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return err
+		}
+		if err := fn(v); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
+// Collect returns every row of rows as scan reads it, and closes rows.
+func Collect[T any](rows Rows, scan func(Scanner) (T, error)) ([]T, error) {
+	var out []T
+	err := Each(rows, scan, func(v T) error { out = append(out, v); return nil })
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func closeRows(rows Rows) {
+	switch c := rows.(type) {
+	case interface{ Close() error }: // database/sql
+		c.Close()
+	case interface{ Close() }: // pgx
+		c.Close()
+	}
+}
+
+// ReservationCols are the columns ScanReservation reads, in its order.
+const ReservationCols = `id, org_id, node, bytes, created_at, expires_at`
+
+// ScanReservation reads a reservation row selected with ReservationCols.
+func ScanReservation(row Scanner) (*silo.Reservation, error) {
+	var r silo.Reservation
+	var created, expires int64
+	if err := row.Scan(&r.ID, &r.OrgID, &r.Node, &r.Bytes, &created, &expires); err != nil {
+		return nil, err
+	}
+	r.CreatedAt, r.ExpiresAt = time.UnixMicro(created).UTC(), time.UnixMicro(expires).UTC()
+	return &r, nil
 }
