@@ -5,39 +5,16 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
-	"strings"
+
+	"github.com/silo-datasets/silo/internal/gen"
 )
-
-var filler = strings.Repeat("lorem ipsum dolor sit amet ", 12)
-
-// chatRow is a unique three-turn chat-finetune conversation of about 900
-// bytes, valid for Cohere's chat-finetune-input rules.
-func chatRow(b []byte, i int) []byte {
-	b = append(b, `{"messages":[{"role":"System","content":"You are assistant number `...)
-	b = strconv.AppendInt(b, int64(i%7), 10)
-	b = append(b, `."},{"role":"User","content":"Question `...)
-	b = strconv.AppendInt(b, int64(i), 10)
-	b = append(b, ": "+filler+`"},{"role":"Chatbot","content":"Answer: `+filler+filler+`"}]}`+"\n"...)
-	return b
-}
-
-// embedRow is an embed-input CSV row of about 350 bytes whose text is
-// quoted and holds commas and quotes.
-func embedRow(b []byte, i int) []byte {
-	b = append(b, `"Row `...)
-	b = strconv.AppendInt(b, int64(i), 10)
-	b = append(b, `, with a comma and ""quotes"": `+filler+`",title `...)
-	b = strconv.AppendInt(b, int64(i), 10)
-	return append(b, '\n')
-}
 
 // dataFile writes (once per run) a file of whole rows of at least size
 // bytes in the run's temp dir and returns its path.
 func (b *bench) dataFile(kind string, size int64) (string, error) {
-	ext, header, gen := ".jsonl", "", chatRow
+	ext, header, makeRow := ".jsonl", "", gen.ChatRow
 	if kind == "embed" {
-		ext, header, gen = ".csv", "text,title\n", embedRow
+		ext, header, makeRow = ".csv", "text,title\n", gen.EmbedCSVRow
 	}
 	path := filepath.Join(b.tmp, "data", fmt.Sprintf("%s-%d%s", kind, size, ext))
 	if _, err := os.Stat(path); err == nil {
@@ -56,7 +33,7 @@ func (b *bench) dataFile(kind string, size int64) (string, error) {
 	n := int64(len(header))
 	var row []byte
 	for i := 0; n < size; i++ {
-		row = gen(row[:0], i)
+		row = makeRow(row[:0], i)
 		w.Write(row)
 		n += int64(len(row))
 	}

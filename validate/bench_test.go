@@ -4,13 +4,12 @@ import (
 	"context"
 	"io"
 	"runtime"
-	"strconv"
-	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/silo-datasets/silo"
+	"github.com/silo-datasets/silo/internal/gen"
 )
 
 // rowStream is an io.Reader that makes up a file of size bytes, row by row,
@@ -46,27 +45,6 @@ func (s *rowStream) Read(p []byte) (int, error) {
 	return n, nil
 }
 
-var filler = strings.Repeat("lorem ipsum dolor sit amet ", 12)
-
-// chatRow is a unique three-turn conversation of about 900 bytes.
-func chatRow(b []byte, i int) []byte {
-	b = append(b, `{"messages":[{"role":"System","content":"You are assistant number `...)
-	b = strconv.AppendInt(b, int64(i%7), 10)
-	b = append(b, `."},{"role":"User","content":"Question `...)
-	b = strconv.AppendInt(b, int64(i), 10)
-	b = append(b, ": "+filler+`"},{"role":"Chatbot","content":"Answer: `+filler+filler+`"}]}`+"\n"...)
-	return b
-}
-
-// embedCSVRow is a row of about 350 bytes with a quoted, comma-holding text.
-func embedCSVRow(b []byte, i int) []byte {
-	b = append(b, `"Row `...)
-	b = strconv.AppendInt(b, int64(i), 10)
-	b = append(b, `, with a comma and ""quotes"": `+filler+`",title `...)
-	b = strconv.AppendInt(b, int64(i), 10)
-	return append(b, '\n')
-}
-
 func streamFile(typ silo.DatasetType, format silo.Format, p silo.CreateParams, src io.Reader) (*silo.Validation, error) {
 	d := &silo.Dataset{Type: typ, Params: p}
 	f := silo.ValidationFile{Part: &silo.Part{Kind: silo.PartTrain, Format: format}, Data: src, Avro: io.Discard}
@@ -85,11 +63,11 @@ func benchStream(b *testing.B, typ silo.DatasetType, format silo.Format, p silo.
 }
 
 func BenchmarkValidateChatJSONL(b *testing.B) {
-	benchStream(b, chat, silo.FormatJSONL, params(), "", chatRow)
+	benchStream(b, chat, silo.FormatJSONL, params(), "", gen.ChatRow)
 }
 
 func BenchmarkValidateEmbedCSV(b *testing.B) {
-	benchStream(b, embed, silo.FormatCSV, params("keep", "title"), "text,title\n", embedCSVRow)
+	benchStream(b, embed, silo.FormatCSV, params("keep", "title"), "text,title\n", gen.EmbedCSVRow)
 }
 
 // TestBoundedMemory validates a generated 64 MB chat dataset and checks
@@ -131,7 +109,7 @@ func checkBoundedMemory(tb testing.TB, size int64) int64 {
 			}
 		}
 	}()
-	src := &rowStream{gen: chatRow, size: size}
+	src := &rowStream{gen: gen.ChatRow, size: size}
 	v, err := streamFile(chat, silo.FormatJSONL, params(), src)
 	close(stop)
 	<-done
