@@ -54,10 +54,15 @@ bench-peers:
 	test -x .bench/bin/minio || GOBIN="$(CURDIR)/.bench/bin" $(GO) install github.com/minio/minio@latest
 	$(GO) run ./bench -peers -out BENCHMARKS.md
 
-# Each fuzz target for a few seconds, one at a time (go test -fuzz takes one
-# target per run); seeds are in each package's testdata/fuzz. A finding fails
-# the build and is written to testdata/fuzz, where plain `go test` replays it.
-FUZZTIME ?= 5s
+# Each fuzz target for a bounded number of inputs, one at a time (go test
+# -fuzz takes one target per run); seeds are in each package's
+# testdata/fuzz. A finding fails the build and is written to testdata/fuzz,
+# where plain `go test` replays it. Counts rather than durations: a
+# time-bounded run can end with "context deadline exceeded" when the machine
+# is loaded and a slow input (a whole HTTP create) is still in flight. For a
+# longer soak: make fuzz-smoke FUZZTIME=10m FUZZMINTIME=30s.
+FUZZTIME ?= 3000x
+FUZZMINTIME ?= 100x
 FUZZ_TARGETS = \
 	.:FuzzParseSize .:FuzzParseDuration \
 	./api:FuzzParseListQuery ./api:FuzzParseCreateQuery ./api:FuzzBearer ./api:FuzzCreateMultipart \
@@ -66,7 +71,7 @@ FUZZ_TARGETS = \
 fuzz-smoke:
 	@set -e; for t in $(FUZZ_TARGETS); do \
 		pkg=$${t%%:*}; fn=$${t##*:}; echo "fuzz $$pkg $$fn"; \
-		$(GO) test -run='^$$' -fuzz="^$$fn\$$" -fuzztime=$(FUZZTIME) -fuzzminimizetime=5s $$pkg; \
+		$(GO) test -run='^$$' -fuzz="^$$fn\$$" -fuzztime=$(FUZZTIME) -fuzzminimizetime=$(FUZZMINTIME) $$pkg; \
 	done
 
 clean:
