@@ -143,15 +143,5 @@ func (s *Store) UsageSums(ctx context.Context) (map[string]int64, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
-	out := map[string]int64{}
-	for rows.Next() {
-		var org string
-		var sum int64
-		if err := rows.Scan(&org, &sum); err != nil {
-			return nil, err
-		}
-		out[org] = sum
-	}
-	return out, rows.Err()
+	return sqlq.SumsByOrg(rows)
 }

@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"errors"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -67,16 +68,8 @@ func (s *Store) UsageHistory(ctx context.Context, orgID string, since time.Time,
 	if err != nil {
 		return nil, err
 	}
-	out, err := sqlq.Collect(rows, func(row sqlq.Scanner) (silo.UsageSample, error) {
-		var at int64
-		var u silo.UsageSample
-		err := row.Scan(&at, &u.UsedBytes)
-		u.At = fromMicros(at)
-		return u, err
-	})
-	for i, j := 0, len(out)-1; i < j; i, j = i+1, j-1 {
-		out[i], out[j] = out[j], out[i]
-	}
+	out, err := sqlq.Collect(rows, sqlq.ScanUsageSample)
+	slices.Reverse(out) // newest first from the index, oldest first to the caller
 	return out, err
 }
 

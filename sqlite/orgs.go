@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"slices"
 	"time"
 
 	"github.com/silo-datasets/silo"
@@ -67,21 +68,9 @@ func (s *Store) UsageHistory(ctx context.Context, orgID string, since time.Time,
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
-	var out []silo.UsageSample
-	for rows.Next() {
-		var at int64
-		var u silo.UsageSample
-		if err := rows.Scan(&at, &u.UsedBytes); err != nil {
-			return nil, err
-		}
-		u.At = fromMicros(at)
-		out = append(out, u)
-	}
-	for i, j := 0, len(out)-1; i < j; i, j = i+1, j-1 {
-		out[i], out[j] = out[j], out[i]
-	}
-	return out, rows.Err()
+	out, err := sqlq.Collect(rows, sqlq.ScanUsageSample)
+	slices.Reverse(out) // newest first from the index, oldest first to the caller
+	return out, err
 }
 
 func sampleUsage(ctx context.Context, tx *sql.Tx, orgID string, at time.Time) error {

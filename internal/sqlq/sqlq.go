@@ -106,3 +106,30 @@ func ScanReservation(row Scanner) (*silo.Reservation, error) {
 	r.CreatedAt, r.ExpiresAt = time.UnixMicro(created).UTC(), time.UnixMicro(expires).UTC()
 	return &r, nil
 }
+
+// SumsByOrg reads rows of (org_id, sum) into a map, and closes rows.
+func SumsByOrg(rows Rows) (map[string]int64, error) {
+	out := map[string]int64{}
+	err := Each(rows, func(row Scanner) (struct{}, error) {
+		var org string
+		var sum int64
+		if err := row.Scan(&org, &sum); err != nil {
+			return struct{}{}, err
+		}
+		out[org] = sum
+		return struct{}{}, nil
+	}, func(struct{}) error { return nil })
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// ScanUsageSample reads a row of (at, used_bytes).
+func ScanUsageSample(row Scanner) (silo.UsageSample, error) {
+	var at int64
+	var u silo.UsageSample
+	err := row.Scan(&at, &u.UsedBytes)
+	u.At = time.UnixMicro(at).UTC()
+	return u, err
+}
