@@ -12,6 +12,10 @@ type fields struct {
 	json map[string]json.RawMessage
 	text map[string]string
 	line []byte // the JSONL line, for types that keep rows whole
+	// msgs is the messages field, already decoded by the row's one pass
+	// (rowDecoder) when hasMsgs is set.
+	msgs    []message
+	hasMsgs bool
 }
 
 // value is one field of a row.

@@ -100,8 +100,10 @@ func newHashSet() *hashSet {
 }
 
 // add records s and reports whether it was new.
-func (h *hashSet) add(s string) bool {
-	k := maphash.String(h.seed, s)
+func (h *hashSet) add(s string) bool { return h.addHash(maphash.String(h.seed, s)) }
+
+// addHash records a key hashed with h.seed and reports whether it was new.
+func (h *hashSet) addHash(k uint64) bool {
 	if _, ok := h.recent[k]; ok {
 		return false
 	}

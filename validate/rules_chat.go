@@ -3,6 +3,7 @@ package validate
 import (
 	"encoding/json"
 	"fmt"
+	"hash/maphash"
 	"strings"
 )
 
@@ -55,7 +56,7 @@ func (c *chatRules) row(f *fields, p *partState) ([]any, *rowError) {
 		}
 		return nil, &rowError{filtered: true, reason: filteredTokens}
 	}
-	if !c.seen[i].add(conversationKey(msgs)) {
+	if !c.seen[i].addHash(conversationHash(c.seen[i], msgs)) {
 		return nil, &rowError{filtered: true, reason: filteredDup}
 	}
 	return []any{msgs}, nil
@@ -72,6 +73,9 @@ func partIndex(p *partState) int {
 // contents. The common case takes one decoding pass; only a list that does
 // not fit is decoded again to say what is wrong with it.
 func chatMessages(f *fields) ([]message, *rowError) {
+	if f.hasMsgs {
+		return f.msgs, nil
+	}
 	v, _ := f.get("messages")
 	var fast []struct {
 		Role    *string `json:"role"`
@@ -141,16 +145,20 @@ func chatRoleRules(msgs []message, p *partState) *rowError {
 	return nil
 }
 
-// conversationKey is what makes two conversations duplicates.
-func conversationKey(msgs []message) string {
-	var sb strings.Builder
+// conversationHash is the key that makes two conversations duplicates: the
+// hash of their roles and contents, each followed by a NUL. maphash hashes
+// what is written to it as one string, so this is the hash of that whole
+// conversation text without building it.
+func conversationHash(set *hashSet, msgs []message) uint64 {
+	var h maphash.Hash
+	h.SetSeed(set.seed)
 	for _, m := range msgs {
-		sb.WriteString(m.Role)
-		sb.WriteByte(0)
-		sb.WriteString(m.Content)
-		sb.WriteByte(0)
+		h.WriteString(m.Role)
+		h.WriteByte(0)
+		h.WriteString(m.Content)
+		h.WriteByte(0)
 	}
-	return sb.String()
+	return h.Sum64()
 }
 
 func (c *chatRules) add(b *tally, vals []any, _ *partState) {

@@ -126,7 +126,7 @@ func (r *run) open(part *silo.Part, data io.Reader) (source, *rowError, error) {
 		}
 		return newTXTSource(br, sep, r.opts.MaxRowBytes), nil, nil
 	}
-	return newJSONLSource(br, r.opts.MaxRowBytes), nil, nil
+	return newJSONLSource(br, r.opts.MaxRowBytes, r.lay.hasMessages()), nil, nil
 }
 
 func (r *run) openCSV(br *bufio.Reader) (source, *rowError, error) {

@@ -176,3 +176,14 @@ func truncate(s string, max int) string {
 	}
 	return s[:cut] + mark
 }
+
+// hasMessages reports whether the type keeps chat messages, whose rows are
+// then decoded with their messages in one pass.
+func (l *layout) hasMessages() bool {
+	for _, f := range l.fields[:l.nType] {
+		if f.kind == kMessages {
+			return true
+		}
+	}
+	return false
+}

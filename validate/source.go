@@ -50,10 +50,15 @@ func tooLongError(max int) *rowError {
 type jsonlSource struct {
 	c   *chunker
 	max int
+	rd  rowDecoder
 }
 
-func newJSONLSource(br *bufio.Reader, max int) *jsonlSource {
-	return &jsonlSource{c: newChunker(br, newline, max), max: max}
+// newJSONLSource reads JSONL rows; messages asks for the messages field
+// decoded in the row's pass (chat types).
+func newJSONLSource(br *bufio.Reader, max int, messages bool) *jsonlSource {
+	s := &jsonlSource{c: newChunker(br, newline, max), max: max}
+	s.rd.messages = messages
+	return s
 }
 
 func (s *jsonlSource) next() (*fields, int64, int64, *rowError, error) {
@@ -70,6 +75,11 @@ func (s *jsonlSource) next() (*fields, int64, int64, *rowError, error) {
 		trimmed := bytes.TrimSpace(chunk)
 		if len(trimmed) == 0 {
 			continue
+		}
+		if trimmed[0] == '{' {
+			if f, ok := s.rd.decode(trimmed); ok {
+				return f, line, size, nil, nil
+			}
 		}
 		if !utf8.Valid(chunk) {
 			return nil, line, size, rowErrorf("row is not valid UTF-8"), nil
