@@ -171,7 +171,11 @@ func (s *Service) Dataset(ctx context.Context, c *Caller, id string) (*Dataset, 
 	return d, err
 }
 
-func notFound(id string) error { return Errorf(ENOTFOUND, "dataset with id %s not found", id) }
+// notFound is Cohere's documented 404 for a dataset (docs/datasets, the
+// "Get" row of its error table).
+func notFound(id string) error {
+	return Errorf(ENOTFOUND, "The dataset with id '%s' was not found.", id)
+}
 
 // MaxListLimit is the largest page a list may ask for.
 const MaxListLimit = 1000

@@ -80,7 +80,7 @@ func TestBadInput(t *testing.T) {
 		{"offset=-1", req{"GET", "/v1/datasets?offset=-1", bearer, "", nil}, 422, "offset"},
 		{"bad before", req{"GET", "/v1/datasets?before=yesterday", bearer, "", nil}, 400, "RFC 3339"},
 		{"bad status", req{"GET", "/v1/datasets?validationStatus=done", bearer, "", nil}, 422, "validationStatus"},
-		{"unknown id", req{"GET", "/v1/datasets/nope-abcdef", bearer, "", nil}, 404, "dataset with id nope-abcdef not found"},
+		{"unknown id", req{"GET", "/v1/datasets/nope-abcdef", bearer, "", nil}, 404, "The dataset with id 'nope-abcdef' was not found."},
 		{"delete unknown id", req{"DELETE", "/v1/datasets/nope-abcdef", bearer, "", nil}, 404, "not found"},
 		{"other org's id", req{"GET", "/v1/datasets/" + theirs, bearer, "", nil}, 404, "not found"},
 		{"delete other org's id", req{"DELETE", "/v1/datasets/" + theirs, bearer, "", nil}, 404, "not found"},
@@ -109,10 +109,14 @@ func TestBadInput(t *testing.T) {
 			if tc.r.ctype != "" {
 				r.Header.Set("Content-Type", tc.r.ctype)
 			}
-			st, out := do(t, r)
+			st, out, reqID := doID(t, r)
 			msg, _ := out["message"].(string)
 			if st != tc.status || !strings.Contains(msg, tc.msg) {
 				t.Fatalf("got %d %q, want %d with %q", st, msg, tc.status, tc.msg)
+			}
+			// Every error body is Cohere's {"message", "id"}, id = X-Request-Id.
+			if id, _ := out["id"].(string); id == "" || id != reqID {
+				t.Fatalf("body id %q, X-Request-Id %q", out["id"], reqID)
 			}
 		})
 	}

@@ -207,7 +207,7 @@ func TestCohereSDKErrors(t *testing.T) {
 			_, err := sdk(e, reader).Datasets.Create(ctx, &cohere.DatasetsCreateRequest{Name: "x", Type: cohere.DatasetTypeEmbedInput, Data: strings.NewReader("{}")})
 			return err
 		}, &cohere.ForbiddenError{}, 403, "role"},
-		{"unknown id", func() error { _, err := sdk(e, reader).Datasets.Get(ctx, "nope-abcdef"); return err }, &cohere.NotFoundError{}, 404, "dataset with id nope-abcdef not found"},
+		{"unknown id", func() error { _, err := sdk(e, reader).Datasets.Get(ctx, "nope-abcdef"); return err }, &cohere.NotFoundError{}, 404, "The dataset with id 'nope-abcdef' was not found."},
 		{"other org's id", func() error { _, err := sdk(e, reader).Datasets.Get(ctx, *other.Id); return err }, &cohere.NotFoundError{}, 404, "not found"},
 		{"other org's delete", func() error { _, err := sdk(e, writer).Datasets.Delete(ctx, *other.Id); return err }, &cohere.NotFoundError{}, 404, "not found"},
 		{"not implemented", func() error { _, err := sdk(e, reader).EmbedJobs.List(ctx); return err }, &cohere.NotImplementedError{}, 501, "does not implement"},
@@ -231,6 +231,12 @@ func TestCohereSDKErrors(t *testing.T) {
 			}
 			if !isType(err, tc.want) {
 				t.Fatalf("got %T, want %T", err, tc.want)
+			}
+			// Cohere's error body is {"message", "id"}: the SDK keeps it as Body.
+			if nf := (*cohere.NotFoundError)(nil); errors.As(err, &nf) {
+				if b, _ := nf.Body.(map[string]any); b == nil || b["id"] == "" || b["id"] == nil {
+					t.Fatalf("404 body %#v has no id", nf.Body)
+				}
 			}
 		})
 	}

@@ -37,9 +37,18 @@ func StatusOf(err error) int {
 	return http.StatusInternalServerError
 }
 
-// errorBody is every error's body: Cohere's shape.
+// errorBody is every error's body: Cohere's shape, {"message", "id"}
+// (cohere-openapi.yaml's error responses). id is the request's id, the same
+// as its X-Request-Id header, so that a user who pastes an error body in a
+// report gives the operator the log line to look for.
 type errorBody struct {
 	Message string `json:"message"`
+	ID      string `json:"id,omitempty"`
+}
+
+// newErrorBody is the one place an error body is made.
+func newErrorBody(w http.ResponseWriter, msg string) errorBody {
+	return errorBody{Message: msg, ID: w.Header().Get("X-Request-Id")}
 }
 
 // writeError answers with err's status and message. Internal errors are
@@ -54,7 +63,7 @@ func writeError(w http.ResponseWriter, r *http.Request, err error) {
 			w.Header().Set("Retry-After", "1")
 		}
 	}
-	writeJSON(w, status, errorBody{Message: silo.ErrorMessage(err)})
+	writeJSON(w, status, newErrorBody(w, silo.ErrorMessage(err)))
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
@@ -64,7 +73,8 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	if err := enc.Encode(v); err != nil {
 		status = http.StatusInternalServerError
 		buf.Reset()
-		buf.WriteString(`{"message":"internal server error"}` + "\n")
+		b, _ := json.Marshal(newErrorBody(w, "internal server error"))
+		buf.Write(append(b, '\n'))
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
@@ -73,7 +83,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 
 // jsonErrors makes every error that net/http itself writes inside the
 // handler chain (the mux's 404 and 405, MaxBytesReader, ServeContent's 416)
-// a JSON {"message"} body: http.Error always sets a text/plain content type
+// a JSON {"message", "id"} body: http.Error always sets a text/plain content type
 // first, which is how they are told from silo's own answers.
 type jsonErrors struct {
 	http.ResponseWriter
@@ -87,7 +97,7 @@ func (j *jsonErrors) WriteHeader(status int) {
 		h.Del("Content-Length")
 		h.Set("Content-Type", "application/json")
 		j.ResponseWriter.WriteHeader(status)
-		b, _ := json.Marshal(errorBody{Message: plainMessage(status)})
+		b, _ := json.Marshal(newErrorBody(j.ResponseWriter, plainMessage(status)))
 		j.ResponseWriter.Write(append(b, '\n'))
 		j.swallow = true
 		return

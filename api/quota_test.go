@@ -46,6 +46,13 @@ func create(t testing.TB, e *silotest.Env, key, query string, body io.Reader, ct
 
 func do(t testing.TB, req *http.Request) (int, map[string]any) {
 	t.Helper()
+	st, out, _ := doID(t, req)
+	return st, out
+}
+
+// doID is do that also returns the response's X-Request-Id.
+func doID(t testing.TB, req *http.Request) (int, map[string]any, string) {
+	t.Helper()
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -56,7 +63,7 @@ func do(t testing.TB, req *http.Request) (int, map[string]any) {
 	if err := json.Unmarshal(raw, &out); err != nil {
 		t.Fatalf("%s %s: %d, body is not JSON: %q", req.Method, req.URL.Path, resp.StatusCode, raw)
 	}
-	return resp.StatusCode, out
+	return resp.StatusCode, out, resp.Header.Get("X-Request-Id")
 }
 
 func rows(n int) string {

@@ -243,7 +243,7 @@ func TestCLIExit(t *testing.T) {
 	if !errors.As(err, &exit) || exit.ExitCode() != 1 {
 		t.Fatalf("exit: %v", err)
 	}
-	want := "silo: dataset with id nope-123456 not found (HTTP 404)\n"
+	want := "silo: The dataset with id 'nope-123456' was not found. (HTTP 404)\n"
 	if stderr.String() != want || stdout.Len() != 0 {
 		t.Fatalf("stderr %q, stdout %q; want stderr %q", stderr.String(), stdout.String(), want)
 	}

@@ -59,7 +59,10 @@ test('create (File), list, get, usage, delete', async () => {
   const deleted = await cohere.datasets.delete(created.id);
   assert.deepEqual(deleted, {});
   assert.equal(await usage(), before);
-  await assert.rejects(cohere.datasets.get(created.id), (err) => err instanceof CohereError && err.statusCode === 404);
+  // Cohere's 404 reads "The dataset with id '<id>' was not found." and, as every error body, carries the
+  // request id next to the message.
+  await assert.rejects(cohere.datasets.get(created.id), (err) => err instanceof CohereError && err.statusCode === 404 &&
+    err.body.message === `The dataset with id '${created.id}' was not found.` && typeof err.body.id === 'string' && err.body.id !== '');
 });
 
 test('a stream upload arrives as [object Object] and is refused with advice', async () => {
