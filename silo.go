@@ -172,6 +172,7 @@ type Dataset struct {
 	UpdatedAt  time.Time
 	ExpiresAt  *time.Time // nil: kept until deleted
 	ClientName string     // X-Client-Name of the create
+	KeyID      string     // the API key that created it; "" before silo recorded it
 	Params     CreateParams
 	SizeBytes  int64 // sum of the parts' uploaded sizes: what the dataset counts in usage
 	Parts      []Part

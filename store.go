@@ -19,6 +19,7 @@ type Store interface {
 	DatasetStore
 	JobStore
 	BlobLedger
+	OrgDeleter
 
 	// Setting returns the value stored under name, first storing def if there
 	// is none yet (so that concurrent nodes agree on one value).
@@ -141,6 +142,19 @@ type BlobLedger interface {
 	ForgetBlobs(ctx context.Context, keys []string) error
 	// Blobs calls fn with every key in the ledger and its state (fsck).
 	Blobs(ctx context.Context, fn func(key string, state BlobState) error) error
+}
+
+// OrgDeleter removes whole organisations.
+type OrgDeleter interface {
+	// DeleteOrg removes the org in one transaction: its datasets (with their
+	// jobs; their blobs marked garbage), its uploads in flight (their
+	// reservations released, their pending blobs garbage), its usage
+	// history and idempotency records; its keys stay, revoked at at, so
+	// that they answer "revoked" rather than "unknown". Unless withDatasets,
+	// it removes nothing and returns ECONFLICT while the org holds a dataset
+	// or an upload in flight. It returns the datasets it removed;
+	// ENOTFOUND if there is no such org.
+	DeleteOrg(ctx context.Context, id string, withDatasets bool, at time.Time) ([]*Dataset, error)
 }
 
 // BlobState is where a blob is in its life.

@@ -284,7 +284,7 @@ func (u *Upload) Commit(ctx context.Context) (*Dataset, error) {
 	now := u.s.now()
 	d := &Dataset{
 		OrgID: u.res.OrgID, Name: u.req.Name, Type: u.req.Type, Status: StatusQueued,
-		CreatedAt: now, UpdatedAt: now, ClientName: u.caller.ClientName,
+		CreatedAt: now, UpdatedAt: now, ClientName: u.caller.ClientName, KeyID: u.caller.Key.ID,
 		Params: u.req.Params, SizeBytes: total, Parts: u.parts, IdempotencyKey: u.req.IdempotencyKey,
 	}
 	if u.s.Retention > 0 {

@@ -129,3 +129,18 @@ func (s *Server) handleRevokeKey(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, http.StatusOK, struct{}{})
 }
+
+// handleDeleteOrg deletes an organisation; ?purge=true deletes its datasets
+// too (the service refuses without it while there are any).
+func (s *Server) handleDeleteOrg(w http.ResponseWriter, r *http.Request) {
+	purge, err := boolParam(r.URL.Query(), "purge", false)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	if err := s.Service.DeleteOrg(r.Context(), callerOf(r), r.PathValue("id"), purge); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, struct{}{})
+}

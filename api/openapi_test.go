@@ -131,6 +131,10 @@ func TestOpenAPI(t *testing.T) {
 	mustOK(t, err)
 	_, _, err = admin.CreateOrg(ctx, "", nil) // 422
 	wantStatus(t, err, 422)
+	gone, _, err := admin.CreateOrg(ctx, "gone", nil)
+	mustOK(t, err)
+	mustOK(t, admin.DeleteOrg(ctx, gone.ID, false))
+	wantStatus(t, admin.DeleteOrg(ctx, gone.ID, true), 404)
 
 	w := client.New(e.URL, wk.Secret)
 	w.HTTP = hc

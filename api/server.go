@@ -99,6 +99,7 @@ func (s *Server) build() http.Handler {
 	v1.HandleFunc("POST /v1/admin/orgs", named(s.handleCreateOrg))
 	v1.HandleFunc("GET /v1/admin/orgs", named(s.handleListOrgs))
 	v1.HandleFunc("PATCH /v1/admin/orgs/{id}", named(s.handleSetQuota))
+	v1.HandleFunc("DELETE /v1/admin/orgs/{id}", named(s.handleDeleteOrg))
 	v1.HandleFunc("POST /v1/admin/keys", named(s.handleCreateKey))
 	v1.HandleFunc("GET /v1/admin/keys", named(s.handleListKeys))
 	v1.HandleFunc("DELETE /v1/admin/keys/{id}", named(s.handleRevokeKey))

@@ -52,6 +52,18 @@ func (c *Client) SetQuota(ctx context.Context, id string, quota int64) (*Org, js
 	return &o, raw, err
 }
 
+// DeleteOrg deletes an organisation and revokes its keys. The server
+// refuses (409) while the org holds datasets, unless purge, which deletes
+// them too.
+func (c *Client) DeleteOrg(ctx context.Context, id string, purge bool) error {
+	path := "/v1/admin/orgs/" + url.PathEscape(id)
+	if purge {
+		path += "?purge=true"
+	}
+	_, err := c.call(ctx, http.MethodDelete, path, nil)
+	return err
+}
+
 // CreateKey creates an API key; the secret is in the result only.
 func (c *Client) CreateKey(ctx context.Context, orgID, role, name string) (*Key, json.RawMessage, error) {
 	var k Key

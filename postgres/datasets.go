@@ -13,19 +13,23 @@ import (
 	"github.com/silo-datasets/silo/internal/sqlq"
 )
 
-const datasetCols = `id, org_id, name, type, status, created_at, updated_at, expires_at, client_name, size_bytes, params, parts, report`
+const datasetCols = `id, org_id, name, type, status, created_at, updated_at, expires_at, client_name, size_bytes, params, parts, report, key_id`
 
 func scanDataset(row sqlq.Scanner) (*silo.Dataset, error) {
 	var d silo.Dataset
 	var created, updated int64
 	var expires *int64
 	var params, parts, report []byte
+	var keyID *string
 	err := row.Scan(&d.ID, &d.OrgID, &d.Name, &d.Type, &d.Status, &created, &updated, &expires,
-		&d.ClientName, &d.SizeBytes, &params, &parts, &report)
+		&d.ClientName, &d.SizeBytes, &params, &parts, &report, &keyID)
 	if err != nil {
 		return nil, mapErr(err)
 	}
 	d.CreatedAt, d.UpdatedAt, d.ExpiresAt = fromMicros(created), fromMicros(updated), fromNullMicros(expires)
+	if keyID != nil {
+		d.KeyID = *keyID
+	}
 	for _, f := range []struct {
 		b []byte
 		v any
@@ -63,9 +67,9 @@ func (s *Store) CreateDataset(ctx context.Context, d *silo.Dataset, resID string
 		if err := markIdempotencyDone(ctx, tx, d, resID); err != nil {
 			return err
 		}
-		_, err = tx.Exec(ctx, `INSERT INTO datasets (`+datasetCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
+		_, err = tx.Exec(ctx, `INSERT INTO datasets (`+datasetCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
 			d.ID, d.OrgID, d.Name, string(d.Type), string(d.Status), micros(d.CreatedAt), micros(d.UpdatedAt), nullMicros(d.ExpiresAt),
-			d.ClientName, d.SizeBytes, marshal(d.Params), marshal(d.Parts), marshal(d.Report))
+			d.ClientName, d.SizeBytes, marshal(d.Params), marshal(d.Parts), marshal(d.Report), nullString(d.KeyID))
 		if err != nil {
 			return err
 		}
@@ -144,4 +148,12 @@ func (s *Store) UsageSums(ctx context.Context) (map[string]int64, error) {
 		return nil, err
 	}
 	return sqlq.SumsByOrg(rows)
+}
+
+// nullString stores "" as NULL.
+func nullString(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
 }

@@ -113,19 +113,20 @@ func (s *Store) Reservations(ctx context.Context) ([]*silo.Reservation, error) {
 	return s.reservations(ctx, "")
 }
 
-const datasetCols = `id, org_id, name, type, status, created_at, updated_at, expires_at, client_name, size_bytes, params, parts, report`
+const datasetCols = `id, org_id, name, type, status, created_at, updated_at, expires_at, client_name, size_bytes, params, parts, report, key_id`
 
 func scanDataset(row scanner) (*silo.Dataset, error) {
 	var d silo.Dataset
 	var created, updated int64
 	var expires sql.NullInt64
 	var params, parts, report string
+	var keyID sql.NullString
 	err := row.Scan(&d.ID, &d.OrgID, &d.Name, &d.Type, &d.Status, &created, &updated, &expires,
-		&d.ClientName, &d.SizeBytes, &params, &parts, &report)
+		&d.ClientName, &d.SizeBytes, &params, &parts, &report, &keyID)
 	if err != nil {
 		return nil, mapErr(err)
 	}
-	d.CreatedAt, d.UpdatedAt, d.ExpiresAt = fromMicros(created), fromMicros(updated), fromNullMicros(expires)
+	d.CreatedAt, d.UpdatedAt, d.ExpiresAt, d.KeyID = fromMicros(created), fromMicros(updated), fromNullMicros(expires), keyID.String
 	if err := unmarshalAll(params, &d.Params, parts, &d.Parts, report, &d.Report); err != nil {
 		return nil, fmt.Errorf("sqlite: dataset %s: %w", d.ID, err)
 	}
@@ -164,9 +165,9 @@ func (s *Store) CreateDataset(ctx context.Context, d *silo.Dataset, resID string
 		if err := markIdempotencyDone(ctx, tx, d, resID); err != nil {
 			return err
 		}
-		_, err = tx.ExecContext(ctx, `INSERT INTO datasets (`+datasetCols+`) VALUES (`+placeholders(13)+`)`,
+		_, err = tx.ExecContext(ctx, `INSERT INTO datasets (`+datasetCols+`) VALUES (`+placeholders(14)+`)`,
 			d.ID, d.OrgID, d.Name, d.Type, d.Status, micros(d.CreatedAt), micros(d.UpdatedAt), nullMicros(d.ExpiresAt),
-			d.ClientName, d.SizeBytes, marshal(d.Params), marshal(d.Parts), marshal(d.Report))
+			d.ClientName, d.SizeBytes, marshal(d.Params), marshal(d.Parts), marshal(d.Report), nullString(d.KeyID))
 		if err != nil {
 			return err
 		}
@@ -242,3 +243,6 @@ func (s *Store) UsageSums(ctx context.Context) (map[string]int64, error) {
 	}
 	return sqlq.SumsByOrg(rows)
 }
+
+// nullString stores "" as NULL.
+func nullString(s string) sql.NullString { return sql.NullString{String: s, Valid: s != ""} }

@@ -41,6 +41,7 @@ func TestStore(t *testing.T, open OpenStore) {
 		{"Expiry", testExpiry},
 		{"Settings", testSettings},
 		{"UsageBreakdown", testBreakdown},
+		{"DeleteOrg", testDeleteOrg},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := open(t)

@@ -1,0 +1,41 @@
+package silo
+
+import "context"
+
+// DeleteOrg deletes an organisation. Without purge it refuses (ECONFLICT)
+// while the org holds datasets or uploads in flight, so that an operator
+// never throws data away by mistake; with purge its datasets go too, usage
+// with them. Either way its keys are revoked (they answer 498 from then on),
+// all in one store transaction: a client sees the org whole or gone. The
+// files are deleted after the commit; what that misses, the sweep deletes
+// (the ledger holds them as garbage).
+//
+// An admin cannot delete its own key's organisation: that would revoke the
+// key it is using, and with the bootstrap org, the last admin key.
+func (s *Service) DeleteOrg(ctx context.Context, c *Caller, id string, purge bool) error {
+	if err := require(c, RoleAdmin); err != nil {
+		return err
+	}
+	if id == c.OrgID() {
+		return Errorf(ECONFLICT, "organization %s is the one of the API key making this request; delete it with an admin key of another organization", id)
+	}
+	removed, err := s.Store.DeleteOrg(ctx, id, purge, s.now())
+	switch ErrorCode(err) {
+	case "":
+	case ENOTFOUND:
+		return Errorf(ENOTFOUND, "organization %s not found", id)
+	case ECONFLICT:
+		return Errorf(ECONFLICT, "organization %s still holds datasets (or uploads in progress); delete them first, or delete with purge=true to delete them too", id)
+	default:
+		return err
+	}
+	var keys []string
+	var bytes int64
+	for _, d := range removed {
+		keys = append(keys, datasetBlobKeys(d)...)
+		bytes += d.SizeBytes
+	}
+	s.log().Info("organization deleted", "org", id, "purge", purge, "datasets", len(removed), "bytes", bytes, "by_key", c.Key.ID)
+	s.deleteBlobs(context.WithoutCancel(ctx), keys)
+	return nil
+}
