@@ -84,12 +84,18 @@ type QuotaError struct {
 }
 
 func (e *QuotaError) Error() string {
-	msg := fmt.Sprintf("You have exceeded capacity: the organization uses %d bytes of its %d byte limit and this upload requested at least %d bytes",
-		e.UsedBytes, e.LimitBytes, e.RequestedBytes)
+	msg := fmt.Sprintf("You have exceeded capacity: the organization uses %s of its %s limit; this upload needs at least %s",
+		bytesAndSize(e.UsedBytes, "bytes"), bytesAndSize(e.LimitBytes, "byte"), bytesAndSize(e.RequestedBytes, "bytes"))
 	if e.ReservedBytes > 0 {
-		msg += fmt.Sprintf(" (%d bytes are held by uploads in progress)", e.ReservedBytes)
+		msg += fmt.Sprintf(", and uploads in progress hold %s more", bytesAndSize(e.ReservedBytes, "bytes"))
 	}
 	return msg + ". Delete unused datasets or ask for a larger quota."
+}
+
+// bytesAndSize renders a byte count exactly and in human units:
+// "1,500,000 bytes (1.5 MB)".
+func bytesAndSize(n int64, unit string) string {
+	return fmt.Sprintf("%s %s (%s)", GroupDigits(n), unit, HumanSize(n))
 }
 
 // Unwrap lets errors.As find the *Error behind a QuotaError, so the error

@@ -56,6 +56,29 @@ func FormatSize(n int64) string {
 	return fmt.Sprintf("%.1f %cB", float64(n)/float64(div), "kMGTPE"[exp])
 }
 
+// HumanSize is FormatSize without a trailing ".0": "10 GB", "1.5 MB".
+func HumanSize(n int64) string {
+	return strings.Replace(FormatSize(n), ".0 ", " ", 1)
+}
+
+// GroupDigits writes n with thousands separators: 1,500,000.
+func GroupDigits(n int64) string {
+	s := strconv.FormatInt(n, 10)
+	neg := strings.HasPrefix(s, "-")
+	s = strings.TrimPrefix(s, "-")
+	var b strings.Builder
+	for i, c := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(c)
+	}
+	if neg {
+		return "-" + b.String()
+	}
+	return b.String()
+}
+
 // ParseDuration reads a Go duration, with "d" for days as well ("30d",
 // "1d12h"). "0" is zero.
 func ParseDuration(s string) (time.Duration, error) {

@@ -73,15 +73,21 @@ type Upload struct {
 	res    *Reservation
 	held   int64 // bytes the reservation holds
 	size   int64 // file bytes received
-	parts  []Part
-	blobs  []string
-	done   bool
+	// announced is the file bytes the request says it carries (its
+	// Content-Length less the multipart framing), 0 if unknown: a quota
+	// refusal names it, rather than the bytes read so far.
+	announced     int64
+	announcedHeld bool // the Content-Length's reservation is made
+	parts         []Part
+	blobs         []string
+	done          bool
 }
 
 // BeginUpload checks the caller and the parameters and opens a reservation.
-// With a Content-Length it reserves, in one step, all the bytes the files
-// can have; if even the bytes they must have do not fit, the create is
-// refused here, before its body is read.
+// With a Content-Length, the first file (once its name is known to be one
+// silo can read) reserves, in one step, all the bytes the files can have;
+// if even the bytes they must have do not fit, the create is refused then,
+// before any file byte is read.
 func (s *Service) BeginUpload(ctx context.Context, c *Caller, req UploadRequest) (*Upload, error) {
 	if err := require(c, RoleWriter); err != nil {
 		return nil, err
@@ -104,16 +110,30 @@ func (s *Service) BeginUpload(ctx context.Context, c *Caller, req UploadRequest)
 		u.Abort()
 		return nil, err
 	}
-	if req.ContentLength > 0 {
-		// Ask for the whole request (it bounds the files) but insist only on
-		// what the files must have.
-		want := min(req.ContentLength, s.maxDatasetSize())
-		if err := u.reserve(ctx, max(minFileBytes, 0), want); err != nil {
-			u.Abort()
-			return nil, err
-		}
-	}
 	return u, nil
+}
+
+// reserveAnnounced reserves, before the first file's bytes are read, what
+// the Content-Length says the files can hold: ask for the whole request (it
+// bounds the files) but insist only on what the files must have.
+func (u *Upload) reserveAnnounced(ctx context.Context) error {
+	cl := u.req.ContentLength
+	if cl <= 0 || u.announcedHeld {
+		return nil
+	}
+	u.announcedHeld = true
+	want := min(cl, u.s.maxDatasetSize())
+	return u.reserve(ctx, max(cl-MultipartSlack, 0), want)
+}
+
+// Announce tells the upload how many file bytes the request announces: its
+// Content-Length less its multipart framing, as the HTTP layer reads it. A
+// quota refusal names this size (the file's own terms) rather than the
+// Content-Length less the framing slack the decision must allow for.
+func (u *Upload) Announce(fileBytes int64) {
+	if fileBytes > 0 {
+		u.announced = fileBytes
+	}
 }
 
 func (s *Service) tooLarge() error {
@@ -128,7 +148,7 @@ func (u *Upload) reserve(ctx context.Context, need, want int64) error {
 	var qe *QuotaError
 	if errors.As(err, &qe) {
 		qe.ReservedBytes -= u.held
-		qe.RequestedBytes = u.held + need
+		qe.RequestedBytes = max(u.held+need, u.announced)
 		return qe
 	}
 	if err != nil {
@@ -162,16 +182,29 @@ func (u *Upload) AddFile(ctx context.Context, kind PartKind, filename string, r 
 			return Errorf(EINVALID, "more than one %s file in the upload: send one data part and at most one eval_data part", kind)
 		}
 	}
+	// What cannot be read is refused before any of it is stored or counted:
+	// by its name before anything is reserved, by its first bytes before
+	// anything is written.
+	if err := CheckFileName(u.req.Type, kind, filename); err != nil {
+		return err
+	}
+	if err := u.reserveAnnounced(ctx); err != nil {
+		return err
+	}
 	br := bufio.NewReaderSize(r, 64<<10)
 	if kind == PartEval {
 		if _, err := br.Peek(1); err == io.EOF {
 			return nil
 		}
 	}
-	if head, _ := br.Peek(16); string(head) == jsObject {
+	head, _ := br.Peek(16)
+	if string(head) == jsObject {
 		return Errorf(EINVALID, "The %s part holds only the text %q: the client sent a JavaScript object (such as fs.createReadStream(...) or {path: ...}) where the file belongs. Send the file as a Blob or File instead, e.g. await fs.openAsBlob(path) in Node.js.", partNames[kind], jsObject)
 	}
-	format := formatOf(filename, br)
+	format, sniffed := formatOf(filename, br)
+	if err := CheckFileHead(u.req.Type, kind, filename, format, sniffed, head); err != nil {
+		return err
+	}
 	key := NewBlobKey()
 	// The key is in the ledger before a byte is written, so a crash at any
 	// point leaves nothing the sweep cannot find.
@@ -239,24 +272,19 @@ func (m *meter) Read(p []byte) (int, error) {
 }
 
 // formatOf picks a file's format from its name's extension when it has a
-// known one; otherwise a file whose first non-blank byte is '{' is JSONL and
-// any other CSV.
-func formatOf(filename string, br *bufio.Reader) Format {
-	switch strings.ToLower(path.Ext(path.Base(filename))) {
-	case ".jsonl", ".json":
-		return FormatJSONL
-	case ".csv":
-		return FormatCSV
-	case ".txt":
-		return FormatTXT
+// known one; otherwise (sniffed) a file whose first non-blank byte is '{'
+// is JSONL and any other CSV.
+func formatOf(filename string, br *bufio.Reader) (f Format, sniffed bool) {
+	if f, _, _ := FormatOfName(filename); f != "" {
+		return f, false
 	}
 	head, _ := br.Peek(4096)
 	head = bytes.TrimPrefix(head, []byte("\xef\xbb\xbf"))
 	head = bytes.TrimLeft(head, " \t\r\n")
 	if len(head) > 0 && head[0] == '{' {
-		return FormatJSONL
+		return FormatJSONL, true
 	}
-	return FormatCSV
+	return FormatCSV, true
 }
 
 // Commit records the dataset: from the moment this returns nil the dataset

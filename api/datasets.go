@@ -8,6 +8,7 @@ import (
 	"mime"
 	"mime/multipart"
 	"net/http"
+	"net/textproto"
 	"time"
 
 	"github.com/silo-datasets/silo"
@@ -155,6 +156,7 @@ func (s *Server) handleCreate(w http.ResponseWriter, r *http.Request) {
 	// pass through it unchanged, so bodyReader still tells 499 from 400.
 	body := &bodyReader{r: bufio.NewReaderSize(r.Body, bodyBufSize)}
 	mr := multipart.NewReader(body, boundary)
+	first := true
 	for {
 		part, err := mr.NextPart()
 		if err == io.EOF {
@@ -168,6 +170,12 @@ func (s *Server) handleCreate(w http.ResponseWriter, r *http.Request) {
 		if !ok {
 			writeError(w, r, silo.Errorf(silo.EINVALID, "You used an invalid parameter for part: %q; use file (or data) or an evaluation file (eval_data).", part.FormName()))
 			return
+		}
+		if first {
+			first = false
+			if r.ContentLength > 0 {
+				u.Announce(r.ContentLength - partFraming(boundary, part.Header))
+			}
 		}
 		pr := &bodyReader{r: part}
 		if err := u.AddFile(r.Context(), kind, part.FileName(), pr); err != nil {
@@ -194,6 +202,21 @@ var partKinds = map[string]silo.PartKind{
 	"data":      silo.PartTrain,
 	"file":      silo.PartTrain,
 	"eval_data": silo.PartEval,
+}
+
+// partFraming is the multipart framing around a body of one file part: its
+// opening boundary, its header as sent, the closing boundary. The
+// Content-Length less it is the file's size when the file is the only part
+// (what a quota refusal names); a well-formed client writes each header as
+// "Key: value", so the sum is exact for those.
+func partFraming(boundary string, h textproto.MIMEHeader) int64 {
+	n := len("--"+boundary+"\r\n") + len("\r\n") + len("\r\n--"+boundary+"--\r\n")
+	for k, vs := range h {
+		for _, v := range vs {
+			n += len(k) + len(": ") + len(v) + len("\r\n")
+		}
+	}
+	return int64(n)
 }
 
 func multipartBoundary(r *http.Request) (string, error) {

@@ -185,7 +185,7 @@ func TestExactRemainingBytesFit(t *testing.T) {
 			}
 			st, out := post(4001)
 			msg, _ := out["message"].(string)
-			if st != 400 || !strings.Contains(msg, "6000 bytes of its 10000 byte limit") || !strings.Contains(msg, "4001") {
+			if st != 400 || !strings.Contains(msg, "6,000 bytes (6 kB) of its 10,000 byte (10 kB) limit") || !strings.Contains(msg, "needs at least 4,001 bytes (4 kB)") {
 				t.Fatalf("one byte over: %d %v", st, out)
 			}
 			if st, out := post(4000); st != 200 {

@@ -29,11 +29,18 @@ const autoSplitWarning = "dataset has 0 valid eval rows. dataset will be auto-sp
 func (r *run) finish() {
 	if r.spec.finetune {
 		r.autoSplit = !r.hasEval()
-		if r.autoSplit {
-			r.warn.add(autoSplitWarning)
-		}
+	}
+	r.judge()
+	// A failed dataset is never split: the warning would only distract
+	// from the error that failed it.
+	if r.autoSplit && r.err == "" {
+		r.warn.add(autoSplitWarning)
 	}
 	r.filteredWarnings()
+}
+
+// judge runs the dataset-level checks, unless a row already failed it.
+func (r *run) judge() {
 	if r.err != "" {
 		return
 	}

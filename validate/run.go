@@ -108,9 +108,9 @@ func (r *run) open(part *silo.Part, data io.Reader) (source, *rowError, error) {
 	if part != nil && part.Format != "" {
 		format = part.Format
 	}
-	if !slices.Contains(r.spec.formats, format) {
+	if accepted := r.d.Type.Formats(); !slices.Contains(accepted, format) {
 		return nil, rowErrorf("dataset type %s does not accept %s files (it accepts %s)",
-			r.d.Type, format, formatNames(r.spec.formats)), nil
+			r.d.Type, format, silo.FormatNames(accepted)), nil
 	}
 	br := bufio.NewReaderSize(data, bufSize)
 	if err := skipBOM(br); err != nil && err != io.EOF {
@@ -149,14 +149,6 @@ func (r *run) openCSV(br *bufio.Reader) (source, *rowError, error) {
 		}
 	}
 	return src, nil, nil
-}
-
-func formatNames(fs []silo.Format) string {
-	var out []string
-	for _, f := range fs {
-		out = append(out, string(f))
-	}
-	return formatList(out)
 }
 
 // readRows is the loop over one file's rows. After the dataset has failed it

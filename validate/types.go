@@ -6,11 +6,11 @@ import (
 	"github.com/silo-datasets/silo"
 )
 
-// typeSpec is what one dataset type asks of its rows: the formats it comes
-// in, the fields it always keeps (its part of the Avro schema), which of
-// those every row must have, and the rules for the rest.
+// typeSpec is what one dataset type asks of its rows: the fields it always
+// keeps (its part of the Avro schema), which of those every row must have,
+// and the rules for the rest. The formats it comes in are
+// silo.DatasetType.Formats, which the create checks too.
 type typeSpec struct {
-	formats  []silo.Format
 	fields   []field
 	required []string
 	finetune bool
@@ -22,9 +22,6 @@ type typeSpec struct {
 
 var (
 	textField  = field{"text", kString}
-	jsonlOnly  = []silo.Format{silo.FormatJSONL}
-	tabular    = []silo.Format{silo.FormatJSONL, silo.FormatCSV}
-	embedFmts  = []silo.Format{silo.FormatJSONL, silo.FormatCSV, silo.FormatTXT}
 	genericFld = []field{{"json", kString}}
 )
 
@@ -40,33 +37,32 @@ var (
 func specFor(t silo.DatasetType) *typeSpec {
 	switch t {
 	case silo.TypeEmbedInput:
-		return &typeSpec{formats: embedFmts, fields: []field{textField}, required: []string{"text"},
+		return &typeSpec{fields: []field{textField}, required: []string{"text"},
 			rules: func(*Options) rules { return &embedRules{} }}
 	case silo.TypeSingleLabelFinetune:
-		return &typeSpec{formats: tabular, fields: []field{textField, {"label", kString}},
+		return &typeSpec{fields: []field{textField, {"label", kString}},
 			required: []string{"text", "label"}, finetune: true,
 			rules: func(o *Options) rules { return newClassifyRules(o, false) }}
 	case silo.TypeMultiLabelFinetune:
-		return &typeSpec{formats: jsonlOnly, fields: []field{textField, {"label", kStrings}},
+		return &typeSpec{fields: []field{textField, {"label", kStrings}},
 			required: []string{"text", "label"}, finetune: true,
 			rules: func(o *Options) rules { return newClassifyRules(o, true) }}
 	case silo.TypeRerankerFinetune:
-		return &typeSpec{formats: jsonlOnly,
-			fields: []field{{"query", kString}, {"relevant_passages", kStrings},
-				{"hard_negatives", kStrings}},
+		return &typeSpec{fields: []field{{"query", kString}, {"relevant_passages", kStrings},
+			{"hard_negatives", kStrings}},
 			required: []string{"query", "relevant_passages"}, finetune: true,
 			rules: func(*Options) rules { return newRerankRules() }}
 	case silo.TypeChatFinetune:
-		return &typeSpec{formats: jsonlOnly, fields: []field{{"messages", kMessages}},
+		return &typeSpec{fields: []field{{"messages", kMessages}},
 			required: []string{"messages"}, finetune: true,
 			rules: func(*Options) rules { return newChatRules() }}
 	case silo.TypeBatchEmbedV2Input:
-		return &typeSpec{formats: jsonlOnly, fields: []field{{"custom_id", kString}, {"body", kString}},
+		return &typeSpec{fields: []field{{"custom_id", kString}, {"body", kString}},
 			required: []string{"custom_id", "body"},
 			rules:    func(*Options) rules { return newBatchEmbedRules() }}
 	case silo.TypeEmbedResult, silo.TypeClusterResult, silo.TypeClusterOutliers,
 		silo.TypeBatchChatInput, silo.TypeBatchOpenAIChatInput, silo.TypeBatchChatV2Input:
-		return &typeSpec{formats: jsonlOnly, fields: genericFld, generic: true,
+		return &typeSpec{fields: genericFld, generic: true,
 			rules: func(*Options) rules { return &genericRules{} }}
 	}
 	return nil

@@ -79,7 +79,7 @@ var corpusCases = []corpusCase{
 	{"multilabel_jsonl", multi, params(), "multilabel_valid.jsonl", "", ""},
 	{"multilabel_label_in_all", multi, params(), "multilabel_label_in_all.jsonl", "", `label "common" is present in all examples`},
 	{"multilabel_bad_label", multi, params(), "multilabel_bad_label.jsonl", "", "field label must be a list of non-empty strings (line: 1)"},
-	{"multilabel_csv_refused", multi, params(), "classify_valid.csv", "", "does not accept csv files (it accepts [jsonl])"},
+	{"multilabel_csv_refused", multi, params(), "classify_valid.csv", "", "does not accept csv files (it accepts jsonl)"},
 	// reranker.
 	{"rerank_jsonl", rerank, params(), "rerank_valid.jsonl", "", ""},
 	{"rerank_with_eval", rerank, params(), "rerank_valid.jsonl", "rerank_eval.jsonl", ""},

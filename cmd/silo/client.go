@@ -69,9 +69,7 @@ func row(tw *tabwriter.Writer, cols ...any) {
 }
 
 // size renders bytes as "3.2 GB", "10 GB" (no ".0"), "512 B".
-func size(n int64) string {
-	return strings.Replace(silo.FormatSize(n), ".0 ", " ", 1)
-}
+func size(n int64) string { return silo.HumanSize(n) }
 
 // when renders a timestamp in local time, to the minute.
 func when(t time.Time) string {
