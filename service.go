@@ -28,8 +28,10 @@ type Service struct {
 	Workers        int           // validation workers
 	Now            func() time.Time
 
-	wakeOnce sync.Once
-	wake     chan struct{} // a new job is queued
+	wakeOnce  sync.Once
+	wake      chan struct{} // a new job is queued
+	sweepWake chan struct{} // garbage to delete
+	leases    leaseSet      // the work running in this process
 }
 
 // Defaults used where a Service field is zero.
@@ -77,8 +79,21 @@ func (s *Service) defaultQuota() int64 {
 }
 
 func (s *Service) wakeCh() chan struct{} {
-	s.wakeOnce.Do(func() { s.wake = make(chan struct{}, 1) })
+	s.wakeOnce.Do(func() { s.wake, s.sweepWake = make(chan struct{}, 1), make(chan struct{}, 1) })
 	return s.wake
+}
+
+func (s *Service) sweepCh() chan struct{} {
+	s.wakeCh()
+	return s.sweepWake
+}
+
+// kickSweep asks for a sweep soon: there is garbage to delete.
+func (s *Service) kickSweep() {
+	select {
+	case s.sweepCh() <- struct{}{}:
+	default:
+	}
 }
 
 // Caller is who makes a request: an authenticated key, and the client name
@@ -198,23 +213,64 @@ func (s *Service) Datasets(ctx context.Context, c *Caller, f DatasetFilter, fn f
 }
 
 // DeleteDataset deletes one of the caller's organisation's datasets. Usage
-// drops in the transaction that removes it; its blobs are deleted after, and
-// the sweep deletes any that this could not.
+// drops in the transaction that removes it, and the answer follows that
+// commit; its blobs are garbage from then on and the sweep deletes them in
+// the background, so a slow blob store never holds the answer.
 func (s *Service) DeleteDataset(ctx context.Context, c *Caller, id string) error {
 	if err := require(c, RoleWriter); err != nil {
 		return err
 	}
-	d, err := s.Store.DeleteDataset(ctx, c.OrgID(), id)
+	d, err := s.deleteSettled(ctx, c.OrgID(), id)
 	if ErrorCode(err) == ENOTFOUND {
 		return notFound(id)
 	} else if err != nil {
 		return err
 	}
-	s.log().Info("dataset deleted", "org", d.OrgID, "dataset", d.ID, "bytes", d.SizeBytes)
-	s.deleteBlobs(context.WithoutCancel(ctx), datasetBlobKeys(d))
+	if d != nil {
+		s.log().Info("dataset deleted", "org", d.OrgID, "dataset", d.ID, "bytes", d.SizeBytes)
+	}
+	s.kickSweep()
 	return nil
 }
 
+// deleteSettled deletes a dataset and learns the outcome: a delete whose
+// answer was lost may have committed or not, and running it again settles
+// it (gone then means this delete or another removed it). It tries within
+// settleTimeout and the request's deadline; if the store still does not
+// answer, the outcome is unknown: 504, and a repeated delete is safe.
+// A nil dataset with a nil error: deleted, but by an attempt whose answer
+// was lost.
+func (s *Service) deleteSettled(ctx context.Context, orgID, id string) (*Dataset, error) {
+	d, err := s.Store.DeleteDataset(ctx, orgID, id)
+	if err == nil || ErrorCode(err) == ENOTFOUND || ErrorCode(err) == ECANCELED {
+		return d, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, settleTimeout)
+	defer cancel()
+	first := err
+	for wait := 50 * time.Millisecond; ; wait = min(2*wait, time.Second) {
+		select {
+		case <-ctx.Done():
+			s.log().Warn("a delete's outcome is unknown", "org", orgID, "dataset", id, "err", first, "last", err)
+			return nil, Errorf(ETIMEOUT, "The delete's outcome is unknown: the metadata store did not answer in time. Repeating the delete is safe.")
+		case <-time.After(wait):
+		}
+		d, err = s.Store.DeleteDataset(ctx, orgID, id)
+		switch {
+		case err == nil:
+			return d, nil
+		case ErrorCode(err) == ENOTFOUND:
+			return nil, nil
+		}
+	}
+}
+
+// settleTimeout bounds how long a write whose answer was lost keeps asking
+// the store what became of it before it answers 504.
+const settleTimeout = 10 * time.Second
+
+// datasetBlobKeys lists the blobs of a deleted dataset: garbage once the
+// delete has committed.
 func datasetBlobKeys(d *Dataset) []string {
 	var keys []string
 	for _, p := range d.Parts {
@@ -229,7 +285,9 @@ func datasetBlobKeys(d *Dataset) []string {
 }
 
 // deleteBlobs deletes garbage blobs and forgets them in the ledger. What it
-// cannot delete stays in the ledger as garbage for the sweep.
+// cannot delete stays in the ledger as garbage for the sweep. Callers pass
+// only keys the store has said are garbage: a release that removed its
+// reservation, a finish or delete whose commit is known.
 func (s *Service) deleteBlobs(ctx context.Context, keys []string) {
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()

@@ -20,6 +20,7 @@ type Store interface {
 	JobStore
 	BlobLedger
 	OrgDeleter
+	LeaseStore
 
 	// Setting returns the value stored under name, first storing def if there
 	// is none yet (so that concurrent nodes agree on one value).
@@ -75,9 +76,6 @@ type ReservationStore interface {
 	// lease ran out before then, so that a sweep never takes an upload
 	// whose node renewed its lease after the sweep listed it.
 	ReleaseReservation(ctx context.Context, resID string, expiredBefore time.Time) error
-	// RenewLeases extends the leases of every reservation and job owned by
-	// node: a node's heartbeat.
-	RenewLeases(ctx context.Context, node string, until time.Time) error
 	// ExpiredReservations lists reservations whose lease ran out before now.
 	ExpiredReservations(ctx context.Context, now time.Time) ([]*Reservation, error)
 	// Reservations lists every open reservation (for fsck).
@@ -155,6 +153,27 @@ type OrgDeleter interface {
 	// or an upload in flight. It returns the datasets it removed;
 	// ENOTFOUND if there is no such org.
 	DeleteOrg(ctx context.Context, id string, withDatasets bool, at time.Time) ([]*Dataset, error)
+}
+
+// LeaseStore keeps the leases of work that a process holds in memory. A
+// lease is renewed only by the goroutine doing its work (an upload, a
+// validation), never node-wide: whatever no live goroutine renews lapses,
+// and the sweep of any node, that one included, takes it back.
+type LeaseStore interface {
+	// RenewReservations extends the leases of the listed reservations
+	// (those gone already are skipped).
+	RenewReservations(ctx context.Context, ids []string, until time.Time) error
+	// RenewJobs extends the lease of each listed job that is still that
+	// attempt's (same owner and attempt).
+	RenewJobs(ctx context.Context, jobs []*Job, until time.Time) error
+	// RetryJob hands a job back to the queue, claimable from notBefore: it
+	// marks the attempt's pending blobs garbage and sets the dataset queued,
+	// in one transaction. ENOTFOUND if the job is no longer this attempt's.
+	RetryJob(ctx context.Context, job *Job, notBefore time.Time) error
+	// DropReservation is ReleaseReservation reporting whether it removed
+	// the reservation: only then are its pending blobs garbage. false means
+	// it was gone already (committed by a create, or released before).
+	DropReservation(ctx context.Context, resID string, expiredBefore time.Time) (bool, error)
 }
 
 // BlobState is where a blob is in its life.

@@ -104,8 +104,11 @@ func (s *Service) BeginUpload(ctx context.Context, c *Caller, req UploadRequest)
 		ID: NewID("res_"), OrgID: c.OrgID(), Node: s.Node, CreatedAt: now, ExpiresAt: now.Add(s.leaseTTL()),
 	}}
 	if err := s.Store.OpenReservation(ctx, u.res); err != nil {
+		// It may have been stored all the same: nothing renews it, so it
+		// lapses and the sweep releases it.
 		return nil, err
 	}
+	s.leases.addReservation(u.res.ID)
 	if err := u.attachIdempotency(ctx); err != nil {
 		u.Abort()
 		return nil, err
@@ -328,18 +331,24 @@ func (u *Upload) Commit(ctx context.Context) (*Dataset, error) {
 		if ErrorCode(err) == ECONFLICT && attempt < 5 {
 			continue // an id collision: draw again
 		}
-		err = lostReservation(err)
-		if ErrorCode(err) == EINTERNAL || ErrorCode(err) == ECANCELED || ErrorCode(err) == ETIMEOUT {
-			// The commit's outcome may be unknown (a connection lost while
-			// committing): find out before answering, so that an error
-			// answer always means nothing was stored.
-			if got, gerr := u.s.committed(ctx, d); gerr == nil && got {
-				break
-			}
+		if ErrorCode(err) == ENOTFOUND {
+			return nil, lostReservation(err)
 		}
-		return nil, err
+		// The commit's outcome may be unknown (a connection lost while
+		// committing): find out before answering, so that an error answer
+		// other than 504 always means nothing was stored.
+		stored, serr := u.settle(ctx, d)
+		if serr != nil {
+			return nil, serr
+		}
+		if !stored {
+			u.s.log().Warn("a create failed in the store; nothing was stored", "org", d.OrgID, "err", err)
+			return nil, nothingStored(err)
+		}
+		break
 	}
 	u.done = true
+	u.s.leases.dropReservation(u.res.ID)
 	u.s.notifyJob()
 	u.s.log().Info("dataset created", "org", d.OrgID, "dataset", d.ID, "bytes", d.SizeBytes, "type", d.Type)
 	return d, nil
@@ -355,30 +364,76 @@ func lostReservation(err error) error {
 	return err
 }
 
-// committed reports whether d was stored after all.
-func (s *Service) committed(ctx context.Context, d *Dataset) (bool, error) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-	defer cancel()
-	_, err := s.Store.Dataset(ctx, d.OrgID, d.ID)
-	if ErrorCode(err) == ENOTFOUND {
-		return false, nil
+// nothingStored is the answer to a create that failed in the store and is
+// known to have stored nothing: the store's fault, not the request's, and
+// a retry may succeed.
+func nothingStored(err error) error {
+	if ErrorCode(err) != EINTERNAL {
+		return err
 	}
-	return err == nil, err
+	return Errorf(EUNAVAILABLE, "The metadata store failed while storing the dataset; nothing was stored. Retry the upload.")
 }
 
-// Abort releases the reservation and deletes what was written. It runs
-// even when the request's context is gone (a client that went away).
+// settle learns whether a create whose answer was an error stored d after
+// all. The reservation decides: the create deletes it in the transaction
+// that stores the dataset, so a release that still finds it proves nothing
+// was stored (and nothing can be any more); if it is gone, the dataset is
+// there unless a sweep had released the reservation first. It keeps asking
+// for settleTimeout; if the store does not answer, the outcome is unknown:
+// 504, the blobs stay (the reservation's lease lapses, and its release
+// makes them garbage only if no dataset committed them).
+func (u *Upload) settle(ctx context.Context, d *Dataset) (bool, error) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), settleTimeout)
+	defer cancel()
+	var err error
+	for wait := 50 * time.Millisecond; ; wait = min(2*wait, time.Second) {
+		var dropped bool
+		dropped, err = u.s.Store.DropReservation(ctx, u.res.ID, time.Time{})
+		if err == nil && dropped {
+			u.done = true
+			u.s.leases.dropReservation(u.res.ID)
+			u.s.deleteBlobs(ctx, u.blobs)
+			return false, nil
+		}
+		if err == nil {
+			_, err = u.s.Store.Dataset(ctx, d.OrgID, d.ID)
+			if err == nil {
+				return true, nil
+			} else if ErrorCode(err) == ENOTFOUND {
+				return false, nil // released by a sweep: its blobs are garbage
+			}
+		}
+		select {
+		case <-ctx.Done():
+			u.done = true
+			u.s.leases.dropReservation(u.res.ID)
+			u.s.log().Warn("a create's outcome is unknown; its reservation will lapse", "org", d.OrgID, "dataset", d.ID, "reservation", u.res.ID, "err", err)
+			return false, Errorf(ETIMEOUT, "The create's outcome is unknown: the metadata store did not answer whether the dataset %s was stored. It settles by itself; retrying with the same Idempotency-Key is safe (or look for the dataset before uploading again).", d.ID)
+		case <-time.After(wait):
+		}
+	}
+}
+
+// Abort releases the reservation and deletes what was written, once the
+// store has said the blobs are garbage (the release removed the
+// reservation; if it was gone already, a create or a sweep took it and
+// decided). It runs even when the request's context is gone (a client
+// that went away). If the release fails, nothing is deleted: the
+// reservation's lease lapses and the sweep releases it.
 func (u *Upload) Abort() {
 	if u.done {
 		return
 	}
 	u.done = true
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer u.s.leases.dropReservation(u.res.ID)
+	ctx, cancel := bounded(context.Background())
 	defer cancel()
-	if err := u.s.Store.ReleaseReservation(ctx, u.res.ID, time.Time{}); err != nil {
-		// Its lease runs out and the sweep releases it.
-		u.s.log().Warn("releasing a reservation failed; the sweep will", "reservation", u.res.ID, "err", err)
+	dropped, err := u.s.Store.DropReservation(ctx, u.res.ID, time.Time{})
+	if err != nil {
+		u.s.log().Warn("releasing a reservation failed; its lease will lapse and the sweep release it", "reservation", u.res.ID, "err", err)
 		return
 	}
-	u.s.deleteBlobs(ctx, u.blobs)
+	if dropped {
+		u.s.deleteBlobs(ctx, u.blobs)
+	}
 }

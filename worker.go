@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"hash"
 	"io"
 	"sync"
@@ -26,8 +27,25 @@ func (s *Service) Run(ctx context.Context) {
 	}
 	wg.Add(2)
 	go func() { defer wg.Done(); s.every(ctx, s.leaseTTL()/3, s.heartbeat) }()
-	go func() { defer wg.Done(); s.every(ctx, SweepInterval, s.Sweep) }()
+	go func() { defer wg.Done(); s.sweepLoop(ctx) }()
 	wg.Wait()
+}
+
+// sweepLoop sweeps every SweepInterval, and soon after a delete.
+func (s *Service) sweepLoop(ctx context.Context) {
+	t := time.NewTicker(SweepInterval)
+	defer t.Stop()
+	for {
+		if err := s.Sweep(ctx); err != nil && ctx.Err() == nil {
+			s.log().Warn("sweep failed", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-s.sweepCh():
+		}
+	}
 }
 
 // SweepInterval is how often the sweep runs; retention is honoured within it.
@@ -48,10 +66,6 @@ func (s *Service) every(ctx context.Context, d time.Duration, fn func(context.Co
 	}
 }
 
-func (s *Service) heartbeat(ctx context.Context) error {
-	return s.Store.RenewLeases(ctx, s.Node, s.now().Add(s.leaseTTL()))
-}
-
 func (s *Service) notifyJob() {
 	select {
 	case s.wakeCh() <- struct{}{}:
@@ -70,8 +84,9 @@ func (s *Service) Recover(ctx context.Context) error {
 	return s.sweep(ctx, time.Unix(1<<40, 0))
 }
 
-// Sweep releases reservations whose lease ran out (their node died), deletes
-// datasets past retention and deletes garbage blobs.
+// Sweep releases reservations whose lease ran out (their upload ended
+// without releasing them, here or on a node that died), deletes datasets
+// past retention and deletes garbage blobs.
 func (s *Service) Sweep(ctx context.Context) error { return s.sweep(ctx, s.now()) }
 
 func (s *Service) sweep(ctx context.Context, deadline time.Time) error {
@@ -80,13 +95,15 @@ func (s *Service) sweep(ctx context.Context, deadline time.Time) error {
 		return err
 	}
 	for _, r := range dead {
-		if r.Node == s.Node {
-			continue
-		}
-		if err := s.Store.ReleaseReservation(ctx, r.ID, deadline); err != nil {
+		// Leases are renewed only by live uploads, so this node's own
+		// expired reservations are dead too (a release that failed).
+		dropped, err := s.Store.DropReservation(ctx, r.ID, deadline)
+		if err != nil {
 			return err
 		}
-		s.log().Info("released the reservation of a dead upload", "reservation", r.ID, "org", r.OrgID, "node", r.Node, "bytes", r.Bytes)
+		if dropped {
+			s.log().Info("released the reservation of a dead upload", "reservation", r.ID, "org", r.OrgID, "node", r.Node, "bytes", r.Bytes)
+		}
 	}
 	if s.Retention > 0 {
 		expired, err := s.Store.ExpiredDatasets(ctx, s.now(), 100)
@@ -143,22 +160,30 @@ func (s *Service) workLoop(ctx context.Context) {
 // empty.
 func (s *Service) RunJob(ctx context.Context) error {
 	now := s.now()
-	job, err := s.Store.ClaimJob(ctx, s.Node, now, now.Add(s.leaseTTL()))
+	cctx, cancel := context.WithTimeout(ctx, storeTimeout)
+	job, err := s.Store.ClaimJob(cctx, s.Node, now, now.Add(s.leaseTTL()))
+	cancel()
 	if err != nil {
 		return err
 	}
 	if job == nil {
 		return errNoJob
 	}
+	s.leases.addJob(job)
+	defer s.leases.dropJob(job)
 	return s.validate(ctx, job)
 }
 
 // validate runs the validator over a dataset's parts, writing each part's
-// Avro file as it goes, and records the outcome.
+// Avro file as it goes, and records the outcome. Only the file's content
+// can fail a dataset: when the work itself fails (a store, the disk, a
+// timeout, a stop), the job goes back to the queue (retry).
 func (s *Service) validate(ctx context.Context, job *Job) error {
 	d, err := s.Store.Dataset(ctx, job.OrgID, job.DatasetID)
-	if err != nil {
-		return err // a deleted dataset's job is gone with it
+	if ErrorCode(err) == ENOTFOUND {
+		return nil // a deleted dataset's job is gone with it
+	} else if err != nil {
+		return s.retry(ctx, job, err)
 	}
 	start := time.Now()
 	parent := ctx
@@ -173,13 +198,16 @@ func (s *Service) validate(ctx context.Context, job *Job) error {
 		rc, err := s.Blobs.Open(ctx, p.BlobKey, 0, -1)
 		if err != nil {
 			closeAll(files, outs, err)
-			return err
+			return s.retry(parent, job, err)
 		}
 		key := NewBlobKey()
 		if err := s.Store.AddJobBlob(ctx, job, key); err != nil {
 			rc.Close()
 			closeAll(files, outs, err)
-			return err
+			if ErrorCode(err) == ENOTFOUND {
+				return nil // the job is no longer this attempt's
+			}
+			return s.retry(parent, job, err)
 		}
 		avroKeys = append(avroKeys, key)
 		outs[i] = s.startPut(ctx, key)
@@ -194,34 +222,81 @@ func (s *Service) validate(ctx context.Context, job *Job) error {
 	}
 	if verr != nil {
 		if errors.Is(context.Cause(ctx), errJobGone) {
-			s.deleteBlobs(context.WithoutCancel(parent), avroKeys) // garbage since the delete
+			s.kickSweep() // the delete made the job's blobs garbage
 			return nil
 		}
-		if parent.Err() != nil {
-			return parent.Err() // shutting down: the lease runs out and another worker retries
-		}
-		s.log().Error("validation could not run", "dataset", d.ID, "err", verr)
-		v = &Validation{Report: Report{Error: "validation could not complete because of an internal error; upload the dataset again"}}
+		return s.retry(parent, job, verr)
 	}
 	s.applyValidation(d, v, outs, avroKeys)
-	if err := s.Store.FinishJob(ctx, job, d); err != nil {
-		s.deleteBlobs(context.WithoutCancel(ctx), avroKeys)
+	// A stop must not cut the finish off mid-commit, and a store that
+	// hangs must not hold the worker.
+	fctx, cancel := bounded(parent)
+	defer cancel()
+	if err := s.Store.FinishJob(fctx, job, d); err != nil {
 		if ErrorCode(err) == ENOTFOUND {
-			return nil // deleted mid-validation, or the lease was lost
+			// Deleted mid-validation, or the lease was lost: whoever took
+			// the job made this attempt's blobs garbage.
+			s.kickSweep()
+			return nil
 		}
-		return err
+		// The finish may have committed or not: nothing is deleted here.
+		// The hand-back settles it (ENOTFOUND: it had committed); if that
+		// fails too, the job's lease lapses and the next claim does.
+		s.log().Warn("finishing a validation failed; handing the job back", "dataset", d.ID, "err", err)
+		return s.retry(parent, job, err)
 	}
 	if !v.OK {
-		s.deleteBlobs(ctx, avroKeys)
+		s.deleteBlobs(fctx, avroKeys)
 	} else if !d.Params.KeepOriginalFile {
 		var orig []string
 		for _, p := range d.Parts {
 			orig = append(orig, p.BlobKey)
 		}
-		s.deleteBlobs(ctx, orig)
+		s.deleteBlobs(fctx, orig)
 	}
 	s.log().Info("dataset validated", "dataset", d.ID, "status", d.Status, "took", time.Since(start).Round(time.Millisecond))
 	return nil
+}
+
+// retry hands a job whose work failed (not its file) back to the queue,
+// after a backoff that grows with its attempts; on a stop, at once, so
+// that another node or the next start takes it. The attempt's partial
+// blobs become garbage. If even the hand-back fails, the job's lease
+// lapses and the next claim does the same.
+func (s *Service) retry(ctx context.Context, job *Job, cause error) error {
+	wait := retryBackoff(job.Attempt)
+	stopping := ctx.Err() != nil
+	if stopping {
+		wait = 0
+	}
+	rctx, cancel := bounded(ctx)
+	defer cancel()
+	err := s.Store.RetryJob(rctx, job, s.now().Add(wait))
+	switch {
+	case ErrorCode(err) == ENOTFOUND:
+		return nil // the job is no longer this attempt's (deleted, finished, or taken)
+	case err != nil:
+		return fmt.Errorf("handing back the job of dataset %s (its lease will lapse): %w; after: %v", job.DatasetID, err, cause)
+	}
+	s.kickSweep()
+	if !stopping {
+		s.log().Warn("validation could not run; it will run again", "dataset", job.DatasetID, "attempt", job.Attempt, "in", wait, "err", cause)
+	}
+	return nil
+}
+
+// MaxRetryBackoff caps the wait before a validation whose work failed runs
+// again.
+const MaxRetryBackoff = 30 * time.Second
+
+func retryBackoff(attempt int) time.Duration {
+	if attempt < 1 {
+		attempt = 1
+	}
+	if attempt > 6 {
+		return MaxRetryBackoff
+	}
+	return min(time.Second<<(attempt-1), MaxRetryBackoff)
 }
 
 var errJobGone = errors.New("the dataset was deleted during its validation")

@@ -84,37 +84,8 @@ func quotaError(ctx context.Context, tx pgx.Tx, orgID string, need int64) error 
 // ReleaseReservation gives a reservation's bytes back and marks its blobs
 // garbage.
 func (s *Store) ReleaseReservation(ctx context.Context, resID string, expiredBefore time.Time) error {
-	bound := int64(0) // none
-	if !expiredBefore.IsZero() {
-		bound = micros(expiredBefore)
-	}
-	return s.tx(ctx, func(tx pgx.Tx) error {
-		var orgID string
-		var bytes int64
-		err := tx.QueryRow(ctx, `DELETE FROM reservations WHERE id = $1 AND ($2::bigint = 0 OR expires_at < $2::bigint) RETURNING org_id, bytes`,
-			resID, bound).Scan(&orgID, &bytes)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return nil
-		} else if err != nil {
-			return err
-		}
-		if _, err := tx.Exec(ctx, `UPDATE blobs SET state = 'garbage', reservation_id = NULL WHERE reservation_id = $1`, resID); err != nil {
-			return err
-		}
-		_, err = tx.Exec(ctx, `UPDATE orgs SET reserved_bytes = reserved_bytes - $1 WHERE id = $2`, bytes, orgID)
-		return err
-	})
-}
-
-// RenewLeases is a node's heartbeat over its reservations and jobs.
-func (s *Store) RenewLeases(ctx context.Context, node string, until time.Time) error {
-	return s.tx(ctx, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `UPDATE reservations SET expires_at = $1 WHERE node = $2`, micros(until), node); err != nil {
-			return err
-		}
-		_, err := tx.Exec(ctx, `UPDATE jobs SET lease_until = $1 WHERE owner = $2`, micros(until), node)
-		return err
-	})
+	_, err := s.DropReservation(ctx, resID, expiredBefore)
+	return err
 }
 
 func (s *Store) reservations(ctx context.Context, where string, args ...any) ([]*silo.Reservation, error) {

@@ -58,22 +58,8 @@ func (s *Store) Reserve(ctx context.Context, resID string, need, want int64) (in
 // ReleaseReservation gives a reservation's bytes back and marks its blobs
 // garbage.
 func (s *Store) ReleaseReservation(ctx context.Context, resID string, expiredBefore time.Time) error {
-	return s.tx(ctx, func(tx *sql.Tx) error {
-		var orgID string
-		var bytes int64
-		err := tx.QueryRowContext(ctx, `DELETE FROM reservations WHERE id = ?1 AND (?2 = 0 OR expires_at < ?2) RETURNING org_id, bytes`,
-			resID, leaseBound(expiredBefore)).Scan(&orgID, &bytes)
-		if err == sql.ErrNoRows {
-			return nil
-		} else if err != nil {
-			return err
-		}
-		if _, err := tx.ExecContext(ctx, `UPDATE orgs SET reserved_bytes = reserved_bytes - ? WHERE id = ?`, bytes, orgID); err != nil {
-			return err
-		}
-		_, err = tx.ExecContext(ctx, `UPDATE blobs SET state = 'garbage', reservation_id = NULL WHERE reservation_id = ?`, resID)
-		return err
-	})
+	_, err := s.DropReservation(ctx, resID, expiredBefore)
+	return err
 }
 
 // leaseBound is an expiry bound in microseconds; 0 means none.
@@ -82,17 +68,6 @@ func leaseBound(t time.Time) int64 {
 		return 0
 	}
 	return micros(t)
-}
-
-// RenewLeases is a node's heartbeat over its reservations and jobs.
-func (s *Store) RenewLeases(ctx context.Context, node string, until time.Time) error {
-	return s.tx(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, `UPDATE reservations SET expires_at = ? WHERE node = ?`, micros(until), node); err != nil {
-			return err
-		}
-		_, err := tx.ExecContext(ctx, `UPDATE jobs SET lease_until = ? WHERE owner = ?`, micros(until), node)
-		return err
-	})
 }
 
 func (s *Store) reservations(ctx context.Context, where string, args ...any) ([]*silo.Reservation, error) {

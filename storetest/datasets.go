@@ -138,7 +138,7 @@ func testLeases(t *testing.T, s silo.Store) {
 	if len(exp) != 0 {
 		t.Fatalf("expired too early: %+v", exp)
 	}
-	must(t, s.RenewLeases(ctx(t), "n1", t0.Add(time.Hour)))
+	must(t, s.RenewReservations(ctx(t), []string{r1.ID}, t0.Add(time.Hour)))
 	sweepAt := t0.Add(2 * time.Minute)
 	exp, err = s.ExpiredReservations(ctx(t), sweepAt)
 	must(t, err)

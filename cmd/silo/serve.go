@@ -111,11 +111,17 @@ func (m *Main) Run(ctx context.Context) error {
 }
 
 // finalSweep deletes the garbage blobs the last moments left (a retried
-// validation's earlier attempt, say), so that a clean stop leaves a store
-// that fsck finds consistent; a sweep at the next start would do it too.
+// validation's earlier attempt, the jobs handed back, the uploads cut off),
+// so that a clean stop leaves a store that fsck finds consistent; a sweep
+// at the next start would do it too.
 func (m *Main) finalSweep() {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
+	// Uploads cut off by the stop release their reservations, and
+	// validations hand back their jobs, on their way out: wait for them.
+	if res, jobs := m.Service.Drain(ctx); res+jobs > 0 {
+		m.Logger.Warn("stopping with work still holding leases; they will lapse", "reservations", res, "jobs", jobs)
+	}
 	if err := m.Service.Sweep(ctx); err != nil {
 		m.Logger.Warn("final sweep failed; the next start's sweep will finish it", "err", err)
 	}

@@ -1,0 +1,90 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/silo-datasets/silo"
+)
+
+var _ silo.LeaseStore = (*Store)(nil)
+
+// DropReservation gives a reservation's bytes back and marks its blobs
+// garbage, reporting whether there was a reservation to release.
+func (s *Store) DropReservation(ctx context.Context, resID string, expiredBefore time.Time) (bool, error) {
+	bound := int64(0) // none
+	if !expiredBefore.IsZero() {
+		bound = micros(expiredBefore)
+	}
+	var dropped bool
+	err := s.tx(ctx, func(tx pgx.Tx) error {
+		dropped = false
+		var orgID string
+		var bytes int64
+		err := tx.QueryRow(ctx, `DELETE FROM reservations WHERE id = $1 AND ($2::bigint = 0 OR expires_at < $2::bigint) RETURNING org_id, bytes`,
+			resID, bound).Scan(&orgID, &bytes)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil
+		} else if err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `UPDATE blobs SET state = 'garbage', reservation_id = NULL WHERE reservation_id = $1`, resID); err != nil {
+			return err
+		}
+		if _, err = tx.Exec(ctx, `UPDATE orgs SET reserved_bytes = reserved_bytes - $1 WHERE id = $2`, bytes, orgID); err != nil {
+			return err
+		}
+		dropped = true
+		return nil
+	})
+	return dropped && err == nil, err
+}
+
+// RenewReservations extends the leases of live uploads' reservations.
+func (s *Store) RenewReservations(ctx context.Context, ids []string, until time.Time) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	_, err := s.pool.Exec(ctx, `UPDATE reservations SET expires_at = $1 WHERE id = ANY($2)`, micros(until), ids)
+	return mapErr(err)
+}
+
+// RenewJobs extends the leases of running validations.
+func (s *Store) RenewJobs(ctx context.Context, jobs []*silo.Job, until time.Time) error {
+	if len(jobs) == 0 {
+		return nil
+	}
+	ids, owners, attempts := make([]string, len(jobs)), make([]string, len(jobs)), make([]int64, len(jobs))
+	for i, j := range jobs {
+		ids[i], owners[i], attempts[i] = j.DatasetID, j.Owner, int64(j.Attempt)
+	}
+	_, err := s.pool.Exec(ctx, `UPDATE jobs SET lease_until = $1
+		FROM unnest($2::text[], $3::text[], $4::bigint[]) AS l(dataset_id, owner, attempt)
+		WHERE jobs.dataset_id = l.dataset_id AND jobs.owner = l.owner AND jobs.attempt = l.attempt`,
+		micros(until), ids, owners, attempts)
+	return mapErr(err)
+}
+
+// RetryJob puts a job back in the queue from notBefore on.
+func (s *Store) RetryJob(ctx context.Context, job *silo.Job, notBefore time.Time) error {
+	return s.tx(ctx, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `UPDATE jobs SET owner = NULL, lease_until = $1 WHERE dataset_id = $2 AND owner = $3 AND attempt = $4`,
+			micros(notBefore), job.DatasetID, job.Owner, job.Attempt)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			return pgx.ErrNoRows
+		}
+		if _, err := tx.Exec(ctx, `UPDATE blobs SET state = 'garbage' WHERE dataset_id = $1 AND state = 'pending' AND attempt = $2`,
+			job.DatasetID, job.Attempt); err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, `UPDATE datasets SET status = $1, updated_at = $2 WHERE id = $3`,
+			string(silo.StatusQueued), micros(time.Now()), job.DatasetID)
+		return err
+	})
+}
