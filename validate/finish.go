@@ -2,6 +2,7 @@ package validate
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/silo-datasets/silo"
 )
@@ -87,10 +88,30 @@ func (r *run) evalPart() *partState {
 
 func (r *run) filteredWarnings() {
 	for _, p := range r.parts {
+		if p.invalid > 0 {
+			r.warn.add(removedWarning(p))
+		}
 		if p.dup > 0 {
 			r.warn.add(fmt.Sprintf("%s dataset has %d duplicated examples; they were dropped", partName(p), p.dup))
 		}
 	}
+}
+
+// removedWarning lists the invalid examples filtered out of a part:
+// "1 example was removed: field text is empty (line: 3)".
+func removedWarning(p *partState) string {
+	what := "1 example was removed"
+	if p.invalid > 1 {
+		what = fmt.Sprintf("%d examples were removed", p.invalid)
+	}
+	if p.eval {
+		what += " from the eval file"
+	}
+	list := strings.Join(p.removed, "; ")
+	if p.invalid > int64(len(p.removed)) {
+		list += "; ..."
+	}
+	return what + ": " + list
 }
 
 func partName(p *partState) string {
@@ -161,7 +182,11 @@ func (r *run) trainEval() (tally, tally) {
 // notEnough is Cohere's wording for too few valid examples, counting why
 // rows were dropped.
 func notEnough(p *partState, what string, min int64, tail string) string {
+	removed := ""
+	if p.invalid > 0 {
+		removed = fmt.Sprintf("%d invalid, ", p.invalid)
+	}
 	return fmt.Sprintf("not enough valid examples: found only %d valid %s examples of %d received "+
-		"(%d incorrectly encoded, %d duplicated, %d too many tokens); at least %d valid examples required%s",
-		p.valid, what, p.received, p.malformed, p.dup, p.tooMany, min, tail)
+		"(%s%d incorrectly encoded, %d duplicated, %d too many tokens); at least %d valid examples required%s",
+		p.valid, what, p.received, removed, p.malformed, p.dup, p.tooMany, min, tail)
 }

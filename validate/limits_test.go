@@ -94,7 +94,7 @@ func TestChatTooManyTokensDropped(t *testing.T) {
 	if !v.OK || v.Parts[0].NumRows != 3 {
 		t.Fatalf("OK=%v rows=%d error %q", v.OK, v.Parts[0].NumRows, v.Report.Error)
 	}
-	want := "train dataset has conversations with too many tokens. conversation number: number of turns with too many tokens is as follows, 2:1"
+	want := "train dataset has conversations with too many tokens. conversation number: number of turns with too many tokens is as follows, 1:1" // 0-based, as Cohere's
 	if !contains(v.Report.Warnings, want) {
 		t.Fatalf("warnings %q", v.Report.Warnings)
 	}

@@ -4,17 +4,7 @@ import (
 	"encoding/json"
 	"hash/maphash"
 	"slices"
-	"unicode/utf8"
 )
-
-// tokens approximates a text's token count as one token per four characters
-// (runes), rounded up: the usual rule of thumb for English with Cohere's and
-// OpenAI's tokenizers. silo has no tokenizer, and the count only sizes the
-// metrics and the chat token limits, so an estimate that needs no model and
-// costs one pass over the text is what it uses.
-func tokens(s string) int64 {
-	return int64(utf8.RuneCountInString(s)+3) / 4
-}
 
 // tally sums the accepted rows of one bucket (train, auto-split share, eval).
 type tally struct {

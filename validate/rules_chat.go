@@ -28,10 +28,11 @@ type chatRules struct {
 	long     [2][]string // "conversation:turns" entries of the warning
 	longN    [2]int
 	preamble string
+	tok      Tokenizer
 }
 
-func newChatRules() *chatRules {
-	return &chatRules{seen: [2]*hashSet{newHashSet(), newHashSet()}}
+func newChatRules(o *Options) *chatRules {
+	return &chatRules{seen: [2]*hashSet{newHashSet(), newHashSet()}, tok: o.Tokenizer}
 }
 
 func (c *chatRules) row(f *fields, p *partState) ([]any, *rowError) {
@@ -39,20 +40,17 @@ func (c *chatRules) row(f *fields, p *partState) ([]any, *rowError) {
 	if rerr != nil {
 		return nil, rerr
 	}
-	if rerr := chatRoleRules(msgs, p); rerr != nil {
+	if rerr := chatRoleRules(msgs, p, c.tok); rerr != nil {
 		return nil, rerr
 	}
 	i := partIndex(p)
-	var long int
-	for _, m := range msgs {
-		if tokens(m.Content) > chatMaxTurnTokens {
-			long++
-		}
-	}
-	if long > 0 {
+	if long := longTurns(msgs, c.tok); long > 0 {
 		c.longN[i]++
 		if len(c.long[i]) < chatTokenListLimit {
-			c.long[i] = append(c.long[i], fmt.Sprintf("%d:%d", p.received, long))
+			// Cohere numbers conversations from 0 in this warning ([DOC-CHAT]:
+			// "the conversation index x (which starts at 0)"); received
+			// already counts this row, blank lines excluded.
+			c.long[i] = append(c.long[i], fmt.Sprintf("%d:%d", p.received-1, long))
 		}
 		return nil, &rowError{filtered: true, reason: filteredTokens}
 	}
@@ -60,6 +58,29 @@ func (c *chatRules) row(f *fields, p *partState) ([]any, *rowError) {
 		return nil, &rowError{filtered: true, reason: filteredDup}
 	}
 	return []any{msgs}, nil
+}
+
+// longTurns counts the turns of a conversation over Cohere's limit. "A turn
+// includes all messages up to the Chatbot speaker" ([DOC-CHAT], "Chat
+// Customization Best Practices"): the messages since the previous Chatbot
+// reply, that reply included. The preamble has its own limit and is in no
+// turn; messages after the last reply end no turn, so they are in none.
+func longTurns(msgs []message, tok Tokenizer) int {
+	var long int
+	var sum int64
+	for i, m := range msgs {
+		if i == 0 && m.Role == "System" {
+			continue
+		}
+		sum += tok.CountTokens(m.Content)
+		if m.Role == "Chatbot" {
+			if sum > chatMaxTurnTokens {
+				long++
+			}
+			sum = 0
+		}
+	}
+	return long
 }
 
 func partIndex(p *partState) int {
@@ -119,7 +140,7 @@ func chatMessageError(v value, i int) *rowError {
 }
 
 // chatRoleRules apply the role rules with Cohere's messages.
-func chatRoleRules(msgs []message, p *partState) *rowError {
+func chatRoleRules(msgs []message, p *partState, tok Tokenizer) *rowError {
 	var user, bot bool
 	for i, m := range msgs {
 		if !chatRoles[m.Role] {
@@ -127,13 +148,13 @@ func chatRoleRules(msgs []message, p *partState) *rowError {
 		}
 		user = user || m.Role == "User"
 		bot = bot || m.Role == "Chatbot"
-		if i == 0 && m.Role == "System" && tokens(m.Content) > chatMaxPreamble {
+		if i == 0 && m.Role == "System" && tok.CountTokens(m.Content) > chatMaxPreamble {
 			what := "train preambles are too long"
 			if p.eval {
 				what = "preambles are too long" // the eval prefix completes Cohere's wording
 			}
 			return &rowError{msg: fmt.Sprintf("%s: the preamble has about %d tokens, more than %d (line : {line})",
-				what, tokens(m.Content), chatMaxPreamble)}
+				what, tok.CountTokens(m.Content), chatMaxPreamble)}
 		}
 	}
 	if !bot {
@@ -164,14 +185,16 @@ func conversationHash(set *hashSet, msgs []message) uint64 {
 func (c *chatRules) add(b *tally, vals []any, _ *partState) {
 	msgs := vals[0].([]message)
 	for i, m := range msgs {
-		b.tokens += tokens(m.Content)
+		b.tokens += c.tok.CountTokens(m.Content)
 		if i == 0 && m.Role == "System" {
 			if c.preamble == "" {
 				c.preamble = truncate(m.Content, chatPreambleBytes)
 			}
 			continue
 		}
-		b.turns++
+		if m.Role == "Chatbot" {
+			b.turns++ // a turn ends with each Chatbot reply (longTurns)
+		}
 	}
 }
 

@@ -27,6 +27,7 @@ type classifyRules struct {
 	labels    map[string]*labelStat
 	order     []string
 	overflow  bool
+	tok       Tokenizer
 }
 
 type labelStat struct {
@@ -35,7 +36,7 @@ type labelStat struct {
 }
 
 func newClassifyRules(o *Options, multi bool) *classifyRules {
-	return &classifyRules{multi: multi, maxLabels: o.MaxLabels, labels: map[string]*labelStat{}}
+	return &classifyRules{multi: multi, maxLabels: o.MaxLabels, labels: map[string]*labelStat{}, tok: o.Tokenizer}
 }
 
 func (c *classifyRules) row(f *fields, _ *partState) ([]any, *rowError) {
@@ -89,7 +90,7 @@ func multiLabels(v value) ([]string, *rowError) {
 
 func (c *classifyRules) add(b *tally, vals []any, p *partState) {
 	t := vals[0].(string)
-	b.tokens += tokens(t)
+	b.tokens += c.tok.CountTokens(t)
 	var labels []string
 	if c.multi {
 		labels = vals[1].([]string)
@@ -97,7 +98,7 @@ func (c *classifyRules) add(b *tally, vals []any, p *partState) {
 		labels = []string{vals[1].(string)}
 	}
 	for _, l := range labels {
-		b.tokens += tokens(l)
+		b.tokens += c.tok.CountTokens(l)
 		c.count(l, t, p.eval)
 	}
 }

@@ -19,9 +19,12 @@ const (
 // would cost memory and decide nothing.
 type rerankRules struct {
 	queries *hashSet
+	tok     Tokenizer
 }
 
-func newRerankRules() *rerankRules { return &rerankRules{queries: newHashSet()} }
+func newRerankRules(o *Options) *rerankRules {
+	return &rerankRules{queries: newHashSet(), tok: o.Tokenizer}
+}
 
 func (rr *rerankRules) row(f *fields, _ *partState) ([]any, *rowError) {
 	q, err := text(f, "query")
@@ -76,12 +79,12 @@ func passages(f *fields, name string) ([]string, *rowError) {
 
 func (rr *rerankRules) add(b *tally, vals []any, _ *partState) {
 	b.queries++
-	b.tokens += tokens(vals[0].(string))
+	b.tokens += rr.tok.CountTokens(vals[0].(string))
 	for i, n := range []*int64{&b.relevant, &b.hardNeg} {
 		ps := vals[i+1].([]string)
 		*n += int64(len(ps))
 		for _, p := range ps {
-			b.tokens += tokens(p)
+			b.tokens += rr.tok.CountTokens(p)
 		}
 	}
 }

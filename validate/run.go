@@ -38,11 +38,16 @@ type partState struct {
 	received  int64 // rows read, valid or not
 	valid     int64 // rows kept
 	malformed int64 // rows dropped by skip_malformed_input
+	invalid   int64 // invalid examples filtered out (typeSpec.filterInvalid)
+	removed   []string
 	dup       int64 // rows dropped as duplicates
 	tooMany   int64 // rows dropped for too many tokens
 	bytes     int64 // the file's size
 	samples   []string
 }
+
+// removedListed is how many removed examples a warning names.
+const removedListed = 5
 
 // Filter reasons of rowError.reason.
 const (
@@ -215,7 +220,11 @@ func (r *run) checkRow(p *partState, f *fields, rerr *rowError, line int64) []an
 func (r *run) missing(f *fields) *rowError {
 	for _, n := range r.lay.required {
 		if _, ok := f.get(n); !ok {
-			return &rowError{msg: fmt.Sprintf("The required field %s was not fund in the dataset (line: {line})", n)}
+			// A missing keep_field fails the dataset whatever its type:
+			// "if the field is missing from an entry, the dataset will fail
+			// validation" ([DOC-DS], "Dataset Metadata Preservation").
+			return &rowError{msg: fmt.Sprintf("The required field %s was not fund in the dataset (line: {line})", n),
+				keepField: slices.Contains(r.lay.keep, n)}
 		}
 	}
 	return nil
@@ -231,6 +240,13 @@ func (r *run) reject(p *partState, rerr *rowError, line int64) {
 			p.dup++
 		case filteredTokens:
 			p.tooMany++
+		}
+		return
+	}
+	if r.spec.filterInvalid && !rerr.fatal && !rerr.keepField {
+		p.invalid++
+		if len(p.removed) < removedListed {
+			p.removed = append(p.removed, rerr.text(line))
 		}
 		return
 	}

@@ -28,6 +28,9 @@ type rowError struct {
 	fatal    bool // the parser cannot go on after it (CSV only)
 	filtered bool // dropped by a rule, not malformed: a duplicate, too many tokens
 	reason   int  // for filtered rows: what filtered it
+	// keepField marks a missing keep_field, which fails the dataset even
+	// where invalid examples are only filtered out.
+	keepField bool
 }
 
 func rowErrorf(format string, args ...any) *rowError {

@@ -17,7 +17,11 @@ type typeSpec struct {
 	// generic marks a type with no documented format: rows are any JSON
 	// objects, kept whole in the field "json".
 	generic bool
-	rules   func(o *Options) rules
+	// filterInvalid drops an invalid example (a missing or empty field, a
+	// row that does not parse) with a warning instead of failing the
+	// dataset, as Cohere's classification guide says it does.
+	filterInvalid bool
+	rules         func(o *Options) rules
 }
 
 var (
@@ -38,24 +42,24 @@ func specFor(t silo.DatasetType) *typeSpec {
 	switch t {
 	case silo.TypeEmbedInput:
 		return &typeSpec{fields: []field{textField}, required: []string{"text"},
-			rules: func(*Options) rules { return &embedRules{} }}
+			rules: func(o *Options) rules { return &embedRules{tok: o.Tokenizer} }}
 	case silo.TypeSingleLabelFinetune:
 		return &typeSpec{fields: []field{textField, {"label", kString}},
-			required: []string{"text", "label"}, finetune: true,
+			required: []string{"text", "label"}, finetune: true, filterInvalid: true,
 			rules: func(o *Options) rules { return newClassifyRules(o, false) }}
 	case silo.TypeMultiLabelFinetune:
 		return &typeSpec{fields: []field{textField, {"label", kStrings}},
-			required: []string{"text", "label"}, finetune: true,
+			required: []string{"text", "label"}, finetune: true, filterInvalid: true,
 			rules: func(o *Options) rules { return newClassifyRules(o, true) }}
 	case silo.TypeRerankerFinetune:
 		return &typeSpec{fields: []field{{"query", kString}, {"relevant_passages", kStrings},
 			{"hard_negatives", kStrings}},
 			required: []string{"query", "relevant_passages"}, finetune: true,
-			rules: func(*Options) rules { return newRerankRules() }}
+			rules: func(o *Options) rules { return newRerankRules(o) }}
 	case silo.TypeChatFinetune:
 		return &typeSpec{fields: []field{{"messages", kMessages}},
 			required: []string{"messages"}, finetune: true,
-			rules: func(*Options) rules { return newChatRules() }}
+			rules: func(o *Options) rules { return newChatRules(o) }}
 	case silo.TypeBatchEmbedV2Input:
 		return &typeSpec{fields: []field{{"custom_id", kString}, {"body", kString}},
 			required: []string{"custom_id", "body"},

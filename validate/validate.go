@@ -39,6 +39,9 @@ type Options struct {
 	// AvroBlockBytes is the uncompressed size at which an Avro block is
 	// written out. Default 1 MiB.
 	AvroBlockBytes int
+	// Tokenizer counts tokens for the chat token limits and the metrics.
+	// Default CharEstimate (characters / 4).
+	Tokenizer Tokenizer
 	// Deflate compresses Avro blocks with the deflate codec. Default off:
 	// the null codec is the one every Avro reader supports without
 	// configuration (avsc's BlockDecoder needs codecs passed in for
@@ -72,6 +75,9 @@ func (o Options) withDefaults() Options {
 	def(&o.MaxWarnings, DefaultMaxWarnings)
 	def(&o.MaxLabels, DefaultMaxLabels)
 	def(&o.AvroBlockBytes, DefaultAvroBlockBytes)
+	if o.Tokenizer == nil {
+		o.Tokenizer = CharEstimate{}
+	}
 	return o
 }
 
