@@ -22,6 +22,7 @@ import (
 	"github.com/silo-datasets/silo/s3"
 	"github.com/silo-datasets/silo/sqlite"
 	"github.com/silo-datasets/silo/validate"
+	"github.com/silo-datasets/silo/validate/hfbpe"
 )
 
 // Config is silo serve's configuration: flags, each defaulting to its
@@ -44,6 +45,7 @@ type Config struct {
 	RequestTimeout string
 	TLSCert        string
 	TLSKey         string
+	Tokenizer      string
 }
 
 func newServeCommand() *cobra.Command {
@@ -67,6 +69,7 @@ func newServeCommand() *cobra.Command {
 	f.StringVar(&c.RateLimit, "rate-limit", env("SILO_RATE_LIMIT", "500/min"), "requests per API key, N/sec|min|hour; 0 turns it off (SILO_RATE_LIMIT)")
 	f.StringVar(&c.Retention, "retention", env("SILO_RETENTION", "30d"), "delete datasets this long after creation; 0 keeps them (SILO_RETENTION)")
 	f.StringVar(&c.PublicURL, "public-url", env("SILO_PUBLIC_URL", ""), "base of signed download URLs (SILO_PUBLIC_URL; default http://ADDR)")
+	f.StringVar(&c.Tokenizer, "tokenizer", env("SILO_TOKENIZER", ""), "Hugging Face tokenizer.json (byte-level BPE) that validation counts tokens with; default characters/4 (SILO_TOKENIZER)")
 	f.StringVar(&c.URLTTL, "url-ttl", env("SILO_URL_TTL", "1h"), "lifetime of a signed download URL (SILO_URL_TTL)")
 	f.StringVar(&c.LeaseTTL, "lease-ttl", env("SILO_LEASE_TTL", "30s"), "how long a dead node's uploads and validation jobs stay held before another node takes over (SILO_LEASE_TTL)")
 	f.IntVar(&c.Workers, "workers", 2, "validation workers")
@@ -156,12 +159,20 @@ func (m *Main) Open(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	vopts := validate.Options{}
+	if c.Tokenizer != "" {
+		tok, err := hfbpe.Load(c.Tokenizer)
+		if err != nil {
+			return fmt.Errorf("--tokenizer: %w", err)
+		}
+		vopts.Tokenizer = tok
+	}
 	embedded, err := m.openStores(ctx)
 	if err != nil {
 		return err
 	}
 	m.Service = &silo.Service{
-		Store: silo.WithDeadlines(m.Store, limits.requestTimeout), Blobs: m.Blobs, Validator: validate.New(validate.Options{}), Logger: m.Logger,
+		Store: silo.WithDeadlines(m.Store, limits.requestTimeout), Blobs: m.Blobs, Validator: validate.New(vopts), Logger: m.Logger,
 		Node: nodeName(), DefaultQuota: quota, MaxDatasetSize: maxSize, Retention: retention, Workers: c.Workers,
 		LeaseTTL: lease,
 	}

@@ -90,6 +90,7 @@ func TestBadFlags(t *testing.T) {
 		{"serve", "--retention", "forever"},
 		{"serve", "--db", "mysql://x"},
 		{"serve", "--blobs", "gs://bucket"},
+		{"serve", "--tokenizer", "/nonexistent/tokenizer.json"},
 	} {
 		out, err := runSilo(t, append(args, "--data", t.TempDir(), "--addr", "127.0.0.1:0")...)
 		if err == nil || strings.Count(strings.TrimSpace(out), "\n") != 0 || !strings.HasPrefix(out, "silo: ") {
