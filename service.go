@@ -27,6 +27,8 @@ type Service struct {
 	ReserveStep    int64         // bytes reserved at a time while streaming
 	Workers        int           // validation workers
 	Now            func() time.Time
+	// Pins keeps the blobs a running backup still reads from deletion.
+	Pins Pins
 
 	wakeOnce  sync.Once
 	wake      chan struct{} // a new job is queued
@@ -293,6 +295,9 @@ func (s *Service) deleteBlobs(ctx context.Context, keys []string) {
 	defer cancel()
 	var gone []string
 	for _, k := range keys {
+		if s.Pins.Pinned(k) {
+			continue // a backup still reads it; stays garbage for a later sweep
+		}
 		if err := s.Blobs.Delete(ctx, k); err != nil {
 			s.log().Warn("blob delete failed; the sweep will retry", "blob", k, "err", err)
 			continue

@@ -21,6 +21,7 @@ type Store interface {
 	BlobLedger
 	OrgDeleter
 	LeaseStore
+	TransferStore
 
 	// Setting returns the value stored under name, first storing def if there
 	// is none yet (so that concurrent nodes agree on one value).
@@ -174,6 +175,23 @@ type LeaseStore interface {
 	// the reservation: only then are its pending blobs garbage. false means
 	// it was gone already (committed by a create, or released before).
 	DropReservation(ctx context.Context, resID string, expiredBefore time.Time) (bool, error)
+}
+
+// TransferStore reads a whole store out and writes it into an empty one:
+// backup, restore and migrate are built on it (package transfer), so every
+// backend that passes storetest.TestTransfer gets them.
+type TransferStore interface {
+	// Export calls fn with every record of the store as of one instant (one
+	// read transaction), parents before children. Reservations, idempotency
+	// records and ledger rows that are not live are not exported; a last
+	// record with Skipped counts them.
+	Export(ctx context.Context, fn func(*Record) error) error
+	// Import calls records with a put function and writes every record put
+	// into the store, in one transaction that commits when records returns
+	// nil: ids, counters and times as given, each dataset's referenced blobs
+	// recorded live in the ledger, settings overwritten. Nothing is written
+	// if records or a put fails.
+	Import(ctx context.Context, records func(put func(*Record) error) error) error
 }
 
 // BlobState is where a blob is in its life.

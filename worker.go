@@ -126,7 +126,7 @@ func (s *Service) sweep(ctx context.Context, deadline time.Time) error {
 			return err
 		}
 		s.deleteBlobs(ctx, keys)
-		if len(keys) < 500 {
+		if len(keys) < 500 || s.Pins.Active() {
 			return nil
 		}
 	}

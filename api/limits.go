@@ -202,7 +202,7 @@ func (s *Server) deadline(next http.Handler) http.Handler {
 		return next
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if isUpload(r) || strings.HasPrefix(r.URL.Path, "/download/") || isUnpagedList(r) {
+		if isUpload(r) || strings.HasPrefix(r.URL.Path, "/download/") || isUnpagedList(r) || r.URL.Path == backupPath {
 			next.ServeHTTP(w, r)
 			return
 		}

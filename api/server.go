@@ -36,6 +36,10 @@ type Server struct {
 	// Connection: close, before it closes the idle ones (limits.go).
 	DrainDelay time.Duration
 
+	// Backup takes a consistent snapshot of the stores for GET
+	// /v1/admin/backup; nil answers 501 (PostgreSQL + S3 have their own).
+	Backup backupFunc
+
 	// Extra routes mounted on the same mux (dashboard, metrics, OpenAPI).
 	Extra map[string]http.Handler
 	// Wrap, if set, wraps the whole handler (e.g. metrics, rate limits).
@@ -103,6 +107,7 @@ func (s *Server) build() http.Handler {
 	v1.HandleFunc("POST /v1/admin/keys", named(s.handleCreateKey))
 	v1.HandleFunc("GET /v1/admin/keys", named(s.handleListKeys))
 	v1.HandleFunc("DELETE /v1/admin/keys/{id}", named(s.handleRevokeKey))
+	v1.HandleFunc("GET "+backupPath, named(s.handleBackup))
 	for _, p := range unimplemented {
 		v1.HandleFunc(p, named(s.handleNotImplemented))
 	}

@@ -89,7 +89,14 @@ func progress(r io.Reader, total int64, desc string) (io.Reader, func()) {
 	if !onTerminal() {
 		return r, func() {}
 	}
-	bar := progressbar.NewOptions64(total,
+	bar := newBar(total, desc)
+	pr := progressbar.NewReader(r, bar)
+	return &pr, func() { bar.Finish() }
+}
+
+// newBar is a progress bar of total bytes on stderr.
+func newBar(total int64, desc string) *progressbar.ProgressBar {
+	return progressbar.NewOptions64(total,
 		progressbar.OptionSetWriter(os.Stderr),
 		progressbar.OptionSetDescription(desc),
 		progressbar.OptionShowBytes(true),
@@ -100,8 +107,6 @@ func progress(r io.Reader, total int64, desc string) (io.Reader, func()) {
 		progressbar.OptionClearOnFinish(),
 		progressbar.OptionSpinnerType(14),
 	)
-	pr := progressbar.NewReader(r, bar)
-	return &pr, func() { bar.Finish() }
 }
 
 // completeTypes completes --type with Cohere's dataset types.

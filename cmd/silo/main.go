@@ -35,6 +35,7 @@ func newRootCommand() *cobra.Command {
 	root.AddCommand(newServeCommand())
 	root.AddCommand(newFsckCommand())
 	root.AddCommand(newUsageCommand(), newDatasetsCommand(), newAdminCommand())
+	root.AddCommand(newBackupCommand(), newRestoreCommand(), newMigrateCommand())
 	return root
 }
 

@@ -195,6 +195,9 @@ func (m *Main) Open(ctx context.Context) error {
 		URLTTL: ttl, SigningKey: []byte(secret),
 	}
 	limits.apply(m.Server)
+	if embedded {
+		m.Server.Backup = embeddedBackup(m)
+	}
 	m.instrument()
 	if err := m.Server.Open(); err != nil {
 		return fmt.Errorf("listening on %s: %w", c.Addr, err)

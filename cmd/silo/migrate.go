@@ -1,0 +1,115 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/schollz/progressbar/v3"
+	"github.com/spf13/cobra"
+
+	"github.com/silo-datasets/silo"
+	"github.com/silo-datasets/silo/transfer"
+)
+
+func newMigrateCommand() *cobra.Command {
+	var from, to Config
+	cmd := &cobra.Command{
+		Use:   "migrate --from-data DIR | --from-db URL --from-blobs URL  --to-data DIR | --to-db URL --to-blobs URL",
+		Short: "Copy a whole silo from one pair of stores to another (offline)",
+		Long: `migrate copies every organisation, key, quota, usage counter and history,
+dataset, validation result, file and the URL signing secret from one pair of
+stores to another: from the embedded default to PostgreSQL + S3, and back.
+No server may run on either (the embedded stores are locked; stop the nodes
+of a PostgreSQL + S3 service first). Files are verified by SHA-256 as they
+are copied. The target must be empty (create its database and bucket first).
+
+Interrupted, run it again: it copies what is missing and finishes. Run
+again after it finished, it changes nothing. Uploads that were in flight
+when the source stopped are not copied (it says how many).`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runMigrate(cmd, from, to)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&from.Data, "from-data", "", "source: an embedded data directory")
+	f.StringVar(&from.DB, "from-db", "", "source metadata store URL (sqlite:// or postgres://)")
+	f.StringVar(&from.Blobs, "from-blobs", "", "source blob store URL (file:// or s3://)")
+	f.StringVar(&to.Data, "to-data", "", "target: a new embedded data directory")
+	f.StringVar(&to.DB, "to-db", "", "target metadata store URL (sqlite:// or postgres://)")
+	f.StringVar(&to.Blobs, "to-blobs", "", "target blob store URL (file:// or s3://)")
+	return cmd
+}
+
+// sideOf checks one side's flags: a data directory, or both store URLs.
+func sideOf(c Config, name string) error {
+	if c.Data == "" && (c.DB == "" || c.Blobs == "") {
+		return fmt.Errorf("say where to migrate %s: --%s-data DIR, or --%s-db URL and --%s-blobs URL", name, name, name, name)
+	}
+	return nil
+}
+
+func runMigrate(cmd *cobra.Command, from, to Config) (err error) {
+	if err := errors.Join(sideOf(from, "from"), sideOf(to, "to")); err != nil {
+		return err
+	}
+	out := cmd.ErrOrStderr()
+	src := &Main{Config: from}
+	defer src.Close()
+	if _, err := src.openStores(cmd.Context()); err != nil {
+		return fmt.Errorf("source: %w", err)
+	}
+	dst := &Main{Config: to}
+	defer dst.Close()
+	if _, err := dst.openStores(cmd.Context()); err != nil {
+		return fmt.Errorf("target: %w", err)
+	}
+	if src.Config.DB == dst.Config.DB || src.Config.Blobs == dst.Config.Blobs {
+		return errors.New("the source and the target are the same stores")
+	}
+	var bar *progressbar.ProgressBar
+	mig := &transfer.Migration{
+		From: transfer.Stores{Meta: src.Store, Blobs: src.Blobs},
+		To:   transfer.Stores{Meta: dst.Store, Blobs: dst.Blobs},
+		Plan: func(p *transfer.Plan) {
+			fmt.Fprintf(out, "source: %d organisations, %d keys, %d datasets, %d files (%s)\n",
+				p.Orgs, p.Keys, p.Datasets, p.Blobs, silo.FormatSize(p.Bytes))
+			if onTerminal() {
+				bar = newBar(p.Bytes, "migrate")
+			}
+		},
+		Progress: func(n int64) {
+			if bar != nil {
+				bar.Add64(n)
+			}
+		},
+	}
+	res, err := mig.Run(cmd.Context())
+	if bar != nil {
+		bar.Finish()
+	}
+	if err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	printMigration(out, res)
+	return nil
+}
+
+func printMigration(out io.Writer, res *transfer.Result) {
+	if res.AlreadyDone {
+		fmt.Fprintln(out, "the target already holds this migration, complete: nothing to do")
+		return
+	}
+	if res.Resumed {
+		fmt.Fprintf(out, "resumed an interrupted migration: %d files were in place already\n", res.BlobsPresent)
+	}
+	fmt.Fprintf(out, "copied %d files (%s), each verified by SHA-256, and the metadata of %d datasets\n",
+		res.BlobsCopied, silo.FormatSize(res.BytesCopied), res.Datasets)
+	s := res.Skipped
+	if s != (silo.Skipped{}) {
+		fmt.Fprintf(out, "not copied: %d uploads in flight (%s reserved), %d files they or running validations wrote, %d files awaiting deletion, %d idempotent creates still running\n",
+			s.Reservations, silo.FormatSize(s.ReservedBytes), s.PendingBlobs, s.GarbageBlobs, s.RunningCreates)
+	}
+	fmt.Fprintln(out, "done: check the target with silo fsck, then start silo serve on it")
+}

@@ -1,0 +1,207 @@
+package sqlq
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/silo-datasets/silo"
+)
+
+// Export reads every record of a store whose schema is silo's (both SQL
+// stores share it) through query, which must run inside one read
+// transaction so that the records are of one instant, and calls fn with
+// each, parents first. scanDataset is the store's own dataset reader.
+func Export(query func(q string) (Rows, error), scanDataset func(Scanner) (*silo.Dataset, error), fn func(*silo.Record) error) error {
+	steps := []struct {
+		q    string
+		scan func(Scanner) (*silo.Record, error)
+	}{
+		{`SELECT name, value FROM settings ORDER BY name`, scanSetting},
+		{`SELECT id, name, quota_bytes, used_bytes, created_at FROM orgs ORDER BY created_at, id`, scanOrgRecord},
+		{`SELECT id, org_id, hash, role, name, created_at, revoked_at FROM keys ORDER BY created_at, id`, scanKeyRecord},
+		{`SELECT org_id, at, used_bytes FROM usage_samples ORDER BY org_id, at`, scanUsageRecord},
+		{`SELECT ` + DatasetCols + ` FROM datasets ORDER BY org_id, created_at, id`, func(row Scanner) (*silo.Record, error) {
+			d, err := scanDataset(row)
+			return &silo.Record{Dataset: d}, err
+		}},
+		{`SELECT dataset_id, org_id, attempt, created_at FROM jobs ORDER BY created_at, dataset_id`, scanJobRecord},
+		{`SELECT org_id, key, fingerprint, status, body, dataset_id, created_at FROM idempotency
+			WHERE state = 'done' ORDER BY org_id, key`, scanIdemRecord},
+		{`SELECT (SELECT COUNT(*) FROM reservations), (SELECT COALESCE(SUM(bytes), 0) FROM reservations),
+			(SELECT COUNT(*) FROM blobs WHERE state = 'pending'), (SELECT COUNT(*) FROM blobs WHERE state = 'garbage'),
+			(SELECT COUNT(*) FROM idempotency WHERE state <> 'done')`, scanSkipped},
+	}
+	for _, st := range steps {
+		rows, err := query(st.q)
+		if err != nil {
+			return err
+		}
+		if err := Each(rows, st.scan, fn); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// DatasetCols are the dataset columns, in the order both stores scan them.
+const DatasetCols = `id, org_id, name, type, status, created_at, updated_at, expires_at, client_name, size_bytes, params, parts, report, key_id`
+
+func micros(us int64) time.Time { return time.UnixMicro(us).UTC() }
+
+func scanSetting(row Scanner) (*silo.Record, error) {
+	var s silo.SettingRecord
+	err := row.Scan(&s.Name, &s.Value)
+	return &silo.Record{Setting: &s}, err
+}
+
+func scanOrgRecord(row Scanner) (*silo.Record, error) {
+	var o silo.Org
+	var created int64
+	err := row.Scan(&o.ID, &o.Name, &o.QuotaBytes, &o.UsedBytes, &created)
+	o.CreatedAt = micros(created)
+	return &silo.Record{Org: &o}, err
+}
+
+func scanKeyRecord(row Scanner) (*silo.Record, error) {
+	var k silo.KeyRecord
+	var created int64
+	var revoked *int64
+	err := row.Scan(&k.ID, &k.OrgID, &k.Hash, &k.Role, &k.Name, &created, &revoked)
+	k.CreatedAt = micros(created)
+	if revoked != nil {
+		t := micros(*revoked)
+		k.RevokedAt = &t
+	}
+	return &silo.Record{Key: &k}, err
+}
+
+func scanUsageRecord(row Scanner) (*silo.Record, error) {
+	var u silo.UsageRecord
+	var at int64
+	err := row.Scan(&u.OrgID, &at, &u.UsedBytes)
+	u.At = micros(at)
+	return &silo.Record{Usage: &u}, err
+}
+
+func scanJobRecord(row Scanner) (*silo.Record, error) {
+	var j silo.JobRecord
+	var created int64
+	err := row.Scan(&j.DatasetID, &j.OrgID, &j.Attempt, &created)
+	j.CreatedAt = micros(created)
+	return &silo.Record{Job: &j}, err
+}
+
+func scanIdemRecord(row Scanner) (*silo.Record, error) {
+	r := silo.IdempotencyRecord{State: silo.IdempotencyDone}
+	var created int64
+	var ds *string
+	err := row.Scan(&r.OrgID, &r.Key, &r.Fingerprint, &r.Status, &r.Body, &ds, &created)
+	r.CreatedAt = micros(created)
+	if ds != nil {
+		r.DatasetID = *ds
+	}
+	return &silo.Record{Idempotency: &r}, err
+}
+
+func scanSkipped(row Scanner) (*silo.Record, error) {
+	var s silo.Skipped
+	err := row.Scan(&s.Reservations, &s.ReservedBytes, &s.PendingBlobs, &s.GarbageBlobs, &s.RunningCreates)
+	return &silo.Record{Skipped: &s}, err
+}
+
+// Importer writes records into a store of silo's schema through exec,
+// inside the one transaction the store opened for the import.
+type Importer struct {
+	Exec func(q string, args ...any) error
+	PH   func(n int) string // placeholder n (1-based): "?" or "$n"
+}
+
+func (im *Importer) insert(table, cols string, args ...any) error {
+	ph := make([]string, len(args))
+	for i := range args {
+		ph[i] = im.PH(i + 1)
+	}
+	return im.Exec(`INSERT INTO `+table+` (`+cols+`) VALUES (`+strings.Join(ph, ", ")+`)`, args...)
+}
+
+func nullMicros(t *time.Time) *int64 {
+	if t == nil {
+		return nil
+	}
+	us := t.UnixMicro()
+	return &us
+}
+
+// Put writes one record. Reservations are never imported, so every org
+// starts with nothing reserved; jobs come back queued.
+func (im *Importer) Put(r *silo.Record) error {
+	switch {
+	case r.Setting != nil:
+		return im.Exec(`INSERT INTO settings (name, value) VALUES (`+im.PH(1)+`, `+im.PH(2)+`)
+			ON CONFLICT (name) DO UPDATE SET value = excluded.value`, r.Setting.Name, r.Setting.Value)
+	case r.Org != nil:
+		o := r.Org
+		return im.insert("orgs", "id, name, quota_bytes, used_bytes, reserved_bytes, created_at",
+			o.ID, o.Name, o.QuotaBytes, o.UsedBytes, int64(0), o.CreatedAt.UnixMicro())
+	case r.Key != nil:
+		k := r.Key
+		return im.insert("keys", "id, org_id, hash, role, name, created_at, revoked_at",
+			k.ID, k.OrgID, k.Hash, string(k.Role), k.Name, k.CreatedAt.UnixMicro(), nullMicros(k.RevokedAt))
+	case r.Usage != nil:
+		return im.insert("usage_samples", "org_id, at, used_bytes", r.Usage.OrgID, r.Usage.At.UnixMicro(), r.Usage.UsedBytes)
+	case r.Dataset != nil:
+		return im.putDataset(r.Dataset)
+	case r.Job != nil:
+		j := r.Job
+		return im.insert("jobs", "dataset_id, org_id, owner, lease_until, attempt, created_at",
+			j.DatasetID, j.OrgID, nil, int64(0), j.Attempt, j.CreatedAt.UnixMicro())
+	case r.Idempotency != nil:
+		i := r.Idempotency
+		var ds *string
+		if i.DatasetID != "" {
+			ds = &i.DatasetID
+		}
+		return im.insert("idempotency", "org_id, key, fingerprint, state, claim, node, lease_until, reservation_id, status, body, dataset_id, created_at",
+			i.OrgID, i.Key, i.Fingerprint, silo.IdempotencyDone, "", "", int64(0), nil, i.Status, i.Body, ds, i.CreatedAt.UnixMicro())
+	case r.Skipped != nil:
+		return nil
+	}
+	return fmt.Errorf("import: empty record")
+}
+
+func (im *Importer) putDataset(d *silo.Dataset) error {
+	js := func(v any) (string, error) {
+		b, err := json.Marshal(v)
+		return string(b), err
+	}
+	params, err := js(d.Params)
+	if err != nil {
+		return err
+	}
+	parts, err := js(d.Parts)
+	if err != nil {
+		return err
+	}
+	report, err := js(d.Report)
+	if err != nil {
+		return err
+	}
+	var keyID *string
+	if d.KeyID != "" {
+		keyID = &d.KeyID
+	}
+	err = im.insert("datasets", DatasetCols, d.ID, d.OrgID, d.Name, string(d.Type), string(d.Status),
+		d.CreatedAt.UnixMicro(), d.UpdatedAt.UnixMicro(), nullMicros(d.ExpiresAt), d.ClientName, d.SizeBytes, params, parts, report, keyID)
+	if err != nil {
+		return err
+	}
+	for _, b := range d.LiveBlobs() {
+		if err := im.insert("blobs", "key, org_id, state, dataset_id, attempt, created_at",
+			b.Key, d.OrgID, string(silo.BlobLive), d.ID, 0, d.CreatedAt.UnixMicro()); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -1,0 +1,14 @@
+package postgres_test
+
+import (
+	"testing"
+
+	"github.com/silo-datasets/silo"
+	"github.com/silo-datasets/silo/internal/testenv"
+	"github.com/silo-datasets/silo/storetest"
+)
+
+func TestTransfer(t *testing.T) {
+	pg := func(t *testing.T) silo.Store { return open(t, testenv.Postgres(t)) }
+	storetest.TestTransfer(t, pg, pg, pg)
+}

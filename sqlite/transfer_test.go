@@ -1,0 +1,21 @@
+package sqlite_test
+
+import (
+	"path/filepath"
+	"testing"
+
+	"github.com/silo-datasets/silo"
+	"github.com/silo-datasets/silo/sqlite"
+	"github.com/silo-datasets/silo/storetest"
+)
+
+func TestTransfer(t *testing.T) {
+	open := func(t *testing.T) silo.Store {
+		s, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "silo.db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	storetest.TestTransfer(t, open, open, open)
+}
