@@ -66,7 +66,8 @@ FUZZMINTIME ?= 100x
 FUZZ_TARGETS = \
 	.:FuzzParseSize .:FuzzParseDuration \
 	./api:FuzzParseListQuery ./api:FuzzParseCreateQuery ./api:FuzzBearer ./api:FuzzCreateMultipart \
-	./validate:FuzzJSONL ./validate:FuzzCSV ./validate:FuzzTXT ./validate:FuzzChunker ./validate:FuzzRowDecoder
+	./validate:FuzzJSONL ./validate:FuzzCSV ./validate:FuzzTXT ./validate:FuzzChunker ./validate:FuzzRowDecoder \
+	./internal/mpart:FuzzReader
 
 fuzz-smoke:
 	@set -e; for t in $(FUZZ_TARGETS); do \

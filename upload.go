@@ -1,15 +1,10 @@
 package silo
 
 import (
-	"bufio"
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
-	"hash"
 	"io"
-	"path"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -177,62 +172,15 @@ func (u *Upload) step() int64 {
 const minReserveStep = 64 << 10
 
 // AddFile streams one uploaded file into the blob store, hashing it and
-// reserving quota as its bytes arrive. An empty eval file counts as absent,
-// as Cohere's own Go sample sends one.
+// reserving quota as its bytes arrive (pipeline.go). An empty eval file
+// counts as absent, as Cohere's own Go sample sends one. A reader that is
+// also a ChunkReader hands its buffers on without a copy.
 func (u *Upload) AddFile(ctx context.Context, kind PartKind, filename string, r io.Reader) error {
-	for _, p := range u.parts {
-		if p.Kind == kind {
-			return Errorf(EINVALID, "more than one %s file in the upload: send one data part and at most one eval_data part", kind)
-		}
+	src, ok := r.(ChunkReader)
+	if !ok {
+		src = &readerChunks{r: r}
 	}
-	// What cannot be read is refused before any of it is stored or counted:
-	// by its name before anything is reserved, by its first bytes before
-	// anything is written.
-	if err := CheckFileName(u.req.Type, kind, filename); err != nil {
-		return err
-	}
-	if err := u.reserveAnnounced(ctx); err != nil {
-		return err
-	}
-	br := bufio.NewReaderSize(r, 64<<10)
-	if kind == PartEval {
-		if _, err := br.Peek(1); err == io.EOF {
-			return nil
-		}
-	}
-	head, _ := br.Peek(16)
-	if string(head) == jsObject {
-		return Errorf(EINVALID, "The %s part holds only the text %q: the client sent a JavaScript object (such as fs.createReadStream(...) or {path: ...}) where the file belongs. Send the file as a Blob or File instead, e.g. await fs.openAsBlob(path) in Node.js.", partNames[kind], jsObject)
-	}
-	format, sniffed := formatOf(filename, br)
-	if err := CheckFileHead(u.req.Type, kind, filename, format, sniffed, head); err != nil {
-		return err
-	}
-	key := NewBlobKey()
-	// The key is in the ledger before a byte is written, so a crash at any
-	// point leaves nothing the sweep cannot find.
-	if err := u.s.Store.AddPendingBlob(ctx, u.res.ID, u.res.OrgID, key); err != nil {
-		return lostReservation(err)
-	}
-	u.blobs = append(u.blobs, key)
-	m := &meter{u: u, ctx: ctx, r: br, h: sha256.New()}
-	n, err := u.s.Blobs.Put(ctx, key, m)
-	if m.err != nil {
-		return m.err // the quota or size refusal, not the store's wrapping of it
-	}
-	if err != nil {
-		return err
-	}
-	u.parts = append(u.parts, Part{
-		ID:        NewID("dp_"),
-		Kind:      kind,
-		Format:    format,
-		Filename:  path.Base(filename),
-		BlobKey:   key,
-		SizeBytes: n,
-		SHA256:    hex.EncodeToString(m.h.Sum(nil)),
-	})
-	return nil
+	return u.addChunks(ctx, kind, filename, src)
 }
 
 // jsObject is what JavaScript's String() makes of an object: the Cohere
@@ -242,46 +190,13 @@ const jsObject = "[object Object]"
 
 var partNames = map[PartKind]string{PartTrain: "data", PartEval: "eval_data"}
 
-// meter counts, hashes and reserves an upload's bytes as they pass.
-type meter struct {
-	u   *Upload
-	ctx context.Context
-	r   io.Reader
-	h   hash.Hash
-	err error
-}
-
-func (m *meter) Read(p []byte) (int, error) {
-	if m.err != nil {
-		return 0, m.err
-	}
-	n, err := m.r.Read(p)
-	if n > 0 {
-		u := m.u
-		u.size += int64(n)
-		if u.size > u.s.maxDatasetSize() {
-			m.err = u.s.tooLarge()
-			return 0, m.err
-		}
-		if u.size > u.held {
-			if e := u.reserve(m.ctx, u.size-u.held, u.step()); e != nil {
-				m.err = e
-				return 0, e
-			}
-		}
-		m.h.Write(p[:n])
-	}
-	return n, err
-}
-
 // formatOf picks a file's format from its name's extension when it has a
 // known one; otherwise (sniffed) a file whose first non-blank byte is '{'
 // is JSONL and any other CSV.
-func formatOf(filename string, br *bufio.Reader) (f Format, sniffed bool) {
+func formatOf(filename string, head []byte) (f Format, sniffed bool) {
 	if f, _, _ := FormatOfName(filename); f != "" {
 		return f, false
 	}
-	head, _ := br.Peek(4096)
 	head = bytes.TrimPrefix(head, []byte("\xef\xbb\xbf"))
 	head = bytes.TrimLeft(head, " \t\r\n")
 	if len(head) > 0 && head[0] == '{' {

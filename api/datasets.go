@@ -6,12 +6,12 @@ import (
 	"errors"
 	"io"
 	"mime"
-	"mime/multipart"
 	"net/http"
 	"net/textproto"
 	"time"
 
 	"github.com/silo-datasets/silo"
+	"github.com/silo-datasets/silo/internal/mpart"
 )
 
 type usageJSON struct {
@@ -150,12 +150,12 @@ func (s *Server) handleCreate(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer u.Abort()
-	// The multipart reader pulls 4 KiB at a time; a large buffer below it
-	// makes each read of the connection a large one (a quarter of the
-	// syscalls of a 1 GiB upload went to 4 KiB reads). Errors of the body
-	// pass through it unchanged, so bodyReader still tells 499 from 400.
-	body := &bodyReader{r: bufio.NewReaderSize(r.Body, bodyBufSize)}
-	mr := multipart.NewReader(body, boundary)
+	// The multipart reader reads the connection into large buffers and
+	// hands them on (internal/mpart). Errors of the body pass through it
+	// unchanged, so bodyReader still tells 499 from 400.
+	body := &bodyReader{r: r.Body}
+	mr := mpart.NewReader(body, boundary)
+	defer mr.Close()
 	first := true
 	for {
 		part, err := mr.NextPart()
@@ -177,7 +177,7 @@ func (s *Server) handleCreate(w http.ResponseWriter, r *http.Request) {
 				u.Announce(r.ContentLength - partFraming(boundary, part.Header))
 			}
 		}
-		pr := &bodyReader{r: part}
+		pr := &partReader{p: part}
 		if err := u.AddFile(r.Context(), kind, part.FileName(), pr); err != nil {
 			writeError(w, r, body.classify(err, pr.err))
 			return
@@ -190,11 +190,6 @@ func (s *Server) handleCreate(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"id": d.ID})
 }
-
-// bodyBufSize is the read buffer of a create's body: large enough that
-// the connection is read in large pieces, small enough for many uploads at
-// once.
-const bodyBufSize = 256 << 10
 
 // partKinds are the multipart part names a create accepts: the SDKs send
 // data and eval_data; Cohere's curl sample and some clients send file.
@@ -238,6 +233,32 @@ func (b *bodyReader) Read(p []byte) (int, error) {
 	n, err := b.r.Read(p)
 	if err != nil && err != io.EOF && b.err == nil {
 		b.err = err
+	}
+	return n, err
+}
+
+// partReader is a part as the upload reads it: its chunks (no copy), or
+// its bytes; it remembers the error that ended it, for classify.
+type partReader struct {
+	p   *mpart.Part
+	err error
+}
+
+func (pr *partReader) NextChunk() (silo.Chunk, error) {
+	c, err := pr.p.NextChunk()
+	if err != nil {
+		if err != io.EOF && pr.err == nil {
+			pr.err = err
+		}
+		return silo.Chunk{}, err
+	}
+	return silo.Chunk{Data: c.Data, Buf: c.Buffer()}, nil
+}
+
+func (pr *partReader) Read(p []byte) (int, error) {
+	n, err := pr.p.Read(p)
+	if err != nil && err != io.EOF && pr.err == nil {
+		pr.err = err
 	}
 	return n, err
 }

@@ -1,0 +1,315 @@
+package silo
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"hash"
+	"io"
+	"path"
+	"sync"
+)
+
+// Chunk is a run of an uploaded file's bytes in a buffer that its reader
+// lends: the API's multipart reader hands its read buffers on, so a file's
+// bytes are copied once, from the socket, before they are hashed and
+// written. Release gives the buffer back.
+type Chunk struct {
+	Data []byte
+	Buf  interface{ Release() } // nil: nothing to give back
+}
+
+// Release gives the chunk's buffer back to its reader.
+func (c Chunk) Release() {
+	if c.Buf != nil {
+		c.Buf.Release()
+	}
+}
+
+// ChunkReader is a file as chunks; NextChunk returns io.EOF after the
+// last. AddFile takes one where it is given an io.Reader that is one.
+type ChunkReader interface {
+	NextChunk() (Chunk, error)
+}
+
+// pipeDepth is how many chunks may wait between two stages: enough to
+// keep each stage busy, few enough that an upload holds a bounded number
+// of buffers (about pipeDepth × 2 + 2 of 256 KiB).
+const pipeDepth = 4
+
+// addChunks streams one file into the blob store in three stages, so that
+// a 2-core machine runs them side by side: this goroutine reads the body
+// and reserves quota for each chunk before passing it on (nothing is
+// written that is not reserved), a second hashes, a third (the blob
+// store's Put) writes; the blob store fsyncs once at the end.
+func (u *Upload) addChunks(ctx context.Context, kind PartKind, filename string, src ChunkReader) error {
+	for _, p := range u.parts {
+		if p.Kind == kind {
+			return Errorf(EINVALID, "more than one %s file in the upload: send one data part and at most one eval_data part", kind)
+		}
+	}
+	// What cannot be read is refused before any of it is stored or counted:
+	// by its name before anything is reserved, by its first bytes before
+	// anything is written.
+	if err := CheckFileName(u.req.Type, kind, filename); err != nil {
+		return err
+	}
+	if err := u.reserveAnnounced(ctx); err != nil {
+		return err
+	}
+	head, pending, err := peekChunks(src, headSize)
+	defer func() {
+		for _, c := range pending {
+			c.Release()
+		}
+	}()
+	if err != nil {
+		return err
+	}
+	if kind == PartEval && len(head) == 0 {
+		return nil
+	}
+	if string(head) == jsObject {
+		return Errorf(EINVALID, "The %s part holds only the text %q: the client sent a JavaScript object (such as fs.createReadStream(...) or {path: ...}) where the file belongs. Send the file as a Blob or File instead, e.g. await fs.openAsBlob(path) in Node.js.", partNames[kind], jsObject)
+	}
+	format, sniffed := formatOf(filename, head)
+	if err := CheckFileHead(u.req.Type, kind, filename, format, sniffed, head[:min(len(head), 16)]); err != nil {
+		return err
+	}
+	key := NewBlobKey()
+	// The key is in the ledger before a byte is written, so a crash at any
+	// point leaves nothing the sweep cannot find.
+	if err := u.s.Store.AddPendingBlob(ctx, u.res.ID, u.res.OrgID, key); err != nil {
+		return lostReservation(err)
+	}
+	u.blobs = append(u.blobs, key)
+
+	p := newPipe(ctx)
+	put := make(chan struct {
+		n   int64
+		err error
+	}, 1)
+	go func() {
+		n, err := u.s.Blobs.Put(ctx, key, p)
+		close(p.quit)
+		put <- struct {
+			n   int64
+			err error
+		}{n, err}
+	}()
+	go p.hash()
+	rerr := u.feed(ctx, p, pending, src)
+	pending = nil
+	p.perr = rerr
+	close(p.in)
+	res := <-put
+	for c := range p.out { // what the writer left when it stopped
+		c.Release()
+	}
+	switch {
+	case rerr == errWriterStopped && res.err == nil:
+		return Errorf(EINTERNAL, "the blob store stopped reading the upload before its end")
+	case rerr != nil && rerr != errWriterStopped:
+		return rerr // the quota or size refusal, not the store's wrapping of it
+	case res.err != nil:
+		return res.err
+	}
+	u.parts = append(u.parts, Part{
+		ID:        NewID("dp_"),
+		Kind:      kind,
+		Format:    format,
+		Filename:  path.Base(filename),
+		BlobKey:   key,
+		SizeBytes: res.n,
+		SHA256:    hex.EncodeToString(p.h.Sum(nil)),
+	})
+	return nil
+}
+
+// headSize is how much of a file is looked at before it is stored: its
+// format and the JavaScript-object mistake are told from it.
+const headSize = 4096
+
+// peekChunks takes chunks from src until they hold n bytes or src ends,
+// and returns a copy of their first n bytes with the chunks themselves.
+func peekChunks(src ChunkReader, n int) ([]byte, []Chunk, error) {
+	var head []byte
+	var chunks []Chunk
+	for len(head) < n {
+		c, err := src.NextChunk()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, chunks, err
+		}
+		chunks = append(chunks, c)
+		head = append(head, c.Data[:min(len(c.Data), n-len(head))]...)
+	}
+	return head, chunks, nil
+}
+
+// feed passes the file's chunks to the pipe, counting and reserving them
+// first. It stops when the writer stopped.
+func (u *Upload) feed(ctx context.Context, p *pipe, pending []Chunk, src ChunkReader) error {
+	next := func() (Chunk, error) {
+		if len(pending) > 0 {
+			c := pending[0]
+			pending = pending[1:]
+			return c, nil
+		}
+		return src.NextChunk()
+	}
+	defer func() {
+		for _, c := range pending {
+			c.Release()
+		}
+	}()
+	for {
+		c, err := next()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if err := u.count(ctx, int64(len(c.Data))); err != nil {
+			c.Release()
+			return err
+		}
+		select {
+		case p.in <- c:
+		case <-p.quit:
+			c.Release()
+			return errWriterStopped
+		}
+	}
+}
+
+// errWriterStopped: the blob store's Put returned before the file ended
+// (its own error says why).
+var errWriterStopped = errors.New("the blob store stopped reading")
+
+// count adds n received bytes to the upload, growing its reservation
+// ahead of them.
+func (u *Upload) count(ctx context.Context, n int64) error {
+	u.size += n
+	if u.size > u.s.maxDatasetSize() {
+		return u.s.tooLarge()
+	}
+	if u.size > u.held {
+		return u.reserve(ctx, u.size-u.held, u.step())
+	}
+	return nil
+}
+
+// pipe carries chunks from the reader through the hash to the blob
+// store's Put, which reads it as an io.Reader or, if it can, through
+// WriteTo, writing each chunk as it is.
+type pipe struct {
+	ctx  context.Context
+	in   chan Chunk    // reader → hash
+	out  chan Chunk    // hash → writer
+	quit chan struct{} // closed when Put returned
+	h    hash.Hash
+	perr error // the reader's error; written before in is closed
+	rest Chunk // Read's part-used chunk
+}
+
+func newPipe(ctx context.Context) *pipe {
+	return &pipe{ctx: ctx, in: make(chan Chunk, pipeDepth), out: make(chan Chunk, pipeDepth),
+		quit: make(chan struct{}), h: sha256.New()}
+}
+
+func (p *pipe) hash() {
+	for c := range p.in {
+		p.h.Write(c.Data)
+		select {
+		case p.out <- c:
+		case <-p.quit:
+			c.Release()
+		}
+	}
+	close(p.out)
+}
+
+// WholeChunks tells a blob store that WriteTo writes large buffers as
+// they come, so it need not copy them through its own.
+func (p *pipe) WholeChunks() {}
+
+// WriteTo writes every chunk to w as it comes.
+func (p *pipe) WriteTo(w io.Writer) (int64, error) {
+	var n int64
+	for c := range p.out {
+		if err := p.ctx.Err(); err != nil {
+			c.Release()
+			return n, err
+		}
+		m, err := w.Write(c.Data)
+		c.Release()
+		n += int64(m)
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, p.perr
+}
+
+// Read copies the chunks into b, for blob stores that read.
+func (p *pipe) Read(b []byte) (int, error) {
+	if len(b) == 0 {
+		return 0, nil
+	}
+	for len(p.rest.Data) == 0 {
+		p.rest.Release()
+		p.rest = Chunk{}
+		c, ok := <-p.out
+		if !ok {
+			if p.perr != nil {
+				return 0, p.perr
+			}
+			return 0, io.EOF
+		}
+		p.rest = c
+	}
+	n := copy(b, p.rest.Data)
+	p.rest.Data = p.rest.Data[n:]
+	if len(p.rest.Data) == 0 {
+		p.rest.Release()
+		p.rest = Chunk{}
+	}
+	return n, nil
+}
+
+// readerChunks makes chunks of a plain io.Reader, reading it into pooled
+// buffers (one copy, as any reader needs), a chunk per read.
+type readerChunks struct {
+	r   io.Reader
+	err error
+}
+
+// readBufSize is the size of readerChunks' buffers.
+const readBufSize = 256 << 10
+
+type pooledBuf struct{ b []byte }
+
+var readBufs = sync.Pool{New: func() any { return &pooledBuf{b: make([]byte, readBufSize)} }}
+
+func (b *pooledBuf) Release() { readBufs.Put(b) }
+
+func (rc *readerChunks) NextChunk() (Chunk, error) {
+	if rc.err != nil {
+		return Chunk{}, rc.err
+	}
+	b := readBufs.Get().(*pooledBuf)
+	n := 0
+	for n == 0 && rc.err == nil { // one read: a slow writer's bytes go on as they come
+		n, rc.err = rc.r.Read(b.b)
+	}
+	if n == 0 {
+		b.Release()
+		return Chunk{}, rc.err
+	}
+	return Chunk{Data: b.b[:n:n], Buf: b}, nil
+}
