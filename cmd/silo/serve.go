@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -18,6 +19,7 @@ import (
 	"github.com/silo-datasets/silo"
 	"github.com/silo-datasets/silo/api"
 	"github.com/silo-datasets/silo/disk"
+	"github.com/silo-datasets/silo/internal/logbuf"
 	"github.com/silo-datasets/silo/postgres"
 	"github.com/silo-datasets/silo/s3"
 	"github.com/silo-datasets/silo/sqlite"
@@ -92,7 +94,12 @@ type Main struct {
 	Server  *api.Server
 
 	unlock func()
+	logOut *logbuf.Writer // the log's buffer; flushed on Close
 }
+
+// logFlushInterval: a log line reaches stderr at most this long after it
+// was written; requests' lines cost no write(2) each.
+const logFlushInterval = 100 * time.Millisecond
 
 // Run opens everything, serves until ctx ends (SIGINT/SIGTERM), then drains
 // and closes.
@@ -133,7 +140,8 @@ func (m *Main) finalSweep() {
 // Open builds and starts everything.
 func (m *Main) Open(ctx context.Context) error {
 	c := &m.Config
-	m.Logger = newLogger(c.LogFormat)
+	m.logOut = logbuf.New(os.Stderr, logFlushInterval)
+	m.Logger = newLogger(c.LogFormat, m.logOut)
 	slog.SetDefault(m.Logger)
 	quota, err := silo.ParseSize(c.DefaultQuota)
 	if err != nil {
@@ -203,6 +211,7 @@ func (m *Main) Open(ctx context.Context) error {
 		return fmt.Errorf("listening on %s: %w", c.Addr, err)
 	}
 	m.Logger.Info("silo listening", "addr", strings.TrimPrefix(strings.TrimPrefix(m.Server.URL(), "http://"), "https://"), "url", m.Server.URL(), "node", m.Service.Node)
+	m.logOut.Flush() // scripts wait for this line
 	return nil
 }
 
@@ -287,14 +296,17 @@ func (m *Main) Close() error {
 	if m.unlock != nil {
 		m.unlock()
 	}
+	if m.logOut != nil {
+		m.logOut.Close()
+	}
 	return err
 }
 
-func newLogger(format string) *slog.Logger {
+func newLogger(format string, out io.Writer) *slog.Logger {
 	if format == "json" {
-		return slog.New(slog.NewJSONHandler(os.Stderr, nil))
+		return slog.New(slog.NewJSONHandler(out, nil))
 	}
-	return slog.New(slog.NewTextHandler(os.Stderr, nil))
+	return slog.New(slog.NewTextHandler(out, nil))
 }
 
 func nodeName() string {
