@@ -30,6 +30,9 @@ type run struct {
 	train, split, eval tally
 	autoSplit          bool
 	buf                []byte
+	// meta are the kept metadata columns (keep_fields, optional_fields),
+	// whose rows are spooled until their types are known (metacols.go).
+	meta []*metaColumn
 }
 
 // partState is what one file's reading found.
@@ -44,6 +47,7 @@ type partState struct {
 	tooMany   int64 // rows dropped for too many tokens
 	bytes     int64 // the file's size
 	samples   []string
+	spool     *spool // the kept rows, while a metadata column's type is open
 }
 
 // removedListed is how many removed examples a warning names.
@@ -75,6 +79,12 @@ func (r *run) readPart(p *partState, f silo.ValidationFile) error {
 		// The file is not read further: its remaining rows cannot be parsed.
 		r.fail(r.prefix(p, rerr.msg))
 		return nil
+	}
+	if r.meta != nil {
+		if p.spool, err = newSpool(); err != nil {
+			return err
+		}
+		return r.readRows(p, src, nil)
 	}
 	// Hide the writer's concrete type: hamba/avro appends to an *os.File
 	// that already holds data instead of starting a new container.
@@ -201,13 +211,15 @@ func (r *run) checkRow(p *partState, f *fields, rerr *rowError, line int64) []an
 		r.reject(p, rerr, line)
 		return nil
 	}
+	// Metadata values go to the spool as they are; their Avro type is
+	// decided once every row is read (metacols.go).
 	for _, n := range r.lay.keep {
 		v, _ := f.get(n)
-		vals = append(vals, v.metadata())
+		vals = append(vals, v)
 	}
 	for _, n := range r.lay.optional {
 		if v, ok := f.get(n); ok {
-			vals = append(vals, v.metadata())
+			vals = append(vals, v)
 		} else {
 			vals = append(vals, nil)
 		}
@@ -282,6 +294,9 @@ func (r *run) keep(p *partState, vals []any, size int64, enc *ocf.Encoder) error
 	bucket.bytes += size
 	r.rules.add(bucket, vals[:r.lay.nType], p)
 	p.valid++
+	if p.spool != nil {
+		return r.spoolRow(p, vals)
+	}
 	if len(p.samples) < r.opts.Samples {
 		p.samples = append(p.samples, sampleJSON(r.lay.fields, vals, r.opts.SampleBytes))
 	}

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"math"
 	"strings"
 	"unicode/utf8"
 )
@@ -16,12 +17,18 @@ const (
 	kStrings               // {"type":"array","items":"string"}
 	kMessages              // array of Message records {role, content}
 	kOptString             // ["null","string"], default null: optional_fields
+	// The types a kept metadata column takes when one JSON type holds for
+	// all its values (metacols.go); with opt, ["null", T].
+	kLong   // "long": JSON integers
+	kDouble // "double": other JSON numbers
+	kBool   // "boolean"
 )
 
 // field is one column of the dataset's Avro schema.
 type field struct {
 	name string
 	kind kind
+	opt  bool // ["null", kind] with default null: an optional_field
 }
 
 // message is one turn of a chat-finetune-input conversation.
@@ -52,6 +59,16 @@ func avroSchema(fs []field) string {
 				`{"name":"role","type":"string"},{"name":"content","type":"string"}]}`))
 		case kOptString:
 			af.Type = []string{"null", "string"}
+			af.Default = json.RawMessage("null")
+		case kLong:
+			af.Type = "long"
+		case kDouble:
+			af.Type = "double"
+		case kBool:
+			af.Type = "boolean"
+		}
+		if f.opt {
+			af.Type = []any{"null", af.Type}
 			af.Default = json.RawMessage("null")
 		}
 		out = append(out, af)
@@ -94,6 +111,13 @@ func validAvroName(s string) bool {
 // the result back with two independent decoders.
 func appendRow(b []byte, fs []field, vals []any) []byte {
 	for i, f := range fs {
+		if f.opt {
+			if vals[i] == nil {
+				b = binary.AppendVarint(b, 0)
+				continue
+			}
+			b = binary.AppendVarint(b, 1)
+		}
 		switch f.kind {
 		case kString:
 			b = appendString(b, vals[i].(string))
@@ -122,6 +146,16 @@ func appendRow(b []byte, fs []field, vals []any) []byte {
 				b = appendString(b, s)
 			} else {
 				b = binary.AppendVarint(b, 0)
+			}
+		case kLong:
+			b = binary.AppendVarint(b, vals[i].(int64))
+		case kDouble:
+			b = binary.LittleEndian.AppendUint64(b, math.Float64bits(vals[i].(float64)))
+		case kBool:
+			if vals[i].(bool) {
+				b = append(b, 1)
+			} else {
+				b = append(b, 0)
 			}
 		}
 	}

@@ -25,8 +25,8 @@ type typeSpec struct {
 }
 
 var (
-	textField  = field{"text", kString}
-	genericFld = []field{{"json", kString}}
+	textField  = field{name: "text", kind: kString}
+	genericFld = []field{{name: "json", kind: kString}}
 )
 
 // specFor returns the rules of a type in silo.DatasetTypes, or nil. The
@@ -44,24 +44,24 @@ func specFor(t silo.DatasetType) *typeSpec {
 		return &typeSpec{fields: []field{textField}, required: []string{"text"},
 			rules: func(o *Options) rules { return &embedRules{tok: o.Tokenizer} }}
 	case silo.TypeSingleLabelFinetune:
-		return &typeSpec{fields: []field{textField, {"label", kString}},
+		return &typeSpec{fields: []field{textField, {name: "label", kind: kString}},
 			required: []string{"text", "label"}, finetune: true, filterInvalid: true,
 			rules: func(o *Options) rules { return newClassifyRules(o, false) }}
 	case silo.TypeMultiLabelFinetune:
-		return &typeSpec{fields: []field{textField, {"label", kStrings}},
+		return &typeSpec{fields: []field{textField, {name: "label", kind: kStrings}},
 			required: []string{"text", "label"}, finetune: true, filterInvalid: true,
 			rules: func(o *Options) rules { return newClassifyRules(o, true) }}
 	case silo.TypeRerankerFinetune:
-		return &typeSpec{fields: []field{{"query", kString}, {"relevant_passages", kStrings},
-			{"hard_negatives", kStrings}},
+		return &typeSpec{fields: []field{{name: "query", kind: kString}, {name: "relevant_passages", kind: kStrings},
+			{name: "hard_negatives", kind: kStrings}},
 			required: []string{"query", "relevant_passages"}, finetune: true,
 			rules: func(o *Options) rules { return newRerankRules(o) }}
 	case silo.TypeChatFinetune:
-		return &typeSpec{fields: []field{{"messages", kMessages}},
+		return &typeSpec{fields: []field{{name: "messages", kind: kMessages}},
 			required: []string{"messages"}, finetune: true,
 			rules: func(o *Options) rules { return newChatRules(o) }}
 	case silo.TypeBatchEmbedV2Input:
-		return &typeSpec{fields: []field{{"custom_id", kString}, {"body", kString}},
+		return &typeSpec{fields: []field{{name: "custom_id", kind: kString}, {name: "body", kind: kString}},
 			required: []string{"custom_id", "body"},
 			rules:    func(*Options) rules { return newBatchEmbedRules() }}
 	case silo.TypeEmbedResult, silo.TypeClusterResult, silo.TypeClusterOutliers,
@@ -101,7 +101,7 @@ func newLayout(spec *typeSpec, p silo.CreateParams) (*layout, string) {
 				return "field name " + quote(n) + " cannot be kept: Avro field names must match [A-Za-z_][A-Za-z0-9_]*"
 			}
 			have[n] = true
-			l.fields = append(l.fields, field{n, k})
+			l.fields = append(l.fields, field{name: n, kind: k})
 			*dst = append(*dst, n)
 		}
 		return ""

@@ -106,12 +106,22 @@ func (v *Validator) Validate(ctx context.Context, d *silo.Dataset, files []silo.
 		return &silo.Validation{Report: silo.Report{Error: msg},
 			Parts: make([]silo.PartStats, len(files))}, nil
 	}
+	defer func() {
+		for _, p := range r.parts {
+			p.spool.close()
+		}
+	}()
 	for i, f := range files {
 		if err := r.readPart(r.parts[i], f); err != nil {
 			return nil, err
 		}
 	}
 	r.finish()
+	if r.meta != nil && r.err == "" {
+		if err := r.writeSpooled(files); err != nil {
+			return nil, err
+		}
+	}
 	return r.verdict(), nil
 }
 
@@ -131,6 +141,9 @@ func (v *Validator) newRun(ctx context.Context, d *silo.Dataset, files []silo.Va
 		rules:  spec.rules(&v.opts),
 		schema: avroSchema(lay.fields),
 		warn:   warnings{max: v.opts.MaxWarnings},
+	}
+	for range len(lay.keep) + len(lay.optional) {
+		r.meta = append(r.meta, &metaColumn{})
 	}
 	for _, f := range files {
 		eval := f.Part != nil && f.Part.Kind == silo.PartEval
