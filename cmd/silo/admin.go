@@ -17,8 +17,8 @@ func newAdminCommand() *cobra.Command {
 		Short: "Manage organisations, quotas and API keys (admin keys only)",
 	}
 	addClientFlags(cmd, &f)
-	orgs := &cobra.Command{Use: "orgs", Aliases: []string{"org"}, Short: "Create and list organisations, set quotas"}
-	orgs.AddCommand(newOrgCreateCommand(&f), newOrgListCommand(&f), newSetQuotaCommand(&f))
+	orgs := &cobra.Command{Use: "orgs", Aliases: []string{"org"}, Short: "Create, list and delete organisations, set quotas (ORG: an id or a unique name)"}
+	orgs.AddCommand(newOrgCreateCommand(&f), newOrgListCommand(&f), newSetQuotaCommand(&f), newOrgDeleteCommand(&f))
 	keys := &cobra.Command{Use: "keys", Aliases: []string{"key"}, Short: "Create, list and revoke API keys"}
 	keys.AddCommand(newKeyCreateCommand(&f), newKeyListCommand(&f), newKeyRevokeCommand(&f))
 	cmd.AddCommand(orgs, keys)
@@ -67,8 +67,8 @@ func newOrgListCommand(f *clientFlags) *cobra.Command {
 
 func newSetQuotaCommand(f *clientFlags) *cobra.Command {
 	return &cobra.Command{
-		Use:   "set-quota ID SIZE",
-		Short: "Change an organisation's quota (below its usage is allowed: new uploads are refused)",
+		Use:   "set-quota ORG SIZE",
+		Short: "Change an organisation's quota, e.g. set-quota acme 2GB (below its usage is allowed: new uploads are refused)",
 		Args:  cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			n, err := silo.ParseSize(args[1])
@@ -76,11 +76,46 @@ func newSetQuotaCommand(f *clientFlags) *cobra.Command {
 				return err
 			}
 			return run(f, cmd, func(c *client.Client) ([]byte, func(io.Writer), error) {
-				o, raw, err := c.SetQuota(cmd.Context(), args[0], n)
+				org, err := resolveOrg(cmd.Context(), c, args[0])
+				if err != nil {
+					return nil, nil, err
+				}
+				o, raw, err := c.SetQuota(cmd.Context(), org.ID, n)
 				return raw, func(w io.Writer) { printOrgs(w, []client.Org{*o}) }, err
 			})
 		},
 	}
+}
+
+func newOrgDeleteCommand(f *clientFlags) *cobra.Command {
+	var purge bool
+	cmd := &cobra.Command{
+		Use:   "delete ORG [--purge]",
+		Short: "Delete an organisation and revoke its keys; refused while it holds datasets, unless --purge",
+		Long: "Delete an organisation (by id or unique name) and revoke its API keys. The server refuses while\n" +
+			"the organisation holds datasets; --purge deletes them too, and their bytes stop counting.",
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return run(f, cmd, func(c *client.Client) ([]byte, func(io.Writer), error) {
+				org, err := resolveOrg(cmd.Context(), c, args[0])
+				if err != nil {
+					return nil, nil, err
+				}
+				if err := c.DeleteOrg(cmd.Context(), org.ID, purge); err != nil {
+					return nil, nil, err
+				}
+				return []byte("{}"), func(w io.Writer) {
+					if purge {
+						fmt.Fprintf(w, "deleted organisation %s with its datasets (%s freed); its keys are revoked\n", orgLabel(org), size(org.UsageBytes))
+						return
+					}
+					fmt.Fprintf(w, "deleted organisation %s; its keys are revoked\n", orgLabel(org))
+				}, nil
+			})
+		},
+	}
+	cmd.Flags().BoolVar(&purge, "purge", false, "also delete the organisation's datasets")
+	return cmd
 }
 
 func printOrgs(w io.Writer, orgs []client.Org) {
@@ -94,20 +129,24 @@ func printOrgs(w io.Writer, orgs []client.Org) {
 func newKeyCreateCommand(f *clientFlags) *cobra.Command {
 	var org, role, name string
 	cmd := &cobra.Command{
-		Use:   "create --org ID --role reader|writer|admin [--name NAME]",
+		Use:   "create --org ORG --role reader|writer|admin [--name NAME]",
 		Short: "Create an API key; its secret is shown only this once",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return run(f, cmd, func(c *client.Client) ([]byte, func(io.Writer), error) {
-				k, raw, err := c.CreateKey(cmd.Context(), org, role, name)
+				o, err := resolveOrg(cmd.Context(), c, org)
+				if err != nil {
+					return nil, nil, err
+				}
+				k, raw, err := c.CreateKey(cmd.Context(), o.ID, role, name)
 				return raw, func(w io.Writer) {
-					fmt.Fprintf(w, "created %s key %s for organisation %s\n", k.Role, k.ID, k.OrgID)
+					fmt.Fprintf(w, "created %s key %s for organisation %s\n", k.Role, k.ID, orgLabel(o))
 					fmt.Fprintf(w, "its secret, shown only now (store it somewhere safe):\n\n    %s\n\n", k.Secret)
 				}, err
 			})
 		},
 	}
-	cmd.Flags().StringVar(&org, "org", "", "organisation id")
+	cmd.Flags().StringVar(&org, "org", "", "organisation id or unique name")
 	cmd.Flags().StringVar(&role, "role", "", "reader, writer or admin")
 	cmd.Flags().StringVar(&name, "name", "", "a name to recognise the key by")
 	cmd.MarkFlagRequired("org")
@@ -119,29 +158,53 @@ func newKeyCreateCommand(f *clientFlags) *cobra.Command {
 func newKeyListCommand(f *clientFlags) *cobra.Command {
 	var org string
 	cmd := &cobra.Command{
-		Use:     "list [--org ID]",
+		Use:     "list [--org ORG]",
 		Aliases: []string{"ls"},
-		Short:   "List API keys (never their secrets)",
+		Short:   "List API keys with their organisations' names (never their secrets)",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return run(f, cmd, func(c *client.Client) ([]byte, func(io.Writer), error) {
-				keys, raw, err := c.Keys(cmd.Context(), org)
-				return raw, func(w io.Writer) {
-					tw := table(w, "ID", "ORG", "ROLE", "NAME", "CREATED", "REVOKED")
-					for _, k := range keys {
-						revoked := "-"
-						if k.RevokedAt != nil {
-							revoked = when(*k.RevokedAt)
-						}
-						row(tw, k.ID, k.OrgID, k.Role, k.Name, when(k.CreatedAt), revoked)
+				orgs, _, err := c.Orgs(cmd.Context())
+				if err != nil {
+					return nil, nil, err
+				}
+				orgID := ""
+				if cmd.Flags().Changed("org") {
+					o, err := resolveOrg(cmd.Context(), c, org)
+					if err != nil {
+						return nil, nil, err
 					}
-					tw.Flush()
-				}, err
+					orgID = o.ID
+				}
+				keys, raw, err := c.Keys(cmd.Context(), orgID)
+				return raw, func(w io.Writer) { printKeys(w, keys, orgs) }, err
 			})
 		},
 	}
-	cmd.Flags().StringVar(&org, "org", "", "only the keys of this organisation")
+	cmd.Flags().StringVar(&org, "org", "", "only the keys of this organisation (id or unique name)")
 	return cmd
+}
+
+// printKeys shows keys with their organisation's name; a key of a deleted
+// organisation (revoked with it) shows its id.
+func printKeys(w io.Writer, keys []client.Key, orgs []client.Org) {
+	names := map[string]string{}
+	for _, o := range orgs {
+		names[o.ID] = o.Name
+	}
+	tw := table(w, "ID", "ORG", "ORG ID", "ROLE", "NAME", "CREATED", "REVOKED")
+	for _, k := range keys {
+		revoked := "-"
+		if k.RevokedAt != nil {
+			revoked = when(*k.RevokedAt)
+		}
+		org, ok := names[k.OrgID]
+		if !ok {
+			org = "(deleted)"
+		}
+		row(tw, k.ID, org, k.OrgID, k.Role, k.Name, when(k.CreatedAt), revoked)
+	}
+	tw.Flush()
 }
 
 func newKeyRevokeCommand(f *clientFlags) *cobra.Command {

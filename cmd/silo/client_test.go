@@ -124,11 +124,12 @@ func TestDatasetsCLI(t *testing.T) {
 	}
 }
 
-// TestCLIErrors: every failure is an error (one line, exit 1) that says
-// what to do.
+// TestCLIErrors: every failure is an error (one line) that says what to
+// do, with the exit status of its kind; a refused upload stores nothing.
 func TestCLIErrors(t *testing.T) {
-	startCLIServer(t)
-	bad := writeFile(t, "bad.csv", "x\n")
+	e := startCLIServer(t)
+	bad := writeFile(t, "bad.jsonl", "x\n")
+	gz := writeFile(t, "data.jsonl.gz", "\x1f\x8b\x08\x00 not really gzip")
 	big := writeFile(t, "big.jsonl", strings.Repeat("{\"text\":\"0123456789\"}\n", 100))
 	mustCLI(t, "admin", "orgs", "create", "small", "--quota", "1kB")
 	for _, tc := range []struct {
@@ -136,17 +137,21 @@ func TestCLIErrors(t *testing.T) {
 		env  map[string]string
 		args []string
 		want string
+		exit int
 	}{
-		{"validation failure exits 1 with the error", nil,
-			[]string{"datasets", "upload", bad, "--name", "bad", "--type", "chat-finetune-input", "--wait"}, "failed validation: "},
-		{"unknown dataset", nil, []string{"datasets", "get", "nope-123456"}, "not found (HTTP 404)"},
-		{"no key", map[string]string{"SILO_API_KEY": ""}, []string{"usage"}, "SILO_API_KEY is not set"},
-		{"bad key", map[string]string{"SILO_API_KEY": "silo_wrong"}, []string{"usage"}, "(HTTP 401)"},
-		{"no server", map[string]string{"SILO_URL": "http://127.0.0.1:1"}, []string{"usage"}, "cannot reach silo at http://127.0.0.1:1"},
-		{"bad quota size", nil, []string{"admin", "orgs", "create", "x", "--quota", "lots"}, "--quota: invalid size"},
-		{"missing type", nil, []string{"datasets", "upload", bad, "--name", "x"}, `required flag(s) "type" not set`},
-		{"missing file", nil, []string{"datasets", "upload", "/nonexistent.jsonl", "--name", "x", "--type", "embed-input"}, "no such file"},
-		{"over quota", nil, []string{"datasets", "upload", big, "--name", "big", "--type", "embed-input"}, "You have exceeded capacity"},
+		{"validation failure", nil,
+			[]string{"datasets", "upload", bad, "--name", "bad", "--type", "chat-finetune-input", "--wait"}, "failed validation: ", exitFailed},
+		{"unknown dataset", nil, []string{"datasets", "get", "nope-123456"}, "The dataset with id 'nope-123456' was not found. (HTTP 404)", exitNotFound},
+		{"no key", map[string]string{"SILO_API_KEY": ""}, []string{"usage"}, "SILO_API_KEY is not set", exitError},
+		{"bad key", map[string]string{"SILO_API_KEY": "silo_wrong"}, []string{"usage"}, "(HTTP 401)", exitRefused},
+		{"no server", map[string]string{"SILO_URL": "http://127.0.0.1:1"}, []string{"usage"}, "cannot reach silo at http://127.0.0.1:1", exitUnavailable},
+		{"bad quota size", nil, []string{"admin", "orgs", "create", "x", "--quota", "lots"}, "--quota: invalid size", exitError},
+		{"missing type", nil, []string{"datasets", "upload", bad, "--name", "x"}, `required flag(s) "type" not set`, exitError},
+		{"missing file", nil, []string{"datasets", "upload", "/nonexistent.jsonl", "--name", "x", "--type", "embed-input"}, "no such file", exitNotFound},
+		{"unreadable file", nil, []string{"datasets", "upload", gz, "--name", "gz", "--type", "embed-input"},
+			`The data file "data.jsonl.gz" cannot be read: silo reads .jsonl, .json, .csv and .txt files, not .gz. The dataset type embed-input accepts jsonl, csv or txt files; upload it uncompressed in one of those formats. (HTTP 400)`, exitRefused},
+		{"over quota", nil, []string{"datasets", "upload", big, "--name", "big", "--type", "embed-input"},
+			"You have exceeded capacity: the organization uses 2 bytes (2 B) of its 1,000 byte (1 kB) limit; this upload needs at least 2,200 bytes (2.2 kB).", exitRefused},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			for k, v := range tc.env {
@@ -155,12 +160,35 @@ func TestCLIErrors(t *testing.T) {
 			if tc.name == "over quota" {
 				lowerQuota(t)
 			}
+			before, used := datasetCount(t, e), e.Usage(t, e.Admin(t).OrgID()).UsedBytes
 			_, _, err := cli(t, tc.args...)
 			if err == nil || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "\n") {
 				t.Fatalf("silo %s: error %v, want one line with %q", strings.Join(tc.args, " "), err, tc.want)
 			}
+			if got := exitCode(err); got != tc.exit {
+				t.Errorf("exit status %d, want %d", got, tc.exit)
+			}
+			if tc.exit == exitRefused && tc.args[0] == "datasets" {
+				if n := datasetCount(t, e); n != before {
+					t.Errorf("a refused upload stored a dataset (%d, was %d)", n, before)
+				}
+				if u := e.Usage(t, e.Admin(t).OrgID()); u.UsedBytes != used || u.ReservedBytes != 0 {
+					t.Errorf("a refused upload counted: used %d (was %d), reserved %d", u.UsedBytes, used, u.ReservedBytes)
+				}
+			}
 		})
 	}
+}
+
+// datasetCount counts the default organisation's datasets in the store.
+func datasetCount(t *testing.T, e *silotest.Env) int {
+	t.Helper()
+	n := 0
+	err := e.Store.Datasets(t.Context(), silo.DatasetFilter{OrgID: e.Admin(t).OrgID()}, func(*silo.Dataset) error { n++; return nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
 }
 
 // lowerQuota gives the default organisation a 1 kB quota.
@@ -231,22 +259,61 @@ func TestCompletion(t *testing.T) {
 }
 
 // TestCLIExit: the built binary reports an error as one line on stderr,
-// prefixed "silo:", with exit status 1, and prints nothing on stdout.
+// prefixed "silo:", with the exit status of its kind (3: not found), and
+// prints nothing on stdout; with --json the error is one JSON object on
+// stderr.
 func TestCLIExit(t *testing.T) {
 	e := silotest.Start(t, silotest.Options{})
-	cmd := exec.Command(siloproc.Binary(t), "datasets", "get", "nope-123456")
-	cmd.Env = append(os.Environ(), "SILO_URL="+e.URL, "SILO_API_KEY="+e.AdminKey)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	var exit *exec.ExitError
-	if !errors.As(err, &exit) || exit.ExitCode() != 1 {
-		t.Fatalf("exit: %v", err)
+	bin := siloproc.Binary(t)
+	run := func(args ...string) (int, string, string) {
+		cmd := exec.Command(bin, args...)
+		cmd.Env = append(os.Environ(), "SILO_URL="+e.URL, "SILO_API_KEY="+e.AdminKey)
+		var stdout, stderr bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		err := cmd.Run()
+		var exit *exec.ExitError
+		if !errors.As(err, &exit) {
+			t.Fatalf("silo %v: %v, want an exit status", args, err)
+		}
+		return exit.ExitCode(), stdout.String(), stderr.String()
 	}
+	code, stdout, stderr := run("datasets", "get", "nope-123456")
 	want := "silo: The dataset with id 'nope-123456' was not found. (HTTP 404)\n"
-	if stderr.String() != want || stdout.Len() != 0 {
-		t.Fatalf("stderr %q, stdout %q; want stderr %q", stderr.String(), stdout.String(), want)
+	if code != exitNotFound || stderr != want || stdout != "" {
+		t.Fatalf("exit %d, stderr %q, stdout %q; want exit 3, stderr %q", code, stderr, stdout, want)
 	}
+	code, stdout, stderr = run("datasets", "get", "nope-123456", "--json")
+	var j struct {
+		Message   string `json:"message"`
+		ExitCode  int    `json:"exit_code"`
+		Status    int    `json:"status"`
+		RequestID string `json:"request_id"`
+	}
+	if err := json.Unmarshal([]byte(stderr), &j); err != nil || strings.Count(stderr, "\n") != 1 {
+		t.Fatalf("--json stderr %q is not one JSON object: %v", stderr, err)
+	}
+	if code != exitNotFound || stdout != "" || j.Message != "The dataset with id 'nope-123456' was not found." ||
+		j.ExitCode != exitNotFound || j.Status != 404 || j.RequestID == "" {
+		t.Fatalf("--json: exit %d, stdout %q, error %+v", code, stdout, j)
+	}
+	for _, args := range [][]string{{"--help"}, {"datasets", "download", "--help"}, {"datasets", "upload", "--help"}, {"admin", "orgs", "delete", "--help"}} {
+		help := helpText(t, args...)
+		for _, w := range []string{"Exit status:", "1  the dataset failed validation", "3  not found", "4  refused", "5  unavailable", `"exit_code"`} {
+			if !strings.Contains(help, w) {
+				t.Errorf("silo %s does not document %q", strings.Join(args, " "), w)
+			}
+		}
+	}
+}
+
+// helpText is a command's --help as printed.
+func helpText(t *testing.T, args ...string) string {
+	t.Helper()
+	out, _, err := cli(t, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
 }
 
 // TestDownloadChecksum: a download whose bytes do not match the part's

@@ -36,7 +36,9 @@ func newUploadCommand(f *clientFlags) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "upload FILE --name NAME --type TYPE",
 		Short: "Create a dataset from a file (.jsonl, .csv, .txt)",
-		Args:  cobra.ExactArgs(1),
+		Long: "Create a dataset from a file (.jsonl, .json, .csv or .txt, uncompressed; the dataset type decides\n" +
+			"which of those it accepts). With --wait, wait until validation ends and exit 1 if it failed.",
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := f.client()
 			if err != nil {
@@ -133,7 +135,7 @@ func reportValidation(cmd *cobra.Command, f *clientFlags, d *client.Dataset, raw
 		}
 	}
 	if d.ValidationStatus == "failed" {
-		return fmt.Errorf("dataset %s failed validation: %s", d.ID, oneLine(d.ValidationError))
+		return withExit(exitFailed, fmt.Errorf("dataset %s failed validation: %s", d.ID, oneLine(d.ValidationError)))
 	}
 	if !f.json {
 		fmt.Fprintf(cmd.OutOrStdout(), "dataset %s %s: %d rows, %s\n", d.ID, d.ValidationStatus, d.Rows(), size(d.SizeBytes))
@@ -143,8 +145,6 @@ func reportValidation(cmd *cobra.Command, f *clientFlags, d *client.Dataset, raw
 	}
 	return nil
 }
-
-func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
 
 func newListCommand(f *clientFlags) *cobra.Command {
 	var o client.ListOptions

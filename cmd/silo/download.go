@@ -3,8 +3,10 @@ package main
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -16,13 +18,14 @@ import (
 
 func newDownloadCommand(f *clientFlags) *cobra.Command {
 	var out string
-	var eval, avro bool
+	var eval, avro, force bool
 	cmd := &cobra.Command{
-		Use:   "download ID [-o FILE]",
+		Use:   "download ID [-o FILE] [--force]",
 		Short: "Download a dataset's uploaded file (or its eval file, or the validated Avro file)",
 		Long: "Download the file uploaded as a dataset's data, byte for byte. With --eval, its evaluation file.\n" +
 			"With --avro, or when the upload was created with keep_original_file=false, the Avro file\n" +
-			"that validation wrote. -o - writes to standard output.",
+			"that validation wrote. -o - writes to standard output; -o DIR writes into DIR. An existing\n" +
+			"file is never overwritten unless --force (exit 4).",
 		Args:              cobra.ExactArgs(1),
 		ValidArgsFunction: completeDatasetIDs(f),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -36,15 +39,16 @@ func newDownloadCommand(f *clientFlags) *cobra.Command {
 			}
 			p, err := d.Part(eval)
 			if err != nil {
-				return err
+				return withExit(exitNotFound, err)
 			}
 			u, err := p.DownloadURL(avro)
 			if err != nil {
-				return err
+				return withExit(exitNotFound, err)
 			}
 			isAvro := u == p.URL
-			if out == "" {
-				out = defaultName(p, isAvro)
+			out = outputPath(out, defaultName(p, isAvro))
+			if err := mayWrite(out, force); err != nil {
+				return err
 			}
 			body, n, err := c.Download(cmd.Context(), u)
 			if err != nil {
@@ -55,7 +59,7 @@ func newDownloadCommand(f *clientFlags) *cobra.Command {
 			// download that completes is the uploaded file, byte for byte.
 			h := sha256.New()
 			r, finish := progress(io.TeeReader(body, h), n, "downloading "+p.Name)
-			written, err := writeOutput(cmd, out, r, func() error {
+			written, err := writeOutput(cmd, out, force, r, func() error {
 				if isAvro || p.SHA256 == "" || hex.EncodeToString(h.Sum(nil)) == p.SHA256 {
 					return nil
 				}
@@ -74,6 +78,7 @@ func newDownloadCommand(f *clientFlags) *cobra.Command {
 	cmd.Flags().StringVarP(&out, "output", "o", "", "file to write (default: the part's name in the current directory; - for standard output)")
 	cmd.Flags().BoolVar(&eval, "eval", false, "download the evaluation file")
 	cmd.Flags().BoolVar(&avro, "avro", false, "download the validated Avro file")
+	cmd.Flags().BoolVar(&force, "force", false, "overwrite the output file if it exists")
 	return cmd
 }
 
@@ -90,11 +95,42 @@ func defaultName(p *client.Part, avro bool) string {
 	return name
 }
 
+// outputPath is where a download goes: -o as given, into the directory -o
+// names, or the part's name in the current directory.
+func outputPath(out, name string) string {
+	if out == "" {
+		return name
+	}
+	if out != "-" {
+		if st, err := os.Stat(out); err == nil && st.IsDir() {
+			return filepath.Join(out, name)
+		}
+	}
+	return out
+}
+
+// mayWrite refuses, before anything is downloaded, to replace an existing
+// file without force.
+func mayWrite(path string, force bool) error {
+	if path == "-" || force {
+		return nil
+	}
+	if _, err := os.Lstat(path); err == nil {
+		return existsError(path)
+	}
+	return nil
+}
+
+func existsError(path string) error {
+	return refusedf("%s exists already: pass --force to overwrite it, or -o another file", path)
+}
+
 // writeOutput copies r to path through a temporary file renamed into
 // place, so an interrupted download never leaves a truncated file behind
 // under the final name. check runs once every byte is read, before the
-// file takes its name.
-func writeOutput(cmd *cobra.Command, path string, r io.Reader, check func() error) (int64, error) {
+// file takes its name. Without force the file takes its name only if the
+// name is still free (a hard link cannot replace a file, a rename can).
+func writeOutput(cmd *cobra.Command, path string, force bool, r io.Reader, check func() error) (int64, error) {
 	if path == "-" {
 		n, err := io.Copy(cmd.OutOrStdout(), r)
 		if err == nil {
@@ -120,11 +156,33 @@ func writeOutput(cmd *cobra.Command, path string, r io.Reader, check func() erro
 		err = os.Chmod(tmp.Name(), 0o644)
 	}
 	if err == nil {
-		err = os.Rename(tmp.Name(), path)
+		err = place(tmp.Name(), path, force)
 	}
 	if err != nil {
 		os.Remove(tmp.Name())
+		if exitCode(err) == exitRefused {
+			return n, err
+		}
 		return n, fmt.Errorf("writing %s: %w", path, err)
 	}
 	return n, nil
+}
+
+// place gives the finished temporary file its name.
+func place(tmp, path string, force bool) error {
+	if force {
+		return os.Rename(tmp, path)
+	}
+	err := os.Link(tmp, path)
+	switch {
+	case err == nil:
+		return os.Remove(tmp)
+	case errors.Is(err, fs.ErrExist):
+		return existsError(path)
+	}
+	// A file system without hard links: check, then rename.
+	if _, serr := os.Lstat(path); serr == nil {
+		return existsError(path)
+	}
+	return os.Rename(tmp, path)
 }

@@ -5,7 +5,6 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"os/signal"
 	"syscall"
@@ -17,10 +16,11 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	root := newRootCommand()
-	if err := root.ExecuteContext(ctx); err != nil {
-		// Errors are one line on stderr, exit status 1.
-		fmt.Fprintln(os.Stderr, "silo:", err)
-		os.Exit(1)
+	if cmd, err := root.ExecuteContextC(ctx); err != nil {
+		// One line on stderr (one JSON object with --json), and an exit
+		// status that says what kind of failure it was.
+		stop()
+		os.Exit(report(os.Stderr, cmd, err))
 	}
 }
 
@@ -34,9 +34,27 @@ func newRootCommand() *cobra.Command {
 	// Each subcommand lives in its own file.
 	root.AddCommand(newServeCommand())
 	root.AddCommand(newFsckCommand())
-	root.AddCommand(newUsageCommand(), newDatasetsCommand(), newAdminCommand())
 	root.AddCommand(newBackupCommand(), newRestoreCommand(), newMigrateCommand())
+	clients := []*cobra.Command{newUsageCommand(), newDatasetsCommand(), newAdminCommand()}
+	root.AddCommand(clients...)
+	for _, c := range clients {
+		documentExitCodes(c)
+	}
+	root.Long = root.Short + "\n\n" + exitCodesHelp
 	return root
+}
+
+// documentExitCodes adds the exit statuses to the help of a client command
+// and of all its subcommands.
+func documentExitCodes(cmd *cobra.Command) {
+	long := cmd.Long
+	if long == "" {
+		long = cmd.Short
+	}
+	cmd.Long = long + "\n\n" + exitCodesHelp
+	for _, c := range cmd.Commands() {
+		documentExitCodes(c)
+	}
 }
 
 // env returns the environment variable's value, or def: every flag's
