@@ -40,7 +40,7 @@ A server on PostgreSQL + S3 answers 501: back those up with their own tools
 			}
 			defer body.Close()
 			r, finish := progress(body, n, "backup")
-			written, err := writeOutput(cmd, out, r, func() error { return nil })
+			written, err := writeOutput(cmd, out, true, r, func() error { return nil })
 			finish()
 			if err != nil {
 				return fmt.Errorf("backup failed: %w", err)
