@@ -31,9 +31,21 @@ const (
 type Error struct {
 	Code    string
 	Message string
+	// Err is the cause, for logs and for errors.Is/As (a dependency's
+	// driver error behind EUNAVAILABLE, say); never shown to users.
+	Err error
 }
 
-func (e *Error) Error() string { return fmt.Sprintf("silo: %s: %s", e.Code, e.Message) }
+func (e *Error) Error() string {
+	if e.Err != nil {
+		return fmt.Sprintf("silo: %s: %s: %v", e.Code, e.Message, e.Err)
+	}
+	return fmt.Sprintf("silo: %s: %s", e.Code, e.Message)
+}
+
+// Unwrap returns the cause, so that code below the service (an outcome
+// check that looks for a connection error, say) still sees it.
+func (e *Error) Unwrap() error { return e.Err }
 
 // Errorf returns an *Error with the code and a formatted message.
 func Errorf(code, format string, args ...any) *Error {
@@ -41,7 +53,8 @@ func Errorf(code, format string, args ...any) *Error {
 }
 
 // ErrorCode returns the code of err: that of the *Error it wraps, ECANCELED or
-// ETIMEOUT for context errors, EINTERNAL for anything else, "" for nil.
+// ETIMEOUT for context errors, EUNAVAILABLE for a local disk that is full,
+// read-only or failing (see Fault), EINTERNAL for anything else, "" for nil.
 func ErrorCode(err error) string {
 	var e *Error
 	switch {
@@ -49,6 +62,8 @@ func ErrorCode(err error) string {
 		return ""
 	case errors.As(err, &e):
 		return e.Code
+	case diskFault(err) != "":
+		return EUNAVAILABLE
 	case errors.Is(err, context.Canceled):
 		return ECANCELED
 	case errors.Is(err, context.DeadlineExceeded):
@@ -66,6 +81,8 @@ func ErrorMessage(err error) string {
 		return ""
 	case errors.As(err, &e):
 		return e.Message
+	case diskFault(err) != "":
+		return diskFault(err)
 	case errors.Is(err, context.Canceled):
 		return "request cancelled"
 	case errors.Is(err, context.DeadlineExceeded):

@@ -3,6 +3,7 @@ package api
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -37,6 +38,24 @@ func StatusOf(err error) int {
 	return http.StatusInternalServerError
 }
 
+// retryAfterOf is the Retry-After of a 429 or 503 that set none: a
+// dependency that failed (a database restarting, a disk being freed) takes
+// seconds to come back, and an instant retry would only add load, so those
+// clients wait longer than a node's momentary overload.
+func retryAfterOf(err error) string {
+	if dependencyFault(err) {
+		return "5"
+	}
+	return "1"
+}
+
+// dependencyFault reports whether err came from a dependency (a store
+// wrapped its cause, or a raw disk error) rather than from silo itself.
+func dependencyFault(err error) bool {
+	var e *silo.Error
+	return !errors.As(err, &e) || e.Err != nil
+}
+
 // errorBody is every error's body: Cohere's shape, {"message", "id"}
 // (cohere-openapi.yaml's error responses). id is the request's id, the same
 // as its X-Request-Id header, so that a user who pastes an error body in a
@@ -60,8 +79,12 @@ func writeError(w http.ResponseWriter, r *http.Request, err error) {
 	}
 	if status == http.StatusTooManyRequests || status == http.StatusServiceUnavailable {
 		if w.Header().Get("Retry-After") == "" {
-			w.Header().Set("Retry-After", "1")
+			w.Header().Set("Retry-After", retryAfterOf(err))
 		}
+	}
+	if silo.IsTransient(err) && dependencyFault(err) {
+		// The cause (which server, which file) is for the operator's logs.
+		slog.WarnContext(r.Context(), "dependency fault", "code", silo.ErrorCode(err), "err", err, "path", r.URL.Path, "request_id", w.Header().Get("X-Request-Id"))
 	}
 	writeJSON(w, status, newErrorBody(w, silo.ErrorMessage(err)))
 }

@@ -45,7 +45,7 @@ func ParseURL(raw string) (string, error) {
 func Open(root string) (*Store, error) {
 	for _, d := range []string{"blobs", "tmp"} {
 		if err := os.MkdirAll(filepath.Join(root, d), 0o700); err != nil {
-			return nil, fmt.Errorf("disk: %w", err)
+			return nil, fault(fmt.Errorf("disk: %w", err))
 		}
 	}
 	return &Store{root: root}, nil
@@ -74,7 +74,7 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader) (n int64, err 
 	tmp := s.temp(key)
 	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
-		return 0, fmt.Errorf("disk: %w", err)
+		return 0, fault(fmt.Errorf("disk: %w", err))
 	}
 	defer func() {
 		if err != nil {
@@ -92,13 +92,13 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader) (n int64, err 
 		return n, err
 	}
 	if err = f.Sync(); err != nil {
-		return n, fmt.Errorf("disk: fsync: %w", err)
+		return n, fault(fmt.Errorf("disk: fsync: %w", err))
 	}
 	if err = f.Close(); err != nil {
-		return n, fmt.Errorf("disk: %w", err)
+		return n, fault(fmt.Errorf("disk: %w", err))
 	}
 	if err = os.Rename(tmp, s.final(key)); err != nil {
-		return n, fmt.Errorf("disk: %w", err)
+		return n, fault(fmt.Errorf("disk: %w", err))
 	}
 	return n, syncDir(filepath.Join(s.root, "blobs"))
 }
@@ -122,7 +122,7 @@ func fillCopy(w io.Writer, r io.Reader, buf []byte) (int64, error) {
 		}
 		if m > 0 {
 			if _, err := w.Write(buf[:m]); err != nil {
-				return total, err
+				return total, fault(fmt.Errorf("disk: %w", err))
 			}
 			total += int64(m)
 		}
@@ -155,14 +155,19 @@ func (c ctxReader) Read(p []byte) (int, error) {
 	return c.r.Read(p)
 }
 
+// fault classifies the disk's own errors (full, read-only, failing). Only
+// those: an error of the reader a Put copies from is the client's and
+// passes unchanged.
+func fault(err error) error { return silo.Fault(silo.DepDisk, err) }
+
 func syncDir(dir string) error {
 	d, err := os.Open(dir)
 	if err != nil {
-		return fmt.Errorf("disk: %w", err)
+		return fault(fmt.Errorf("disk: %w", err))
 	}
 	defer d.Close()
 	if err := d.Sync(); err != nil {
-		return fmt.Errorf("disk: fsync %s: %w", dir, err)
+		return fault(fmt.Errorf("disk: fsync %s: %w", dir, err))
 	}
 	return nil
 }
@@ -176,12 +181,12 @@ func (s *Store) Open(ctx context.Context, key string, offset, length int64) (io.
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, silo.Errorf(silo.ENOTFOUND, "blob %s not found", key)
 	} else if err != nil {
-		return nil, fmt.Errorf("disk: %w", err)
+		return nil, fault(fmt.Errorf("disk: %w", err))
 	}
 	if offset > 0 {
 		if _, err := f.Seek(offset, io.SeekStart); err != nil {
 			f.Close()
-			return nil, fmt.Errorf("disk: %w", err)
+			return nil, fault(fmt.Errorf("disk: %w", err))
 		}
 	}
 	if length < 0 {
@@ -200,7 +205,7 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 	}
 	for _, p := range []string{s.final(key), s.temp(key)} {
 		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return fmt.Errorf("disk: %w", err)
+			return fault(fmt.Errorf("disk: %w", err))
 		}
 	}
 	return nil
@@ -211,7 +216,7 @@ func (s *Store) List(ctx context.Context, fn func(key string, size int64) error)
 	for _, dir := range []string{"blobs", "tmp"} {
 		entries, err := os.ReadDir(filepath.Join(s.root, dir))
 		if err != nil {
-			return fmt.Errorf("disk: %w", err)
+			return fault(fmt.Errorf("disk: %w", err))
 		}
 		for _, e := range entries {
 			info, err := e.Info()
@@ -230,7 +235,7 @@ func (s *Store) List(ctx context.Context, fn func(key string, size int64) error)
 func (s *Store) Ping(ctx context.Context) error {
 	f, err := os.CreateTemp(filepath.Join(s.root, "tmp"), "ping-*")
 	if err != nil {
-		return fmt.Errorf("disk: %w", err)
+		return fault(fmt.Errorf("disk: %w", err))
 	}
 	f.Close()
 	return os.Remove(f.Name())

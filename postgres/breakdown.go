@@ -13,11 +13,11 @@ func (s *Store) UsageBreakdown(ctx context.Context, orgID string) ([]silo.UsageG
 	rows, err := s.pool.Query(ctx, `SELECT type, client_name, COUNT(*), COALESCE(SUM(size_bytes), 0)::bigint
 		FROM datasets WHERE org_id = $1 GROUP BY type, client_name ORDER BY 4 DESC, 1, 2`, orgID)
 	if err != nil {
-		return nil, err
+		return nil, mapErr(err)
 	}
-	return sqlq.Collect(rows, func(row sqlq.Scanner) (silo.UsageGroup, error) {
+	return mapped(sqlq.Collect(rows, func(row sqlq.Scanner) (silo.UsageGroup, error) {
 		var g silo.UsageGroup
 		err := row.Scan(&g.Type, &g.ClientName, &g.Datasets, &g.Bytes)
 		return g, err
-	})
+	}))
 }

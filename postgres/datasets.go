@@ -100,9 +100,19 @@ func (s *Store) Datasets(ctx context.Context, f silo.DatasetFilter, fn func(*sil
 	q, args := sqlq.DatasetQuery(datasetCols, f, func(n int) string { return "$" + strconv.Itoa(n) })
 	rows, err := s.pool.Query(ctx, q, args...)
 	if err != nil {
-		return err
+		return mapErr(err)
 	}
-	return sqlq.Each(rows, scanDataset, fn)
+	// Only the store's own errors are mapped: fn's (the client's) pass as
+	// they are.
+	var fnErr error
+	err = sqlq.Each(rows, scanDataset, func(d *silo.Dataset) error {
+		fnErr = fn(d)
+		return fnErr
+	})
+	if fnErr != nil {
+		return fnErr
+	}
+	return mapErr(err)
 }
 
 // DeleteDataset removes a dataset and subtracts its bytes from usage; nil if
@@ -136,18 +146,18 @@ func (s *Store) ExpiredDatasets(ctx context.Context, now time.Time, limit int) (
 	rows, err := s.pool.Query(ctx, `SELECT `+datasetCols+` FROM datasets WHERE expires_at IS NOT NULL AND expires_at < $1 ORDER BY expires_at, id LIMIT $2`,
 		micros(now), limit)
 	if err != nil {
-		return nil, err
+		return nil, mapErr(err)
 	}
-	return sqlq.Collect(rows, scanDataset)
+	return mapped(sqlq.Collect(rows, scanDataset))
 }
 
 // UsageSums sums dataset sizes per organisation, the slow way, for fsck.
 func (s *Store) UsageSums(ctx context.Context) (map[string]int64, error) {
 	rows, err := s.pool.Query(ctx, `SELECT org_id, SUM(size_bytes)::BIGINT FROM datasets GROUP BY org_id`)
 	if err != nil {
-		return nil, err
+		return nil, mapErr(err)
 	}
-	return sqlq.SumsByOrg(rows)
+	return mapped(sqlq.SumsByOrg(rows))
 }
 
 // nullString stores "" as NULL.

@@ -96,7 +96,7 @@ func (s *Store) FinishIdempotency(ctx context.Context, orgID, key, claim string,
 // ReleaseIdempotency deletes a running record.
 func (s *Store) ReleaseIdempotency(ctx context.Context, orgID, key, claim string) error {
 	_, err := s.pool.Exec(ctx, `DELETE FROM idempotency WHERE org_id = $1 AND key = $2 AND claim = $3 AND state = 'running'`, orgID, key, claim)
-	return err
+	return mapErr(err)
 }
 
 // markIdempotencyDone is the create transaction's part: the record whose

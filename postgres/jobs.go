@@ -112,14 +112,14 @@ func (s *Store) FinishJob(ctx context.Context, job *silo.Job, d *silo.Dataset) e
 // RequeueJobs ends the leases of every job not owned by owner.
 func (s *Store) RequeueJobs(ctx context.Context, owner string) error {
 	_, err := s.pool.Exec(ctx, `UPDATE jobs SET lease_until = 0 WHERE owner IS NOT NULL AND owner <> $1`, owner)
-	return err
+	return mapErr(err)
 }
 
 // PendingJobs counts unfinished jobs.
 func (s *Store) PendingJobs(ctx context.Context) (int, error) {
 	var n int
 	err := s.pool.QueryRow(ctx, `SELECT COUNT(*) FROM jobs`).Scan(&n)
-	return n, err
+	return n, mapErr(err)
 }
 
 // AddPendingBlob records a blob an upload is about to write, under its
@@ -146,9 +146,9 @@ func (s *Store) AddPendingBlob(ctx context.Context, resID, orgID, key string) er
 func (s *Store) GarbageBlobs(ctx context.Context, limit int) ([]string, error) {
 	rows, err := s.pool.Query(ctx, `SELECT key FROM blobs WHERE state = 'garbage' LIMIT $1`, limit)
 	if err != nil {
-		return nil, err
+		return nil, mapErr(err)
 	}
-	return pgx.CollectRows(rows, pgx.RowTo[string])
+	return mapped(pgx.CollectRows(rows, pgx.RowTo[string]))
 }
 
 // ForgetBlobs drops the ledger rows of deleted garbage blobs. Only garbage
@@ -167,7 +167,7 @@ func (s *Store) ForgetBlobs(ctx context.Context, keys []string) error {
 func (s *Store) Blobs(ctx context.Context, fn func(key string, state silo.BlobState) error) error {
 	rows, err := s.pool.Query(ctx, `SELECT key, state FROM blobs ORDER BY key`)
 	if err != nil {
-		return err
+		return mapErr(err)
 	}
 	defer rows.Close()
 	for rows.Next() {
@@ -179,5 +179,5 @@ func (s *Store) Blobs(ctx context.Context, fn func(key string, state silo.BlobSt
 			return err
 		}
 	}
-	return rows.Err()
+	return mapErr(rows.Err())
 }

@@ -44,9 +44,9 @@ func (s *Store) Org(ctx context.Context, id string) (*silo.Org, error) {
 func (s *Store) Orgs(ctx context.Context) ([]*silo.Org, error) {
 	rows, err := s.pool.Query(ctx, `SELECT `+orgCols+` FROM orgs ORDER BY created_at, id`)
 	if err != nil {
-		return nil, err
+		return nil, mapErr(err)
 	}
-	return sqlq.Collect(rows, scanOrg)
+	return mapped(sqlq.Collect(rows, scanOrg))
 }
 
 // SetQuota changes an organisation's quota.
@@ -66,11 +66,11 @@ func (s *Store) UsageHistory(ctx context.Context, orgID string, since time.Time,
 	rows, err := s.pool.Query(ctx, `SELECT at, used_bytes FROM usage_samples WHERE org_id = $1 AND at >= $2 ORDER BY at DESC LIMIT $3`,
 		orgID, micros(since), limit)
 	if err != nil {
-		return nil, err
+		return nil, mapErr(err)
 	}
 	out, err := sqlq.Collect(rows, sqlq.ScanUsageSample)
 	slices.Reverse(out) // newest first from the index, oldest first to the caller
-	return out, err
+	return out, mapErr(err)
 }
 
 func sampleUsage(ctx context.Context, tx pgx.Tx, orgID string, at time.Time) error {
@@ -112,9 +112,9 @@ func (s *Store) KeyByHash(ctx context.Context, hash []byte) (*silo.Key, error) {
 func (s *Store) Keys(ctx context.Context, orgID string) ([]*silo.Key, error) {
 	rows, err := s.pool.Query(ctx, `SELECT `+keyCols+` FROM keys WHERE $1 = '' OR org_id = $1 ORDER BY created_at, id`, orgID)
 	if err != nil {
-		return nil, err
+		return nil, mapErr(err)
 	}
-	return sqlq.Collect(rows, scanKey)
+	return mapped(sqlq.Collect(rows, scanKey))
 }
 
 // RevokeKey deny-lists a key; revoking twice keeps the first time.

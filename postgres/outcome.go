@@ -8,6 +8,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/silo-datasets/silo"
 )
 
 // How long txKnown may take to learn a lost transaction's fate, and after
@@ -49,7 +51,10 @@ func (s *Store) txKnown(ctx context.Context, fn func(pgx.Tx) error) error {
 			committed, rerr := s.resolve(ctx, xid, pid)
 			switch {
 			case rerr != nil:
-				return fmt.Errorf("postgres: transaction outcome unknown (%v) after: %w", rerr, err)
+				// 504: the outcome settles by itself; the client may retry
+				// with its Idempotency-Key, or repeat the delete.
+				return &silo.Error{Code: silo.ETIMEOUT, Message: "the database did not confirm the outcome in time; retrying with the same Idempotency-Key (or repeating a delete) is safe",
+					Err: fmt.Errorf("postgres: transaction outcome unknown (%v) after: %w", rerr, err)}
 			case committed:
 				return nil
 			}

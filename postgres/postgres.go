@@ -24,11 +24,13 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/puddle/v2"
 
 	"github.com/silo-datasets/silo"
 )
@@ -88,10 +90,7 @@ func (s *Store) Close() error {
 
 // Ping checks the database answers.
 func (s *Store) Ping(ctx context.Context) error {
-	if err := s.pool.Ping(ctx); err != nil {
-		return fmt.Errorf("postgres: %s: %w", s.addr, err)
-	}
-	return nil
+	return mapErr(s.pool.Ping(ctx))
 }
 
 // maxAttempts bounds the retries of a transaction that PostgreSQL aborted
@@ -116,7 +115,8 @@ func retryable(err error) bool {
 	return errors.As(err, &pe) && (pe.Code == "40P01" || pe.Code == "40001")
 }
 
-// mapErr turns PostgreSQL's errors into silo's codes.
+// mapErr turns PostgreSQL's errors into silo's codes: not found,
+// conflicts, and the faults of the server or the way to it (see fault).
 func mapErr(err error) error {
 	var pe *pgconn.PgError
 	switch {
@@ -127,7 +127,41 @@ func mapErr(err error) error {
 	case errors.As(err, &pe) && pe.Code == "23505": // unique_violation
 		return silo.Errorf(silo.ECONFLICT, "already exists")
 	}
-	return err
+	return fault(err)
+}
+
+// fault classifies an error of the server or of the connection to it as
+// unavailable (nothing changed; retry later) or a deadline, and returns
+// any other error unchanged. The message never names the server: its
+// address and user stay in the logs.
+func fault(err error) error {
+	var pe *pgconn.PgError
+	var ce *pgconn.ConnectError
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return silo.Fault(silo.DepDatabase, err)
+	case errors.As(err, &ce), errors.Is(err, puddle.ErrClosedPool), pgconn.Timeout(err):
+		// Whatever refused the connection (the server down or starting,
+		// the database gone, too many clients), nothing was done.
+		return silo.Unavailable(silo.DepDatabase, err)
+	case errors.As(err, &pe):
+		switch {
+		case strings.HasPrefix(pe.Code, "08"), // connection exception
+			pe.Code == "57P01", pe.Code == "57P02", pe.Code == "57P03", // admin/crash shutdown, cannot connect now
+			strings.HasPrefix(pe.Code, "53"), // insufficient resources: disk full, out of memory, too many connections
+			pe.Code == "25006",               // read-only transaction: a standby, or default_transaction_read_only
+			pe.Code == "58030":               // io_error
+			return silo.Unavailable(silo.DepDatabase, err)
+		case pe.Code == "57014": // query_canceled: statement_timeout
+			return silo.TimedOut(silo.DepDatabase, err)
+		case pe.Code == "22021", pe.Code == "22P05": // bytes that are not UTF-8, or a NUL
+			return &silo.Error{Code: silo.EINVALID, Message: "The request holds bytes that are not valid UTF-8 text.", Err: err}
+		}
+		return err
+	}
+	return silo.Fault(silo.DepDatabase, err)
 }
 
 // Setting returns the stored value of name, storing def first if unset.
@@ -143,6 +177,9 @@ func (s *Store) Setting(ctx context.Context, name, def string) (string, error) {
 	})
 	return v, err
 }
+
+// mapped is mapErr for a function's two results.
+func mapped[T any](v T, err error) (T, error) { return v, mapErr(err) }
 
 func micros(t time.Time) int64 { return t.UnixMicro() }
 

@@ -91,9 +91,9 @@ func (s *Store) ReleaseReservation(ctx context.Context, resID string, expiredBef
 func (s *Store) reservations(ctx context.Context, where string, args ...any) ([]*silo.Reservation, error) {
 	rows, err := s.pool.Query(ctx, `SELECT `+sqlq.ReservationCols+` FROM reservations `+where+` ORDER BY created_at, id`, args...)
 	if err != nil {
-		return nil, err
+		return nil, mapErr(err)
 	}
-	return sqlq.Collect(rows, sqlq.ScanReservation)
+	return mapped(sqlq.Collect(rows, sqlq.ScanReservation))
 }
 
 // ExpiredReservations lists reservations whose lease ran out before now.

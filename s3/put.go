@@ -88,7 +88,7 @@ func (s *Store) putSingle(ctx context.Context, key string, b []byte) (int64, err
 	defer cancel()
 	if _, err := s.core.PutObject(rctx, s.bucket, key, bytes.NewReader(b), int64(len(b)),
 		"", sha256Hex(b), minio.PutObjectOptions{}); err != nil {
-		return 0, fmt.Errorf("s3: put %s: %w", key, err)
+		return 0, fault(fmt.Errorf("s3: put %s: %w", key, err))
 	}
 	// Cancelled meanwhile: the caller will not record the blob, so the
 	// clean-up removes it.
@@ -101,7 +101,7 @@ func (s *Store) putMultipart(ctx context.Context, key string, r io.Reader, buf [
 	uploadID, err := s.core.NewMultipartUpload(rctx, s.bucket, key, minio.PutObjectOptions{})
 	cancel()
 	if err != nil {
-		return 0, fmt.Errorf("s3: start upload of %s: %w", key, err)
+		return 0, fault(fmt.Errorf("s3: start upload of %s: %w", key, err))
 	}
 	// The caller's clean-up (Delete) aborts this upload on error: it lists
 	// the key's uploads, which also covers an upload whose id we never got.
@@ -123,7 +123,7 @@ func (s *Store) putMultipart(ctx context.Context, key string, r io.Reader, buf [
 			minio.PutObjectPartOptions{Sha256Hex: sha256Hex(part)})
 		cancel()
 		if err != nil {
-			return total, fmt.Errorf("s3: upload part %d of %s: %w", num, key, err)
+			return total, fault(fmt.Errorf("s3: upload part %d of %s: %w", num, key, err))
 		}
 		parts = append(parts, minio.CompletePart{PartNumber: num, ETag: p.ETag})
 		total += int64(m)
@@ -145,7 +145,7 @@ func (s *Store) putMultipart(ctx context.Context, key string, r io.Reader, buf [
 	rctx, cancel = detach(ctx)
 	defer cancel()
 	if _, err := s.core.CompleteMultipartUpload(rctx, s.bucket, key, uploadID, parts, minio.PutObjectOptions{}); err != nil {
-		return total, fmt.Errorf("s3: complete upload of %s: %w", key, err)
+		return total, fault(fmt.Errorf("s3: complete upload of %s: %w", key, err))
 	}
 	return total, ctx.Err()
 }

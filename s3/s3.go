@@ -169,9 +169,9 @@ func (s *Store) Ping(ctx context.Context) error {
 	ok, err := s.client.BucketExists(ctx, s.bucket)
 	if err != nil {
 		if code := minio.ToErrorResponse(err).Code; code != "" {
-			return fmt.Errorf("s3: bucket %q at %s: %s (%w)", s.bucket, s.endpoint, code, err)
+			return fault(fmt.Errorf("s3: bucket %q at %s: %s (%w)", s.bucket, s.endpoint, code, err))
 		}
-		return fmt.Errorf("s3: cannot reach %s: %w", s.endpoint, err)
+		return fault(fmt.Errorf("s3: cannot reach %s: %w", s.endpoint, err))
 	}
 	if !ok {
 		return fmt.Errorf("s3: bucket %q does not exist at %s; create it first", s.bucket, s.endpoint)
@@ -224,12 +224,27 @@ func (s *Store) Open(ctx context.Context, key string, offset, length int64) (io.
 	return nil, s.readError(key, err)
 }
 
+// fault classifies an error of the S3 server or of the way to it: a 5xx
+// answer, throttling, a timeout or a failed connection is the blob store's
+// fault and may pass (503); anything else is returned unchanged.
+func fault(err error) error {
+	var er minio.ErrorResponse
+	if errors.As(err, &er) {
+		switch {
+		case er.StatusCode >= 500, er.StatusCode == 429,
+			er.Code == "SlowDown", er.Code == "ServiceUnavailable", er.Code == "InternalError", er.Code == "RequestTimeout":
+			return silo.Unavailable(silo.DepBlobs, err)
+		}
+	}
+	return silo.Fault(silo.DepBlobs, err)
+}
+
 func (s *Store) readError(key string, err error) error {
 	resp := minio.ToErrorResponse(err)
 	if resp.Code == "NoSuchKey" || resp.StatusCode == http.StatusNotFound {
 		return silo.Errorf(silo.ENOTFOUND, "blob %s not found", key)
 	}
-	return fmt.Errorf("s3: get %s: %w", key, err)
+	return fault(fmt.Errorf("s3: get %s: %w", key, err))
 }
 
 // Delete aborts any multipart upload under key, then removes the object.
@@ -244,7 +259,7 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 		}
 		if err := s.core.AbortMultipartUpload(ctx, s.bucket, key, u.UploadID); err != nil &&
 			minio.ToErrorResponse(err).Code != "NoSuchUpload" {
-			return fmt.Errorf("s3: abort upload of %s: %w", key, err)
+			return fault(fmt.Errorf("s3: abort upload of %s: %w", key, err))
 		}
 		return nil
 	})
@@ -253,7 +268,7 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 	}
 	if err := s.client.RemoveObject(ctx, s.bucket, key, minio.RemoveObjectOptions{}); err != nil &&
 		minio.ToErrorResponse(err).Code != "NoSuchKey" {
-		return fmt.Errorf("s3: delete %s: %w", key, err)
+		return fault(fmt.Errorf("s3: delete %s: %w", key, err))
 	}
 	return nil
 }
@@ -265,7 +280,7 @@ func (s *Store) uploads(ctx context.Context, prefix string, fn func(minio.Object
 	for {
 		res, err := s.core.ListMultipartUploads(ctx, s.bucket, prefix, keyMarker, idMarker, "", 1000)
 		if err != nil {
-			return fmt.Errorf("s3: list multipart uploads: %w", err)
+			return fault(fmt.Errorf("s3: list multipart uploads: %w", err))
 		}
 		for _, u := range res.Uploads {
 			if err := fn(u); err != nil {
@@ -289,7 +304,7 @@ func (s *Store) uploadSize(ctx context.Context, key, uploadID string) (int64, er
 			if minio.ToErrorResponse(err).Code == "NoSuchUpload" {
 				return size, nil // completed or aborted meanwhile
 			}
-			return 0, fmt.Errorf("s3: list parts of %s: %w", key, err)
+			return 0, fault(fmt.Errorf("s3: list parts of %s: %w", key, err))
 		}
 		for _, p := range res.ObjectParts {
 			size += p.Size
@@ -331,7 +346,7 @@ func (s *Store) List(ctx context.Context, fn func(key string, size int64) error)
 	}
 	for obj := range s.client.ListObjects(ctx, s.bucket, minio.ListObjectsOptions{Recursive: true}) {
 		if obj.Err != nil {
-			return fmt.Errorf("s3: list objects: %w", obj.Err)
+			return fault(fmt.Errorf("s3: list objects: %w", obj.Err))
 		}
 		if !silo.ValidBlobKey(obj.Key) {
 			continue

@@ -125,7 +125,7 @@ func (s *Store) Close() error {
 // Ping checks the database answers.
 func (s *Store) Ping(ctx context.Context) error {
 	var one int
-	return s.r.QueryRowContext(ctx, "SELECT 1").Scan(&one)
+	return mapErr(s.r.QueryRowContext(ctx, "SELECT 1").Scan(&one))
 }
 
 // tx runs fn in a write transaction (BEGIN IMMEDIATE), committing if it
@@ -142,7 +142,9 @@ func (s *Store) tx(ctx context.Context, fn func(*sql.Tx) error) error {
 	return mapErr(tx.Commit())
 }
 
-// mapErr turns SQLite's errors into silo's codes.
+// mapErr turns SQLite's errors into silo's codes: not found, conflicts,
+// and the faults of the disk under the database (full, read-only, failing,
+// locked past busy_timeout), which are the dependency's, not the user's.
 func mapErr(err error) error {
 	var se *sqlite.Error
 	switch {
@@ -152,8 +154,28 @@ func mapErr(err error) error {
 		return silo.Errorf(silo.ENOTFOUND, "not found")
 	case errors.As(err, &se) && (se.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE || se.Code() == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY):
 		return silo.Errorf(silo.ECONFLICT, "already exists")
+	case errors.As(err, &se):
+		if f := fault(se.Code()&0xff, err); f != nil {
+			return f
+		}
 	}
-	return err
+	return silo.Fault(silo.DepDatabase, err)
+}
+
+// fault classifies a primary SQLite result code, or returns nil.
+func fault(code int, err error) error {
+	switch code {
+	case sqlite3.SQLITE_FULL:
+		return &silo.Error{Code: silo.EUNAVAILABLE, Message: silo.MsgFull, Err: err}
+	case sqlite3.SQLITE_READONLY:
+		return &silo.Error{Code: silo.EUNAVAILABLE, Message: silo.MsgReadOnly, Err: err}
+	case sqlite3.SQLITE_IOERR, sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_NOMEM, sqlite3.SQLITE_PROTOCOL:
+		return silo.Unavailable(silo.DepDatabase, err)
+	case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED:
+		// busy_timeout already waited: the database is held too long.
+		return silo.Unavailable(silo.DepDatabase, err)
+	}
+	return nil
 }
 
 func micros(t time.Time) int64 { return t.UnixMicro() }
