@@ -20,7 +20,7 @@ const avscInstall = "npm ci --prefix validate/testdata/avsc"
 // boolean and nullable double, and non-ASCII text.
 var avroCases = []corpusCase{
 	{"embed_keep_fields", embed, params("keep", "wiki_id,url,views,title", "optional", "langs"), "embed_keep.jsonl", "", ""},
-	{"metadata_types", embed, params("keep", "n,f,b,obj,big", "optional", "mix,opt"), "embed_meta_types.jsonl", "", ""},
+	{"metadata_types", embed, params("keep", "n,f,b,obj,big", "optional", "opt,mix"), "embed_meta_types.jsonl", "", ""},
 	{"embed_csv_quoted", embed, params(), "embed_valid.csv", "", ""},
 	{"multilabel", multi, params(), "multilabel_valid.jsonl", "", ""},
 	{"rerank", rerank, params(), "rerank_valid.jsonl", "", ""},

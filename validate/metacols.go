@@ -256,12 +256,13 @@ func (r *run) writePart(p *partState, w io.Writer) error {
 // column's kind (nil for null).
 func typedValue(k kind, b []byte) (any, []byte) {
 	tag := b[0]
+	if tag == tagNull {
+		return nil, b[1:] // a null has no text (appendTagged)
+	}
 	n, w := binary.Uvarint(b[1:])
 	text := string(b[1+w : 1+w+int(n)])
 	rest := b[1+w+int(n):]
 	switch {
-	case tag == tagNull:
-		return nil, rest
 	case k == kLong:
 		v, _ := strconv.ParseInt(text, 10, 64)
 		return v, rest
