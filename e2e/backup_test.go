@@ -40,7 +40,10 @@ func TestBackupUnderLoadRestores(t *testing.T) {
 	if st, out := call(t, "DELETE", p.URL+"/v1/admin/keys/"+revoked["id"].(string), adminKey, nil); st != 200 {
 		t.Fatalf("revoke: %d %v", st, out)
 	}
-	var ids, doomed []string
+	// A first dataset larger than what loopback sockets buffer: the
+	// server is still streaming it when the datasets after it are deleted.
+	ids := []string{upload(t, p.URL, keyA, "type=embed-input", "filler", jsonlRows(20<<20))}
+	var doomed []string
 	for i := range 6 {
 		q := "type=embed-input"
 		if i%2 == 1 {
