@@ -6,27 +6,37 @@ import (
 )
 
 // UsageGroup is what an organisation's live datasets of one type, created by
-// one client (X-Client-Name), hold: the store's GROUP BY row, from which the
-// API derives the breakdowns by type and by client.
+// one client (X-Client-Name) with one API key, hold: the store's GROUP BY
+// row, from which the API derives the breakdowns by type, by client and by
+// key. KeyID is "" for datasets created before silo recorded keys.
 type UsageGroup struct {
 	Type       DatasetType
 	ClientName string
+	KeyID      string
+	KeyName    string
 	Datasets   int64
 	Bytes      int64
 }
 
-// UsageShare is one line of a usage breakdown.
+// UsageShare is one line of a usage breakdown. Name is set in the split by
+// key only: the key's name, or "unknown" for datasets of no recorded key.
 type UsageShare struct {
 	Key      string `json:"key"`
+	Name     string `json:"name,omitempty"`
 	Datasets int64  `json:"datasets"`
 	Bytes    int64  `json:"bytes"`
 }
 
-// UsageBreakdown is an organisation's usage split two ways. Each split sums
-// to the organisation's usage, so a dashboard can show either as a whole.
+// UnknownKeyName names, in the split by key, the datasets created before
+// silo recorded which key created each one.
+const UnknownKeyName = "unknown"
+
+// UsageBreakdown is an organisation's usage split three ways. Each split
+// sums to the organisation's usage, so a dashboard can show any as a whole.
 type UsageBreakdown struct {
 	ByType   []UsageShare `json:"by_type"`
 	ByClient []UsageShare `json:"by_client"`
+	ByKey    []UsageShare `json:"by_key"` // the org's "users": the key that created each dataset
 }
 
 // UsageBreakdown returns the caller's organisation's usage by dataset type
@@ -43,24 +53,29 @@ func (s *Service) UsageBreakdown(ctx context.Context, c *Caller) (*UsageBreakdow
 	return SplitUsage(groups), nil
 }
 
-// SplitUsage folds store groups into the two splits, each largest first
+// SplitUsage folds store groups into the three splits, each largest first
 // (then by key, so the order is stable).
 func SplitUsage(groups []UsageGroup) *UsageBreakdown {
-	byType, byClient := map[string]*UsageShare{}, map[string]*UsageShare{}
-	add := func(m map[string]*UsageShare, key string, g UsageGroup) {
+	byType, byClient, byKey := map[string]*UsageShare{}, map[string]*UsageShare{}, map[string]*UsageShare{}
+	add := func(m map[string]*UsageShare, key, name string, g UsageGroup) {
 		sh := m[key]
 		if sh == nil {
-			sh = &UsageShare{Key: key}
+			sh = &UsageShare{Key: key, Name: name}
 			m[key] = sh
 		}
 		sh.Datasets += g.Datasets
 		sh.Bytes += g.Bytes
 	}
 	for _, g := range groups {
-		add(byType, string(g.Type), g)
-		add(byClient, g.ClientName, g)
+		add(byType, string(g.Type), "", g)
+		add(byClient, g.ClientName, "", g)
+		if g.KeyID == "" {
+			add(byKey, "", UnknownKeyName, g)
+		} else {
+			add(byKey, g.KeyID, g.KeyName, g)
+		}
 	}
-	return &UsageBreakdown{ByType: sortedShares(byType), ByClient: sortedShares(byClient)}
+	return &UsageBreakdown{ByType: sortedShares(byType), ByClient: sortedShares(byClient), ByKey: sortedShares(byKey)}
 }
 
 func sortedShares(m map[string]*UsageShare) []UsageShare {

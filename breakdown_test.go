@@ -13,14 +13,17 @@ func TestSplitUsage(t *testing.T) {
 		groups []silo.UsageGroup
 		want   *silo.UsageBreakdown
 	}{
-		{"none", nil, &silo.UsageBreakdown{ByType: []silo.UsageShare{}, ByClient: []silo.UsageShare{}}},
-		{"folds both ways, largest first", []silo.UsageGroup{
-			{Type: "embed-input", ClientName: "cli", Datasets: 2, Bytes: 10},
-			{Type: "embed-input", ClientName: "web", Datasets: 1, Bytes: 5},
-			{Type: "chat-finetune-input", ClientName: "cli", Datasets: 1, Bytes: 20},
+		{"none", nil, &silo.UsageBreakdown{ByType: []silo.UsageShare{}, ByClient: []silo.UsageShare{}, ByKey: []silo.UsageShare{}}},
+		{"folds three ways, largest first", []silo.UsageGroup{
+			{Type: "embed-input", ClientName: "cli", KeyID: "key_a", KeyName: "alice", Datasets: 2, Bytes: 10},
+			{Type: "embed-input", ClientName: "web", KeyID: "key_b", KeyName: "bob", Datasets: 1, Bytes: 5},
+			{Type: "chat-finetune-input", ClientName: "cli", KeyID: "key_a", KeyName: "alice", Datasets: 1, Bytes: 20},
+			{Type: "embed-input", ClientName: "cli", Datasets: 1, Bytes: 1},
 		}, &silo.UsageBreakdown{
-			ByType:   []silo.UsageShare{{Key: "chat-finetune-input", Datasets: 1, Bytes: 20}, {Key: "embed-input", Datasets: 3, Bytes: 15}},
-			ByClient: []silo.UsageShare{{Key: "cli", Datasets: 3, Bytes: 30}, {Key: "web", Datasets: 1, Bytes: 5}},
+			ByType:   []silo.UsageShare{{Key: "chat-finetune-input", Datasets: 1, Bytes: 20}, {Key: "embed-input", Datasets: 4, Bytes: 16}},
+			ByClient: []silo.UsageShare{{Key: "cli", Datasets: 4, Bytes: 31}, {Key: "web", Datasets: 1, Bytes: 5}},
+			ByKey: []silo.UsageShare{{Key: "key_a", Name: "alice", Datasets: 3, Bytes: 30}, {Key: "key_b", Name: "bob", Datasets: 1, Bytes: 5},
+				{Key: "", Name: silo.UnknownKeyName, Datasets: 1, Bytes: 1}},
 		}},
 		{"ties by key", []silo.UsageGroup{
 			{Type: "b", ClientName: "y", Datasets: 1, Bytes: 1},
@@ -28,6 +31,7 @@ func TestSplitUsage(t *testing.T) {
 		}, &silo.UsageBreakdown{
 			ByType:   []silo.UsageShare{{Key: "a", Datasets: 1, Bytes: 1}, {Key: "b", Datasets: 1, Bytes: 1}},
 			ByClient: []silo.UsageShare{{Key: "x", Datasets: 1, Bytes: 1}, {Key: "y", Datasets: 1, Bytes: 1}},
+			ByKey:    []silo.UsageShare{{Key: "", Name: silo.UnknownKeyName, Datasets: 2, Bytes: 2}},
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -20,14 +20,17 @@ type Usage struct {
 // Share is one line of a usage breakdown.
 type Share struct {
 	Key      string `json:"key"`
+	Name     string `json:"name,omitempty"` // by key: the key's name, or "unknown"
 	Datasets int64  `json:"datasets"`
 	Bytes    int64  `json:"bytes"`
 }
 
-// Breakdown is the usage by dataset type and by client name.
+// Breakdown is the usage by dataset type, by client name and by the API
+// key that created each dataset.
 type Breakdown struct {
 	ByType   []Share `json:"by_type"`
 	ByClient []Share `json:"by_client"`
+	ByKey    []Share `json:"by_key"`
 }
 
 // Sample is the usage at one moment.
@@ -43,7 +46,7 @@ func (c *Client) Usage(ctx context.Context) (*Usage, json.RawMessage, error) {
 	return &u, raw, err
 }
 
-// Breakdown returns the usage by dataset type and by client name.
+// Breakdown returns the usage by dataset type, by client name and by key.
 func (c *Client) Breakdown(ctx context.Context) (*Breakdown, json.RawMessage, error) {
 	var b Breakdown
 	raw, err := c.call(ctx, http.MethodGet, "/v1/datasets/usage/breakdown", &b)

@@ -45,6 +45,7 @@ func TestStore(t *testing.T, open OpenStore) {
 		{"Settings", testSettings},
 		{"UsageBreakdown", testBreakdown},
 		{"DeleteOrg", testDeleteOrg},
+		{"UsageBreakdownByKey", testBreakdownByKey},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := open(t)
