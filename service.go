@@ -372,7 +372,7 @@ func (s *Service) CreateKey(ctx context.Context, c *Caller, orgID string, role R
 		return nil, err
 	}
 	if !role.Valid() {
-		return nil, Errorf(EUNPROCESSABLE, "role must be reader, writer or admin")
+		return nil, Errorf(EUNPROCESSABLE, "role must be reader, writer, admin or metrics")
 	}
 	if len(name) > MaxOrgNameLength {
 		return nil, Errorf(EUNPROCESSABLE, "name must be at most %d characters", MaxOrgNameLength)

@@ -12,14 +12,16 @@ import (
 	"time"
 )
 
-// Role is what an API key may do. Roles are ordered: each includes the ones
-// below it.
+// Role is what an API key may do. reader, writer and admin are ordered:
+// each includes the ones below it. metrics stands apart: it reads /metrics
+// and nothing else (a scraper's least privilege); admin includes it too.
 type Role string
 
 const (
-	RoleReader Role = "reader" // list, get, download, usage of its organisation
-	RoleWriter Role = "writer" // reader + create and delete datasets
-	RoleAdmin  Role = "admin"  // writer + the admin API across all organisations
+	RoleReader  Role = "reader"  // list, get, download, usage of its organisation
+	RoleWriter  Role = "writer"  // reader + create and delete datasets
+	RoleAdmin   Role = "admin"   // writer + the admin API across all organisations
+	RoleMetrics Role = "metrics" // GET /metrics only
 )
 
 func (r Role) rank() int {
@@ -35,10 +37,15 @@ func (r Role) rank() int {
 }
 
 // Valid reports whether r is a known role.
-func (r Role) Valid() bool { return r.rank() > 0 }
+func (r Role) Valid() bool { return r.rank() > 0 || r == RoleMetrics }
 
 // Includes reports whether a key with role r may do what needs role min.
-func (r Role) Includes(min Role) bool { return r.rank() >= min.rank() && r.Valid() }
+func (r Role) Includes(min Role) bool {
+	if min == RoleMetrics {
+		return r == RoleMetrics || r == RoleAdmin
+	}
+	return r.rank() >= min.rank() && r.rank() > 0
+}
 
 // Org is an organisation: the unit of tenancy and of the storage quota.
 //

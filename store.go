@@ -22,6 +22,7 @@ type Store interface {
 	OrgDeleter
 	LeaseStore
 	TransferStore
+	QueueAger
 
 	// Setting returns the value stored under name, first storing def if there
 	// is none yet (so that concurrent nodes agree on one value).
@@ -192,6 +193,13 @@ type TransferStore interface {
 	// recorded live in the ledger, settings overwritten. Nothing is written
 	// if records or a put fails.
 	Import(ctx context.Context, records func(put func(*Record) error) error) error
+}
+
+// QueueAger tells how long the validation queue has been waiting.
+type QueueAger interface {
+	// OldestJob returns the creation time of the oldest validation job not
+	// yet finished; the zero time when there is none.
+	OldestJob(ctx context.Context) (time.Time, error)
 }
 
 // BlobState is where a blob is in its life.

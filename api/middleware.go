@@ -96,7 +96,7 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 			writeError(w, r, silo.Errorf(silo.EUNAUTHORIZED, "invalid api token: the Authorization header must be Bearer <key>"))
 			return
 		}
-		key, err := s.Service.Authenticate(r.Context(), secret)
+		key, err := s.Service.AuthenticateAPI(r.Context(), secret)
 		if err != nil {
 			writeError(w, r, err)
 			return

@@ -100,7 +100,7 @@ func TestOpenAPI(t *testing.T) {
 	e := silotest.Start(t, silotest.Options{Configure: func(s *api.Server) {
 		m := metrics.New(s.Service.Store)
 		s.Extra = web.Routes()
-		s.Extra["GET /metrics"] = m.Handler()
+		s.Metrics = m.Handler()
 		s.Extra["GET /openapi.yaml"] = api.OpenAPI()
 	}})
 	doc := loadDoc(t, e.URL)
@@ -114,9 +114,11 @@ func TestOpenAPI(t *testing.T) {
 	admin := client.New(e.URL, e.AdminKey)
 	admin.HTTP = hc
 
-	for _, p := range []string{"/healthz", "/readyz", "/metrics", "/openapi.yaml", "/"} {
+	for _, p := range []string{"/healthz", "/readyz", "/openapi.yaml", "/"} {
 		get(t, hc, e.URL+p, "", 200)
 	}
+	get(t, hc, e.URL+"/metrics", "", 401)
+	getWithKey(t, hc, e.URL+"/metrics", e.AdminKey, 200)
 	org, _, err := admin.CreateOrg(ctx, "openapi", ptr(int64(1_000_000)))
 	mustOK(t, err)
 	_, _, err = admin.Orgs(ctx)
@@ -198,6 +200,20 @@ func get(t *testing.T, hc *http.Client, url, rng string, want int) {
 	if rng != "" {
 		req.Header.Set("Range", rng)
 	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != want {
+		t.Errorf("GET %s: %d, want %d", url, resp.StatusCode, want)
+	}
+}
+
+func getWithKey(t *testing.T, hc *http.Client, url, key string, want int) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, url, nil)
+	req.Header.Set("Authorization", "Bearer "+key)
 	resp, err := hc.Do(req)
 	if err != nil {
 		t.Fatal(err)

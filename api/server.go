@@ -40,8 +40,13 @@ type Server struct {
 	// /v1/admin/backup; nil answers 501 (PostgreSQL + S3 have their own).
 	Backup backupFunc
 
-	// Extra routes mounted on the same mux (dashboard, metrics, OpenAPI).
+	// Extra routes mounted on the same mux (dashboard, OpenAPI).
 	Extra map[string]http.Handler
+	// Metrics, if set, is served at GET /metrics to admin and metrics keys
+	// only; with MetricsAddr, also without a key on that separate listener,
+	// for a private network (metricsauth.go).
+	Metrics     http.Handler
+	MetricsAddr string
 	// Wrap, if set, wraps the whole handler (e.g. metrics, rate limits).
 	Wrap func(http.Handler) http.Handler
 
@@ -58,6 +63,7 @@ type Server struct {
 
 	ln       net.Listener
 	srv      *http.Server
+	metrics  *metricsListener
 	handler  http.Handler
 	draining atomic.Bool
 	done     chan error
@@ -119,6 +125,9 @@ func (s *Server) build() http.Handler {
 	for pattern, h := range s.Extra {
 		mux.Handle(pattern, h)
 	}
+	if s.Metrics != nil {
+		mux.Handle("GET /metrics", s.requireMetricsKey(s.Metrics))
+	}
 	var h http.Handler = s.drain(s.shed(recoverPanics(mux)))
 	if s.Wrap != nil {
 		h = s.Wrap(h)
@@ -154,6 +163,10 @@ func (s *Server) Open() error {
 	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
+		return err
+	}
+	if err := s.openMetrics(); err != nil {
+		ln.Close()
 		return err
 	}
 	s.ln = ln
@@ -201,6 +214,7 @@ func (s *Server) Close() error {
 	if s.srv == nil {
 		return nil
 	}
+	defer s.closeMetrics()
 	s.draining.Store(true)
 	s.drainDelay()
 	grace := s.ShutdownGrace

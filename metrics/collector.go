@@ -25,12 +25,14 @@ var (
 		"The organisation's quota in bytes.", []string{"org", "name"}, nil)
 	queueDesc = prometheus.NewDesc("silo_validation_queue_depth",
 		"Validation jobs not yet finished.", nil, nil)
+	queueAgeDesc = prometheus.NewDesc("silo_validation_queue_oldest_seconds",
+		"Age of the oldest validation job not yet finished (0 when the queue is empty).", nil, nil)
 	scrapeErrDesc = prometheus.NewDesc("silo_store_scrape_errors",
 		"1 if reading the metadata store for this scrape failed.", nil, nil)
 )
 
 func (c *storeCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{usageDesc, reservedDesc, quotaDesc, queueDesc, scrapeErrDesc} {
+	for _, d := range []*prometheus.Desc{usageDesc, reservedDesc, quotaDesc, queueDesc, queueAgeDesc, scrapeErrDesc} {
 		ch <- d
 	}
 }
@@ -50,6 +52,15 @@ func (c *storeCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	if n, err := c.store.PendingJobs(ctx); err == nil {
 		ch <- prometheus.MustNewConstMetric(queueDesc, prometheus.GaugeValue, float64(n))
+	} else {
+		failed = 1
+	}
+	if at, err := c.store.OldestJob(ctx); err == nil {
+		age := 0.0
+		if !at.IsZero() {
+			age = max(0, time.Since(at).Seconds())
+		}
+		ch <- prometheus.MustNewConstMetric(queueAgeDesc, prometheus.GaugeValue, age)
 	} else {
 		failed = 1
 	}

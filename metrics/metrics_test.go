@@ -74,6 +74,7 @@ func TestMetrics(t *testing.T) {
 		fmt.Sprintf(`silo_org_quota_bytes{name="small",org="%s"} 100`, orgID),
 		fmt.Sprintf(`silo_org_reserved_bytes{name="small",org="%s"} 0`, orgID),
 		`silo_validation_queue_depth 0`,
+		`silo_validation_queue_oldest_seconds 0`,
 		`silo_validation_duration_seconds_count{outcome="validated"} 1`,
 		`silo_validation_wait_seconds_count 2`,
 		`silo_store_scrape_errors 0`,

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the servers that silo's tests start on loopback: PostgreSQL 15
-# (Debian package) and versitygw (an S3 server, built with go install).
+# (Debian package) and versitygw (an S3 server, built with go install); and
+# promtool (Debian package prometheus), which checks the shipped alert rules.
 # Idempotent: it installs only what is missing, so CI can run it every time.
 set -euo pipefail
 
@@ -24,6 +25,18 @@ if [ ! -x "$PG_BIN/initdb" ]; then
 	fi
 fi
 
+if ! command -v promtool >/dev/null 2>&1; then
+	echo "installing promtool (apt-get install -y prometheus)" >&2
+	export DEBIAN_FRONTEND=noninteractive
+	if ! apt-cache show prometheus >/dev/null 2>&1; then
+		sudo_if_needed apt-get update
+	fi
+	if ! sudo_if_needed apt-get install -y --no-install-recommends prometheus; then
+		sudo_if_needed apt-get update
+		sudo_if_needed apt-get install -y --no-install-recommends prometheus
+	fi
+fi
+
 gobin="$(go env GOBIN)"
 if [ -z "$gobin" ]; then
 	gobin="$(go env GOPATH | cut -d: -f1)/bin"
@@ -33,4 +46,4 @@ if ! command -v versitygw >/dev/null 2>&1 && [ ! -x "$gobin/versitygw" ]; then
 	go install "$VERSITYGW"
 fi
 
-echo "test dependencies present: $PG_BIN/initdb, $(command -v versitygw || echo "$gobin/versitygw")" >&2
+echo "test dependencies present: $PG_BIN/initdb, $(command -v versitygw || echo "$gobin/versitygw"), $(command -v promtool)" >&2

@@ -46,6 +46,7 @@ func TestStore(t *testing.T, open OpenStore) {
 		{"UsageBreakdown", testBreakdown},
 		{"DeleteOrg", testDeleteOrg},
 		{"UsageBreakdownByKey", testBreakdownByKey},
+		{"OldestJob", testOldestJob},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := open(t)

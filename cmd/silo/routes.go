@@ -9,13 +9,13 @@ import (
 )
 
 // instrument adds what surrounds the API to a server about to open: the
-// dashboard at /, Prometheus metrics at /metrics (and the middleware and
-// validator timing that feed them), the OpenAPI document at /openapi.yaml.
+// dashboard at /, Prometheus metrics at /metrics for admin and metrics keys
+// (and without a key on --metrics-addr; with the middleware and validator
+// timing that feed them), the OpenAPI document at /openapi.yaml.
 func (m *Main) instrument() {
 	mx := metrics.New(m.Store)
 	m.Service.Validator = mx.Validator(m.Service.Validator)
 	routes := web.Routes()
-	routes["GET /metrics"] = mx.Handler()
 	routes["GET /openapi.yaml"] = api.OpenAPI()
 	if m.Server.Extra == nil {
 		m.Server.Extra = map[string]http.Handler{}
@@ -24,4 +24,6 @@ func (m *Main) instrument() {
 		m.Server.Extra[p] = h
 	}
 	m.Server.Wrap = mx.Wrap
+	m.Server.Metrics = mx.Handler()
+	m.Server.MetricsAddr = m.Config.MetricsAddr
 }

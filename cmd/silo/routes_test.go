@@ -3,35 +3,66 @@ package main
 import (
 	"io"
 	"net/http"
+	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/silo-datasets/silo/internal/siloproc"
 )
 
+const routesKey = "silo_routes_test_key_123456"
+
 // TestServeRoutes: silo serve mounts what surrounds the API (the dashboard,
-// /metrics, /openapi.yaml) and still answers unknown paths with JSON 404.
+// /metrics for admin keys, /openapi.yaml) and still answers unknown paths
+// with JSON 404; --metrics-addr serves /metrics without a key.
 func TestServeRoutes(t *testing.T) {
-	p := siloproc.Serve(t, []string{"SILO_BOOTSTRAP_KEY=silo_routes_test_key_123456"}, "--data", t.TempDir())
+	p := siloproc.Serve(t, []string{"SILO_BOOTSTRAP_KEY=" + routesKey}, "--data", t.TempDir(), "--metrics-addr", "127.0.0.1:0")
 	defer p.Stop()
 	for _, tc := range []struct {
-		path, ctype, body string
-		status            int
+		path, key, ctype, body string
+		status                 int
 	}{
-		{"/", "text/html", "<title>silo", 200},
-		{"/ui/app.js", "text/javascript", "sessionStorage", 200},
-		{"/metrics", "text/plain", "silo_http_requests_total", 200},
-		{"/openapi.yaml", "application/yaml", "openapi: 3.1.0", 200},
-		{"/nope", "application/json", `{"message":`, 404},
+		{"/", "", "text/html", "<title>silo", 200},
+		{"/ui/app.js", "", "text/javascript", "sessionStorage", 200},
+		{"/metrics", routesKey, "text/plain", "silo_http_requests_total", 200},
+		{"/metrics", "", "application/json", `{"message":`, 401},
+		{"/openapi.yaml", "", "application/yaml", "openapi: 3.1.0", 200},
+		{"/nope", "", "application/json", `{"message":`, 404},
 	} {
-		resp, err := http.Get(p.URL + tc.path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != tc.status || !strings.HasPrefix(resp.Header.Get("Content-Type"), tc.ctype) || !strings.Contains(string(b), tc.body) {
-			t.Errorf("GET %s: %d %s %.100q", tc.path, resp.StatusCode, resp.Header.Get("Content-Type"), b)
+		status, ctype, b := fetch(t, p.URL+tc.path, tc.key)
+		if status != tc.status || !strings.HasPrefix(ctype, tc.ctype) || !strings.Contains(b, tc.body) {
+			t.Errorf("GET %s: %d %s %.100q", tc.path, status, ctype, b)
 		}
 	}
+	maddr := regexp.MustCompile(`msg="metrics listening without authentication" addr=(\S+)`)
+	var m []string
+	for deadline := time.Now().Add(10 * time.Second); m == nil; {
+		if m = maddr.FindStringSubmatch(p.Logs()); m == nil && time.Now().After(deadline) {
+			t.Fatalf("no metrics listener logged:\n%s", p.Logs())
+		} else if m == nil {
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	if status, _, b := fetch(t, "http://"+m[1]+"/metrics", ""); status != 200 || !strings.Contains(b, `silo_org_quota_bytes{name="default"`) {
+		t.Errorf("--metrics-addr /metrics: %d %.100q", status, b)
+	}
+}
+
+func fetch(t *testing.T, url, key string) (int, string, string) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, url, nil)
+	if key != "" {
+		req.Header.Set("Authorization", "Bearer "+key)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, resp.Header.Get("Content-Type"), string(b)
 }

@@ -48,6 +48,7 @@ type Config struct {
 	TLSCert        string
 	TLSKey         string
 	Tokenizer      string
+	MetricsAddr    string
 }
 
 func newServeCommand() *cobra.Command {
@@ -79,6 +80,7 @@ func newServeCommand() *cobra.Command {
 	f.StringVar(&c.RequestTimeout, "request-timeout", env("SILO_REQUEST_TIMEOUT", "30s"), "deadline of every API request except uploads and downloads; past it, 504 (SILO_REQUEST_TIMEOUT)")
 	f.StringVar(&c.TLSCert, "tls-cert", env("SILO_TLS_CERT", ""), "PEM certificate file: serve HTTPS (with --tls-key) (SILO_TLS_CERT)")
 	f.StringVar(&c.TLSKey, "tls-key", env("SILO_TLS_KEY", ""), "PEM private key file of --tls-cert (SILO_TLS_KEY)")
+	f.StringVar(&c.MetricsAddr, "metrics-addr", env("SILO_METRICS_ADDR", ""), "also serve /metrics without an API key on this HOST:PORT, for a private network (SILO_METRICS_ADDR; default: /metrics only on --addr, with an admin or metrics key)")
 	f.StringVar(&c.LogFormat, "log-format", env("SILO_LOG_FORMAT", "text"), "log format: text or json (SILO_LOG_FORMAT)")
 	return cmd
 }
@@ -211,6 +213,9 @@ func (m *Main) Open(ctx context.Context) error {
 		return fmt.Errorf("listening on %s: %w", c.Addr, err)
 	}
 	m.Logger.Info("silo listening", "addr", strings.TrimPrefix(strings.TrimPrefix(m.Server.URL(), "http://"), "https://"), "url", m.Server.URL(), "node", m.Service.Node)
+	if u := m.Server.MetricsURL(); u != "" {
+		m.Logger.Info("metrics listening without authentication", "addr", strings.TrimPrefix(u, "http://"), "url", u+"/metrics")
+	}
 	m.logOut.Flush() // scripts wait for this line
 	return nil
 }
