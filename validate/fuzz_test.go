@@ -60,7 +60,7 @@ func FuzzJSONL(f *testing.F) {
 	seedCorpus(f, ".jsonl")
 	f.Add([]byte("{\"text\":\"\xff\"}\n\r\n{\"text\":1}"), uint8(0x80))
 	f.Fuzz(func(t *testing.T, data []byte, pick uint8) {
-		fuzzValidate(t, data, pick, silo.FormatJSONL, params("optional", "title"))
+		fuzzValidate(t, data, pick, silo.FormatJSONL, params("optional", "title,n,b"))
 	})
 }
 

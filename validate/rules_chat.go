@@ -29,6 +29,10 @@ type chatRules struct {
 	longN    [2]int
 	preamble string
 	tok      Tokenizer
+	// rowTokens is the tokens of the row row() last accepted, which add()
+	// counts next: a real tokenizer costs more than the rest of a chat
+	// row's checks, so each message is tokenized once.
+	rowTokens int64
 }
 
 func newChatRules(o *Options) *chatRules {
@@ -44,7 +48,9 @@ func (c *chatRules) row(f *fields, p *partState) ([]any, *rowError) {
 		return nil, rerr
 	}
 	i := partIndex(p)
-	if long := longTurns(msgs, c.tok); long > 0 {
+	long, total := longTurns(msgs, c.tok)
+	c.rowTokens = total
+	if long > 0 {
 		c.longN[i]++
 		if len(c.long[i]) < chatTokenListLimit {
 			// Cohere numbers conversations from 0 in this warning ([DOC-CHAT]:
@@ -65,14 +71,15 @@ func (c *chatRules) row(f *fields, p *partState) ([]any, *rowError) {
 // Customization Best Practices"): the messages since the previous Chatbot
 // reply, that reply included. The preamble has its own limit and is in no
 // turn; messages after the last reply end no turn, so they are in none.
-func longTurns(msgs []message, tok Tokenizer) int {
-	var long int
+func longTurns(msgs []message, tok Tokenizer) (long int, total int64) {
 	var sum int64
 	for i, m := range msgs {
+		n := tok.CountTokens(m.Content)
+		total += n
 		if i == 0 && m.Role == "System" {
 			continue
 		}
-		sum += tok.CountTokens(m.Content)
+		sum += n
 		if m.Role == "Chatbot" {
 			if sum > chatMaxTurnTokens {
 				long++
@@ -80,7 +87,7 @@ func longTurns(msgs []message, tok Tokenizer) int {
 			sum = 0
 		}
 	}
-	return long
+	return long, total
 }
 
 func partIndex(p *partState) int {
@@ -184,8 +191,8 @@ func conversationHash(set *hashSet, msgs []message) uint64 {
 
 func (c *chatRules) add(b *tally, vals []any, _ *partState) {
 	msgs := vals[0].([]message)
+	b.tokens += c.rowTokens
 	for i, m := range msgs {
-		b.tokens += c.tok.CountTokens(m.Content)
 		if i == 0 && m.Role == "System" {
 			if c.preamble == "" {
 				c.preamble = truncate(m.Content, chatPreambleBytes)

@@ -288,10 +288,24 @@ func topLevelAlternatives(p string) []string {
 	return append(out, p[start:])
 }
 
+// splitWindow bounds each search: Go's regexp runs its fast backtracking
+// engine only on short inputs, and a piece of text is a few bytes, so the
+// search looks at the next splitWindow bytes, and at the whole rest only
+// when a match comes within splitMargin of the window's end (where the cut
+// might have changed which alternative matched).
+const (
+	splitWindow = 128
+	splitMargin = 32
+)
+
 func (s *splitter) split(piece string, out []string) []string {
 	pos := 0
 	for pos < len(piece) {
-		m := s.re.FindStringSubmatchIndex(piece[pos:])
+		end := min(len(piece), pos+splitWindow)
+		m := s.re.FindStringSubmatchIndex(piece[pos:end])
+		if end < len(piece) && (m == nil || m[1] > end-pos-splitMargin) {
+			m = s.re.FindStringSubmatchIndex(piece[pos:])
+		}
 		if m == nil {
 			break
 		}
