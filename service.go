@@ -26,7 +26,10 @@ type Service struct {
 	LeaseTTL       time.Duration // how long a dead node's leases outlive it
 	ReserveStep    int64         // bytes reserved at a time while streaming
 	Workers        int           // validation workers
-	Now            func() time.Time
+	// SettleTimeout bounds how long a create or delete whose answer was
+	// lost asks the store what became of it before answering 504.
+	SettleTimeout time.Duration
+	Now           func() time.Time
 	// Pins keeps the blobs a running backup still reads from deletion.
 	Pins Pins
 
@@ -238,7 +241,7 @@ func (s *Service) DeleteDataset(ctx context.Context, c *Caller, id string) error
 // deleteSettled deletes a dataset and learns the outcome: a delete whose
 // answer was lost may have committed or not, and running it again settles
 // it (gone then means this delete or another removed it). It tries within
-// settleTimeout and the request's deadline; if the store still does not
+// SettleTimeout and the request's deadline; if the store still does not
 // answer, the outcome is unknown: 504, and a repeated delete is safe.
 // A nil dataset with a nil error: deleted, but by an attempt whose answer
 // was lost.
@@ -247,7 +250,7 @@ func (s *Service) deleteSettled(ctx context.Context, orgID, id string) (*Dataset
 	if err == nil || ErrorCode(err) == ENOTFOUND || ErrorCode(err) == ECANCELED {
 		return d, err
 	}
-	ctx, cancel := context.WithTimeout(ctx, settleTimeout)
+	ctx, cancel := context.WithTimeout(ctx, s.settleTimeout())
 	defer cancel()
 	first := err
 	for wait := 50 * time.Millisecond; ; wait = min(2*wait, time.Second) {
@@ -267,9 +270,15 @@ func (s *Service) deleteSettled(ctx context.Context, orgID, id string) (*Dataset
 	}
 }
 
-// settleTimeout bounds how long a write whose answer was lost keeps asking
-// the store what became of it before it answers 504.
-const settleTimeout = 10 * time.Second
+// DefaultSettleTimeout is SettleTimeout's default.
+const DefaultSettleTimeout = 10 * time.Second
+
+func (s *Service) settleTimeout() time.Duration {
+	if s.SettleTimeout > 0 {
+		return s.SettleTimeout
+	}
+	return DefaultSettleTimeout
+}
 
 // datasetBlobKeys lists the blobs of a deleted dataset: garbage once the
 // delete has committed.

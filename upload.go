@@ -294,11 +294,11 @@ func nothingStored(err error) error {
 // that stores the dataset, so a release that still finds it proves nothing
 // was stored (and nothing can be any more); if it is gone, the dataset is
 // there unless a sweep had released the reservation first. It keeps asking
-// for settleTimeout; if the store does not answer, the outcome is unknown:
+// for SettleTimeout; if the store does not answer, the outcome is unknown:
 // 504, the blobs stay (the reservation's lease lapses, and its release
 // makes them garbage only if no dataset committed them).
 func (u *Upload) settle(ctx context.Context, d *Dataset) (bool, error) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), settleTimeout)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), u.s.settleTimeout())
 	defer cancel()
 	var err error
 	for wait := 50 * time.Millisecond; ; wait = min(2*wait, time.Second) {

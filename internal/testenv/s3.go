@@ -155,6 +155,10 @@ func runVersitygw(bin, dir, root string) (*s3Gateway, *server, error) {
 	if err != nil {
 		return nil, nil, err
 	}
+	return runVersitygwOn(bin, dir, root, port)
+}
+
+func runVersitygwOn(bin, dir, root string, port int) (*s3Gateway, *server, error) {
 	g := &s3Gateway{
 		endpoint: "127.0.0.1:" + strconv.Itoa(port),
 		access:   "silotestaccess",
