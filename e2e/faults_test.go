@@ -78,6 +78,7 @@ type faultLoad struct {
 	refused   map[string]bool        // names of creates answered non-2xx other than 504
 	lastError time.Time              // of the last answer that was not 2xx
 	firstErr  time.Time
+	errors    int
 }
 
 func startLoad(t *testing.T, c *faultCluster, workers int) *faultLoad {
@@ -94,6 +95,9 @@ func startLoad(t *testing.T, c *faultCluster, workers int) *faultLoad {
 					return
 				default:
 				}
+				l.mu.Lock()
+				before := l.errors
+				l.mu.Unlock()
 				base := c.nodes[(w+i)%len(c.nodes)].URL
 				switch i % 4 {
 				case 0, 1:
@@ -103,6 +107,14 @@ func startLoad(t *testing.T, c *faultCluster, workers int) *faultLoad {
 				case 3:
 					l.read(base, "list", "/v1/datasets?limit=20")
 					l.read(base, "usage", "/v1/datasets/usage")
+				}
+				l.mu.Lock()
+				failed := l.errors > before
+				l.mu.Unlock()
+				if failed {
+					// A client that backs off after an error (503 says
+					// Retry-After) rather than one in a hot loop.
+					time.Sleep(200 * time.Millisecond)
 				}
 			}
 		}()
@@ -118,6 +130,7 @@ func (l *faultLoad) record(op string, st int) {
 	}
 	l.codes[op][st]++
 	if st < 200 || st > 299 {
+		l.errors++
 		if l.firstErr.IsZero() {
 			l.firstErr = time.Now()
 		}
