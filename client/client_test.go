@@ -35,7 +35,10 @@ func TestUploadContentLength(t *testing.T) {
 			var gotData, gotEval string
 			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				gotLen = r.ContentLength
-				body, _ := io.ReadAll(r.Body)
+				body, err := io.ReadAll(r.Body)
+				if err != nil {
+					t.Errorf("reading the request: %v", err)
+				}
 				if r.ContentLength >= 0 && int64(len(body)) != r.ContentLength {
 					t.Errorf("Content-Length %d, body %d bytes", r.ContentLength, len(body))
 				}
@@ -46,14 +49,19 @@ func TestUploadContentLength(t *testing.T) {
 					if err != nil {
 						break
 					}
-					b, _ := io.ReadAll(p)
+					b, err := io.ReadAll(p)
+					if err != nil {
+						t.Errorf("reading part %s: %v", p.FormName(), err)
+					}
 					if p.FormName() == "data" {
 						gotData = string(b)
 					} else {
 						gotEval = string(b)
 					}
 				}
-				w.Write([]byte(`{"id":"x-123456"}`))
+				if _, err := w.Write([]byte(`{"id":"x-123456"}`)); err != nil {
+					t.Error(err)
+				}
 			}))
 			defer srv.Close()
 			req := client.UploadRequest{Name: "n", Type: "embed-input", Data: client.File{Name: "d.jsonl", Body: strings.NewReader(tc.data), Size: tc.dataSize}}
@@ -89,8 +97,12 @@ func TestUploadStreams(t *testing.T) {
 			}
 		}
 		close(first)
-		io.Copy(io.Discard, r.Body)
-		w.Write([]byte(`{"id":"s-123456"}`))
+		if _, err := io.Copy(io.Discard, r.Body); err != nil {
+			t.Errorf("reading the rest of the request: %v", err)
+		}
+		if _, err := w.Write([]byte(`{"id":"s-123456"}`)); err != nil {
+			t.Error(err)
+		}
 	}))
 	defer srv.Close()
 	body := io.MultiReader(strings.NewReader("FIRSTCHUNK\n"), &gated{gate: first}, strings.NewReader("rest\n"))
@@ -119,7 +131,9 @@ func (g *gated) Read([]byte) (int, error) {
 func TestErrors(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(498)
-		w.Write([]byte(`{"message":"this api key has been revoked"}`))
+		if _, err := w.Write([]byte(`{"message":"this api key has been revoked"}`)); err != nil {
+			t.Error(err)
+		}
 	}))
 	defer srv.Close()
 	_, _, err := client.New(srv.URL, "k").Usage(t.Context())

@@ -175,6 +175,8 @@ func TestNodeDeath(t *testing.T) {
 		pr, pw := io.Pipe()
 		stalled = append(stalled, pw)
 		go createDataset(t, a.URL, key, "stalled", pr, false)
+		// This write fails once the node is killed and the pipe closed:
+		// that is the stall this test makes, not an error of the test.
 		go pw.Write([]byte(jsonlRows(6 << 20)))
 	}
 	deadline := time.Now().Add(30 * time.Second)
@@ -204,15 +206,24 @@ func waitSettled(t *testing.T, c *cluster, url, key string) {
 	s := c.store(t)
 	deadline := time.Now().Add(60 * time.Second)
 	for {
-		jobs, _ := s.PendingJobs(t.Context())
-		res, _ := s.Reservations(t.Context())
+		jobs, err := s.PendingJobs(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := s.Reservations(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
 		unsettled := 0
-		s.Blobs(t.Context(), func(_ string, st silo.BlobState) error {
+		err = s.Blobs(t.Context(), func(_ string, st silo.BlobState) error {
 			if st != silo.BlobLive {
 				unsettled++
 			}
 			return nil
 		})
+		if err != nil {
+			t.Fatal(err)
+		}
 		if jobs == 0 && len(res) == 0 && unsettled == 0 && reserved(t, url, key) == 0 {
 			return
 		}
@@ -229,7 +240,9 @@ func checkBucket(t *testing.T, c *cluster, orgID string) {
 	t.Helper()
 	s := c.store(t)
 	ledger := map[string]silo.BlobState{}
-	s.Blobs(t.Context(), func(k string, st silo.BlobState) error { ledger[k] = st; return nil })
+	if err := s.Blobs(t.Context(), func(k string, st silo.BlobState) error { ledger[k] = st; return nil }); err != nil {
+		t.Fatal(err)
+	}
 	cl := c.s3.Client(t)
 	objects := map[string]bool{}
 	for obj := range cl.ListObjects(t.Context(), c.s3.Bucket, minio.ListObjectsOptions{Recursive: true}) {

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/silo-datasets/silo/internal/siloproc"
+	"github.com/silo-datasets/silo/internal/testenv"
 )
 
 // TestCrashConsistency is the kill -9 harness: 20 rounds of ~100 concurrent
@@ -34,7 +35,8 @@ func TestCrashConsistency(t *testing.T) {
 	if testing.Short() {
 		rounds = 3
 	}
-	dir := t.TempDir()
+	// Not t.TempDir: if the binary dies mid-round, a later run removes it.
+	dir := testenv.Dir(t, "crash")
 	env := []string{"SILO_BOOTSTRAP_KEY=" + adminKey, "SILO_RATE_LIMIT=0", "SILO_LEASE_TTL=1s"}
 	serve := func() *siloproc.Proc { return siloproc.Serve(t, env, "--data", dir) }
 	p := serve()

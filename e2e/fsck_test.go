@@ -41,10 +41,14 @@ func TestFsckScaleOut(t *testing.T) {
 	// An upload in flight when the node dies: 8 MB, streamed.
 	pr, pw := io.Pipe()
 	go createDataset(t, p.URL, key, "cut", pr, false)
-	pw.Write([]byte(jsonlRows(6 << 20)))
+	if _, err := pw.Write([]byte(jsonlRows(6 << 20))); err != nil {
+		t.Fatal(err)
+	}
 	waitFor(t, func() bool { return reserved(t, p.URL, key) > 0 })
 	p.Kill()
-	pw.Close()
+	if err := pw.Close(); err != nil {
+		t.Fatal(err)
+	}
 
 	orphan := silo.NewBlobKey()
 	if _, err := c.s3.Client(t).PutObject(t.Context(), c.s3.Bucket, orphan, bytes.NewReader([]byte("stray")), 5, minio.PutObjectOptions{}); err != nil {

@@ -18,10 +18,16 @@ import (
 func call(t testing.TB, method, u, key string, body any) (int, map[string]any) {
 	var r io.Reader
 	if body != nil {
-		b, _ := json.Marshal(body)
+		b, err := json.Marshal(body)
+		if err != nil {
+			return failed(err)
+		}
 		r = bytes.NewReader(b)
 	}
-	req, _ := http.NewRequest(method, u, r)
+	req, err := http.NewRequest(method, u, r)
+	if err != nil {
+		return failed(err)
+	}
 	req.Header.Set("Authorization", "Bearer "+key)
 	req.Header.Set("Content-Type", "application/json")
 	return send(req)
@@ -30,15 +36,25 @@ func call(t testing.TB, method, u, key string, body any) (int, map[string]any) {
 func send(req *http.Request) (int, map[string]any) {
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return 0, map[string]any{"message": err.Error()}
+		return failed(err)
 	}
 	defer resp.Body.Close()
 	var out map[string]any
-	raw, _ := io.ReadAll(resp.Body)
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		// The answer was cut off (the server died while sending it): its
+		// outcome is as unknown as that of a request that got no answer.
+		return failed(err)
+	}
 	if err := json.Unmarshal(raw, &out); err != nil {
 		out = map[string]any{"message": "not JSON: " + string(raw)}
 	}
 	return resp.StatusCode, out
+}
+
+// failed is call's answer to a request that got no (whole) answer.
+func failed(err error) (int, map[string]any) {
+	return 0, map[string]any{"message": err.Error()}
 }
 
 // newOrg creates an organisation (quota 0: the default) and a writer key.
@@ -72,16 +88,20 @@ func createDataset(t testing.TB, base, key, name string, r io.Reader, withLength
 	if withLength {
 		var buf bytes.Buffer
 		mw := multipart.NewWriter(&buf)
-		w, _ := mw.CreateFormFile("data", name+".jsonl")
-		io.Copy(w, r)
-		mw.Close()
+		if err := writeDataPart(mw, name, r); err != nil {
+			return failed(err)
+		}
+		if err := mw.Close(); err != nil {
+			return failed(err)
+		}
 		body, ctype = &buf, mw.FormDataContentType()
 	} else {
 		pr, pw := io.Pipe()
 		mw := multipart.NewWriter(pw)
 		go func() {
-			w, _ := mw.CreateFormFile("data", name+".jsonl")
-			if _, err := io.Copy(w, r); err != nil {
+			// The pipe's reader sees any error: the request fails, as when
+			// the server dies (never a write to a nil part writer).
+			if err := writeDataPart(mw, name, r); err != nil {
 				pw.CloseWithError(err)
 				return
 			}
@@ -89,10 +109,22 @@ func createDataset(t testing.TB, base, key, name string, r io.Reader, withLength
 		}()
 		body, ctype = pr, mw.FormDataContentType()
 	}
-	req, _ := http.NewRequest("POST", u, body)
+	req, err := http.NewRequest("POST", u, body)
+	if err != nil {
+		return failed(err)
+	}
 	req.Header.Set("Authorization", "Bearer "+key)
 	req.Header.Set("Content-Type", ctype)
 	return send(req)
+}
+
+func writeDataPart(mw *multipart.Writer, name string, r io.Reader) error {
+	w, err := mw.CreateFormFile("data", name+".jsonl")
+	if err != nil {
+		return err
+	}
+	_, err = io.Copy(w, r)
+	return err
 }
 
 func usageAnswer(t *testing.T, base, key string) map[string]any {

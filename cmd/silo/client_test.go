@@ -336,7 +336,7 @@ func TestDownloadChecksum(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "does not match its SHA-256") {
 		t.Fatalf("download of a tampered blob: %v", err)
 	}
-	if entries, _ := os.ReadDir(filepath.Dir(dst)); len(entries) != 0 {
-		t.Fatalf("a failed download left %v", entries)
+	if entries, err := os.ReadDir(filepath.Dir(dst)); err != nil || len(entries) != 0 {
+		t.Fatalf("a failed download left %v (%v)", entries, err)
 	}
 }

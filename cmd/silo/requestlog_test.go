@@ -1,7 +1,6 @@
 package main
 
 import (
-	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -18,14 +17,13 @@ func TestRequestLogKeptOnSIGTERM(t *testing.T) {
 	p := siloproc.Serve(t, []string{"SILO_BOOTSTRAP_KEY=" + key, "SILO_RATE_LIMIT=0"}, "--data", t.TempDir())
 	const n = 300
 	for i := 0; i < n; i++ {
-		req, _ := http.NewRequest("GET", p.URL+"/v1/datasets/usage", nil)
+		req := newRequest(t, "GET", p.URL+"/v1/datasets/usage", nil)
 		req.Header.Set("Authorization", "Bearer "+key)
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
-		io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
+		readAll(t, resp)
 		if resp.StatusCode != 200 {
 			t.Fatalf("usage: %d", resp.StatusCode)
 		}

@@ -18,7 +18,11 @@ const routesKey = "silo_routes_test_key_123456"
 // with JSON 404; --metrics-addr serves /metrics without a key.
 func TestServeRoutes(t *testing.T) {
 	p := siloproc.Serve(t, []string{"SILO_BOOTSTRAP_KEY=" + routesKey}, "--data", t.TempDir(), "--metrics-addr", "127.0.0.1:0")
-	defer p.Stop()
+	defer func() {
+		if err := p.Stop(); err != nil {
+			t.Errorf("SIGTERM: %v", err)
+		}
+	}()
 	for _, tc := range []struct {
 		path, key, ctype, body string
 		status                 int
@@ -51,7 +55,7 @@ func TestServeRoutes(t *testing.T) {
 
 func fetch(t *testing.T, url, key string) (int, string, string) {
 	t.Helper()
-	req, _ := http.NewRequest(http.MethodGet, url, nil)
+	req := newRequest(t, http.MethodGet, url, nil)
 	if key != "" {
 		req.Header.Set("Authorization", "Bearer "+key)
 	}

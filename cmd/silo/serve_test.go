@@ -22,8 +22,8 @@ func TestBootstrapKey(t *testing.T) {
 		t.Fatal(err)
 	}
 	key := strings.TrimSpace(string(raw))
-	if info, _ := os.Stat(filepath.Join(dir, "bootstrap.key")); info.Mode().Perm() != 0o600 {
-		t.Fatalf("bootstrap.key mode %v", info.Mode())
+	if info, err := os.Stat(filepath.Join(dir, "bootstrap.key")); err != nil || info.Mode().Perm() != 0o600 {
+		t.Fatalf("bootstrap.key: %v %v", info, err)
 	}
 	if !strings.HasPrefix(key, "silo_") || strings.Count(p.Logs(), key) != 1 {
 		t.Fatalf("key %q printed %d times:\n%s", key, strings.Count(p.Logs(), key), p.Logs())
@@ -39,7 +39,9 @@ func TestBootstrapKey(t *testing.T) {
 	}
 	checkAuth(t, p.URL, key, 200)
 	checkAuth(t, p.URL, "silo_ignored_because_keys_exist", 401)
-	p.Stop()
+	if err := p.Stop(); err != nil {
+		t.Fatalf("SIGTERM: %v", err)
+	}
 
 	dir2 := t.TempDir()
 	p = siloproc.Serve(t, []string{"SILO_BOOTSTRAP_KEY=silo_given_key_1234567890"}, "--data", dir2)
@@ -54,6 +56,7 @@ func TestBootstrapKey(t *testing.T) {
 	if err != nil || resp.StatusCode != 200 {
 		t.Fatalf("healthz: %v %v", resp, err)
 	}
+	readAll(t, resp)
 	if err := p.Stop(); err != nil {
 		t.Fatalf("SIGTERM: %v", err)
 	}
@@ -61,13 +64,13 @@ func TestBootstrapKey(t *testing.T) {
 
 func checkAuth(t *testing.T, base, key string, want int) {
 	t.Helper()
-	req, _ := http.NewRequest("GET", base+"/v1/datasets/usage", nil)
+	req := newRequest(t, "GET", base+"/v1/datasets/usage", nil)
 	req.Header.Set("Authorization", "Bearer "+key)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp.Body.Close()
+	readAll(t, resp)
 	if resp.StatusCode != want {
 		t.Fatalf("usage with %q: %d, want %d", key, resp.StatusCode, want)
 	}

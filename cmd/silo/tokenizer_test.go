@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"mime/multipart"
 	"net/http"
 	"os"
@@ -29,7 +30,10 @@ func TestServeTokenizer(t *testing.T) {
 		t.Fatal(err)
 	}
 	conv := func(user, bot string) string {
-		b, _ := json.Marshal(map[string]any{"messages": []map[string]string{{"role": "User", "content": user}, {"role": "Chatbot", "content": bot}}})
+		b, err := json.Marshal(map[string]any{"messages": []map[string]string{{"role": "User", "content": user}, {"role": "Chatbot", "content": bot}}})
+		if err != nil {
+			t.Fatal(err)
+		}
 		return string(b) + "\n"
 	}
 	data := conv("hi", "hello") + conv(strings.Repeat("x", 20000), "ok") + conv("bye", "goodbye")
@@ -65,10 +69,17 @@ func createAndWait(t *testing.T, base, key, typ, data string) map[string]any {
 	t.Helper()
 	var body bytes.Buffer
 	mw := multipart.NewWriter(&body)
-	fw, _ := mw.CreateFormFile("data", "data.jsonl")
-	fw.Write([]byte(data))
-	mw.Close()
-	req, _ := http.NewRequest("POST", base+"/v1/datasets?name=tok&type="+typ, &body)
+	fw, err := mw.CreateFormFile("data", "data.jsonl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.WriteString(fw, data); err != nil {
+		t.Fatal(err)
+	}
+	if err := mw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	req := newRequest(t, "POST", base+"/v1/datasets?name=tok&type="+typ, &body)
 	req.Header.Set("Authorization", "Bearer "+key)
 	req.Header.Set("Content-Type", mw.FormDataContentType())
 	var created struct{ ID string }
@@ -77,7 +88,7 @@ func createAndWait(t *testing.T, base, key, typ, data string) map[string]any {
 	}
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		req, _ := http.NewRequest("GET", base+"/v1/datasets/"+created.ID, nil)
+		req := newRequest(t, "GET", base+"/v1/datasets/"+created.ID, nil)
 		req.Header.Set("Authorization", "Bearer "+key)
 		var got struct{ Dataset map[string]any }
 		if st := doJSON(t, req, &got); st != 200 {

@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/silo-datasets/silo/internal/testenv"
 )
 
 var (
@@ -24,11 +26,13 @@ var (
 	buildErr  error
 )
 
-// Binary builds ./cmd/silo once per test binary and returns its path.
+// Binary builds ./cmd/silo once per test binary and returns its path. The
+// binary (some 40 MB) lives in a directory that testenv.Main removes when
+// the tests end, so the test binary's TestMain must call testenv.Main.
 func Binary(t testing.TB) string {
 	t.Helper()
 	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "silo-bin-")
+		dir, err := testenv.ProcessDir(t, "bin")
 		if err != nil {
 			buildErr = err
 			return

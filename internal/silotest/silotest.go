@@ -41,9 +41,10 @@ type Env struct {
 	Service  *silo.Service
 	Server   *api.Server
 
-	cancel context.CancelFunc
-	done   chan struct{}
-	closed bool
+	cancel   context.CancelFunc
+	done     chan struct{}
+	closed   bool
+	closeErr error
 }
 
 const adminSecret = "silo_test_admin_key"
@@ -93,21 +94,28 @@ func Start(t testing.TB, o Options) *Env {
 	e := &Env{Dir: o.Dir, URL: srv.URL(), AdminKey: adminSecret, Store: store, Blobs: blobs,
 		Service: svc, Server: srv, cancel: cancel, done: make(chan struct{})}
 	go func() { svc.Run(bg); close(e.done) }()
-	t.Cleanup(e.Close)
+	t.Cleanup(func() {
+		e.Close()
+		if e.closeErr != nil {
+			t.Errorf("stopping the test server: %v", e.closeErr)
+		}
+	})
 	return e
 }
 
 // Close stops the server (draining) and closes the stores. Safe to call
-// twice.
+// twice; what fails is reported when the test ends.
 func (e *Env) Close() {
 	if e.closed {
 		return
 	}
 	e.closed = true
-	e.Server.Close()
+	e.closeErr = e.Server.Close()
 	e.cancel()
 	<-e.done
-	e.Store.Close()
+	if err := e.Store.Close(); e.closeErr == nil {
+		e.closeErr = err
+	}
 }
 
 // Admin is the caller of the bootstrap admin key.

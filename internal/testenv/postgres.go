@@ -100,8 +100,14 @@ func pgCredential() (*syscall.Credential, *user.User, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("running as root needs a postgres user to run the server as: %w; %s", err, installHint)
 	}
-	uid, _ := strconv.Atoi(u.Uid)
-	gid, _ := strconv.Atoi(u.Gid)
+	uid, err := strconv.Atoi(u.Uid)
+	if err != nil {
+		return nil, nil, fmt.Errorf("the postgres user's uid %q: %w", u.Uid, err)
+	}
+	gid, err := strconv.Atoi(u.Gid)
+	if err != nil {
+		return nil, nil, fmt.Errorf("the postgres user's gid %q: %w", u.Gid, err)
+	}
 	return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}, u, nil
 }
 

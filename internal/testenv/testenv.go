@@ -167,6 +167,36 @@ func tempDir(kind string) (string, error) {
 	return os.MkdirTemp("", fmt.Sprintf("silo-testenv-%d-%s-", os.Getpid(), kind))
 }
 
+// ProcessDir makes a directory that lives as long as this test binary:
+// Main removes it when the tests end, and a later run removes it if the
+// binary died first (a panic in any goroutine runs no cleanup). t must come
+// from a binary whose TestMain calls Main.
+func ProcessDir(t testing.TB, kind string) (string, error) {
+	requireMain(t)
+	d, err := tempDir(kind)
+	if err != nil {
+		return "", err
+	}
+	atExit(func() { os.RemoveAll(d) })
+	return d, nil
+}
+
+// Dir is a directory for one test, removed when it ends, or by a later run
+// if the test binary dies before its cleanups run (t.TempDir's would stay).
+func Dir(t testing.TB, kind string) string {
+	t.Helper()
+	d, err := tempDir(kind)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := os.RemoveAll(d); err != nil {
+			t.Errorf("removing %s: %v", d, err)
+		}
+	})
+	return d
+}
+
 var staleOnce sync.Once
 
 // removeStale removes the directories of test binaries that are gone.
