@@ -134,3 +134,5 @@ func listed(l []string, n int64) string {
 }
 
 func (b *batchEmbedRules) metrics(*finetuneMetrics, *run) {}
+
+func (b *batchEmbedRules) hashSets() []*hashSet { return []*hashSet{b.ids} }

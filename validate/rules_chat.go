@@ -231,3 +231,5 @@ func (c *chatRules) metrics(m *finetuneMetrics, r *run) {
 	t, e := r.trainEval()
 	m.Chat = &chatMetric{NumTrainTurns: t.turns, NumEvalTurns: e.turns, Preamble: c.preamble}
 }
+
+func (c *chatRules) hashSets() []*hashSet { return c.seen[:] }

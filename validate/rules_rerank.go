@@ -107,3 +107,5 @@ func (rr *rerankRules) metrics(m *finetuneMetrics, r *run) {
 		NumEvalQueries: e.queries, NumEvalRelevantPassages: e.relevant, NumEvalHardNegatives: e.hardNeg,
 	}
 }
+
+func (rr *rerankRules) hashSets() []*hashSet { return []*hashSet{rr.queries} }

@@ -111,18 +111,39 @@ func (v *Validator) Validate(ctx context.Context, d *silo.Dataset, files []silo.
 			p.spool.close()
 		}
 	}()
+	defer r.closeSets()
 	for i, f := range files {
 		if err := r.readPart(r.parts[i], f); err != nil {
 			return nil, err
 		}
 	}
 	r.finish()
+	if err := r.closeSets(); err != nil {
+		return nil, err
+	}
 	if r.meta != nil && r.err == "" {
 		if err := r.writeSpooled(files); err != nil {
 			return nil, err
 		}
 	}
 	return r.verdict(), nil
+}
+
+// closeSets frees the temp files of the rules' hash sets, and returns the
+// I/O error that made one of them inexact: then the verdict cannot be
+// trusted.
+func (r *run) closeSets() error {
+	h, ok := r.rules.(setHolder)
+	if !ok {
+		return nil
+	}
+	var first error
+	for _, s := range h.hashSets() {
+		if err := s.close(); err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
 }
 
 // newRun prepares one validation; a message means d cannot be validated at

@@ -1,0 +1,269 @@
+package validate
+
+import (
+	"bufio"
+	"encoding/binary"
+	"fmt"
+	"hash/maphash"
+	"io"
+	"math/bits"
+	"os"
+	"slices"
+	"sort"
+)
+
+// hashSet remembers which keys (custom_ids, conversations, queries) were
+// seen, in 8 bytes per key, never the keys themselves. Two different keys
+// collide with probability ~n²/2⁶⁵ (1e-5 at 20M keys): an accepted risk of
+// one false "duplicate" in a pathological upload, against keeping every key.
+//
+// New hashes go to a map of at most hashSetMemKeys; when it fills, it is
+// sorted and merged, streaming, into one sorted run in an unlinked temp
+// file, whose page cache is the kernel's to manage, not the process's heap.
+// What stays in memory for the run is the first key of each 4 KiB page (8
+// bytes per 512 keys) and a Bloom filter of ~1 byte per key, which answers
+// "not in the run" for all but ~1-3% of new keys without a system call (a
+// pread costs ~7 µs on a loaded 2-core machine, more than a whole row).
+// The others read the one page that may hold the key. The set answers
+// exactly as if every hash were in memory, in ~1/6 of the memory of the
+// 8-byte hashes alone and without the whole-slice copies of a sorted merge.
+type hashSet struct {
+	seed   maphash.Seed
+	recent map[uint64]struct{}
+	run    *hashRun // nil until the first spill
+	sorted []uint64 // reused while spilling
+	dir    string   // where runs go; "" is os.TempDir()
+	max    int      // hashes kept in memory before a spill
+	// noSpill is set once a spill failed (no temp space): the set then
+	// stays exact in memory rather than answer wrongly.
+	noSpill bool
+	// err is a failed read of the run: the set's answers from then on are
+	// not exact, so the validation must fail with it (run.setsErr).
+	err error
+}
+
+// hashSetMemKeys is how many hashes a set holds in memory before it
+// spills: ~5 MB of map, the same for a 256 MiB and a 4 GiB upload.
+const hashSetMemKeys = 1 << 18
+
+func newHashSet() *hashSet {
+	return &hashSet{seed: maphash.MakeSeed(), recent: map[uint64]struct{}{}, max: hashSetMemKeys}
+}
+
+// add records s and reports whether it was new.
+func (h *hashSet) add(s string) bool { return h.addHash(maphash.String(h.seed, s)) }
+
+// addHash records a key hashed with h.seed and reports whether it was new.
+func (h *hashSet) addHash(k uint64) bool {
+	if _, ok := h.recent[k]; ok {
+		return false
+	}
+	if h.run != nil {
+		seen, err := h.run.has(k)
+		if err != nil && h.err == nil {
+			h.err = err
+		}
+		if seen {
+			return false
+		}
+	}
+	h.recent[k] = struct{}{}
+	if len(h.recent) >= h.max && !h.noSpill {
+		h.noSpill = h.spill() != nil
+	}
+	return true
+}
+
+func (h *hashSet) len() int {
+	n := len(h.recent)
+	if h.run != nil {
+		n += int(h.run.n)
+	}
+	return n
+}
+
+// spill merges the map into the run on disk.
+func (h *hashSet) spill() error {
+	h.sorted = h.sorted[:0]
+	for k := range h.recent {
+		h.sorted = append(h.sorted, k)
+	}
+	slices.Sort(h.sorted)
+	next, err := mergeRun(h.dir, h.run, h.sorted)
+	if err != nil {
+		return err
+	}
+	h.run.close()
+	h.run = next
+	clear(h.recent)
+	return nil
+}
+
+// close removes the set's temp file and returns the error that made its
+// answers inexact, if any; a set is not used after.
+func (h *hashSet) close() error {
+	if h == nil {
+		return nil
+	}
+	h.run.close()
+	h.run = nil
+	return h.err
+}
+
+// setHolder is implemented by the rules that keep hash sets, so that the
+// run frees their temp files and fails on their I/O errors.
+type setHolder interface {
+	hashSets() []*hashSet
+}
+
+// hashRun is a sorted run of hashes in an unlinked temp file.
+type hashRun struct {
+	f     *os.File
+	n     int64
+	first []uint64 // the first key of each page
+	bloom bloom
+	page  [hashPageKeys * 8]byte
+}
+
+const hashPageKeys = 512
+
+// mergeRun writes old's keys and add (sorted) into a new run, streaming.
+func mergeRun(dir string, old *hashRun, add []uint64) (*hashRun, error) {
+	f, err := os.CreateTemp(dir, "silo-hashset-*")
+	if err != nil {
+		return nil, fmt.Errorf("validate: duplicate set spill: %w", err)
+	}
+	// Unlinked at once: nothing is left behind whatever happens to the
+	// process, and the space is freed on close.
+	os.Remove(f.Name())
+	out := &hashRun{f: f}
+	n := int64(len(add))
+	if old != nil {
+		n += old.n
+	}
+	// The filter grows by half again when the run outgrows it, rebuilt from
+	// every key the merge writes; otherwise the old one takes the new keys.
+	rebuild := old == nil || n > old.bloom.capacity
+	if rebuild {
+		out.bloom = newBloom(n + n/2)
+	} else {
+		out.bloom, old.bloom = old.bloom, bloom{}
+		for _, k := range add {
+			out.bloom.add(k)
+		}
+	}
+	w := bufio.NewWriterSize(f, 256<<10)
+	var b [8]byte
+	put := func(k uint64) {
+		if out.n%hashPageKeys == 0 {
+			out.first = append(out.first, k)
+		}
+		if rebuild {
+			out.bloom.add(k)
+		}
+		binary.LittleEndian.PutUint64(b[:], k)
+		w.Write(b[:])
+		out.n++
+	}
+	if old != nil {
+		r := bufio.NewReaderSize(io.NewSectionReader(old.f, 0, old.n*8), 256<<10)
+		var have bool
+		var k uint64
+		for i := int64(0); i < old.n || have; {
+			if !have {
+				if _, err := io.ReadFull(r, b[:]); err != nil {
+					f.Close()
+					return nil, fmt.Errorf("validate: duplicate set spill: %w", err)
+				}
+				k, have, i = binary.LittleEndian.Uint64(b[:]), true, i+1
+			}
+			for len(add) > 0 && add[0] < k {
+				put(add[0])
+				add = add[1:]
+			}
+			put(k)
+			have = false
+		}
+	}
+	for _, k := range add {
+		put(k)
+	}
+	if err := w.Flush(); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("validate: duplicate set spill: %w", err)
+	}
+	return out, nil
+}
+
+// has looks k up: the page that may hold it, read with one pread.
+func (r *hashRun) has(k uint64) (bool, error) {
+	if !r.bloom.mayHave(k) {
+		return false, nil
+	}
+	p := sort.Search(len(r.first), func(i int) bool { return r.first[i] > k }) - 1
+	if p < 0 {
+		return false, nil
+	}
+	keys := min(hashPageKeys, r.n-int64(p)*hashPageKeys)
+	buf := r.page[:keys*8]
+	if _, err := r.f.ReadAt(buf, int64(p)*hashPageKeys*8); err != nil {
+		return false, fmt.Errorf("validate: duplicate set: reading a spilled page: %w", err)
+	}
+	lo, hi := 0, int(keys)
+	for lo < hi {
+		m := (lo + hi) / 2
+		v := binary.LittleEndian.Uint64(buf[m*8:])
+		switch {
+		case v == k:
+			return true, nil
+		case v < k:
+			lo = m + 1
+		default:
+			hi = m
+		}
+	}
+	return false, nil
+}
+
+func (r *hashRun) close() {
+	if r != nil {
+		r.f.Close()
+	}
+}
+
+// bloom is a blocked Bloom filter of the run's hashes: the key's own high
+// bits pick a 64-byte block (one cache line), a remix of all its bits picks
+// five bits in it. At 8-12 bits per key it lets through ~1-3% of absent keys.
+type bloom struct {
+	blocks   [][8]uint64
+	capacity int64
+}
+
+func newBloom(capacity int64) bloom {
+	n := max(1, capacity/64) // 64 keys of 8 bits per 512-bit block
+	return bloom{blocks: make([][8]uint64, n), capacity: capacity}
+}
+
+func (b *bloom) pos(k uint64) (*[8]uint64, uint64) {
+	i := (k >> 32) * uint64(len(b.blocks)) >> 32
+	return &b.blocks[i], k * 0x9E3779B97F4A7C15
+}
+
+func (b *bloom) add(k uint64) {
+	blk, h := b.pos(k)
+	for range 5 {
+		h = bits.RotateLeft64(h, 9)
+		blk[h&511>>6] |= 1 << (h & 63)
+	}
+}
+
+func (b *bloom) mayHave(k uint64) bool {
+	blk, h := b.pos(k)
+	for range 5 {
+		h = bits.RotateLeft64(h, 9)
+		if blk[h&511>>6]&(1<<(h&63)) == 0 {
+			return false
+		}
+	}
+	return true
+}

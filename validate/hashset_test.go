@@ -1,0 +1,80 @@
+package validate
+
+import (
+	"math/rand/v2"
+	"path/filepath"
+	"testing"
+)
+
+// TestHashSetSpill checks the spilling set against a map: the same answers
+// across many spills, whatever the order of keys and repeats.
+func TestHashSetSpill(t *testing.T) {
+	for _, dir := range []string{t.TempDir(), filepath.Join(t.TempDir(), "missing")} {
+		h := newHashSet()
+		h.dir, h.max = dir, 500
+		want := map[uint64]bool{}
+		rng := rand.New(rand.NewPCG(1, 2))
+		for i := range 30000 {
+			// Small keys repeat often; some land in the run, some in memory.
+			k := rng.Uint64N(40000)
+			if i%3 == 0 {
+				k = rng.Uint64()
+			}
+			if got := h.addHash(k); got != !want[k] {
+				t.Fatalf("dir %s, add %d (#%d): got new=%v, want %v", dir, k, i, got, !want[k])
+			}
+			want[k] = true
+		}
+		if h.len() != len(want) {
+			t.Fatalf("len %d, want %d", h.len(), len(want))
+		}
+		spilled := h.run != nil
+		if err := h.close(); err != nil {
+			t.Fatal(err)
+		}
+		// A directory that does not exist cannot take a spill: the set
+		// stays exact in memory instead.
+		if missing := filepath.Base(dir) == "missing"; spilled == missing {
+			t.Fatalf("dir %s: spilled %v", dir, spilled)
+		}
+	}
+}
+
+// TestHashSetBoundedMemory checks that the set's memory stays at its cap.
+func TestHashSetBoundedMemory(t *testing.T) {
+	h := newHashSet()
+	h.dir, h.max = t.TempDir(), 1000
+	defer h.close()
+	for i := range 50000 {
+		h.add(string(rune(i)) + "x")
+		if len(h.recent) > h.max {
+			t.Fatalf("%d hashes in memory, cap %d", len(h.recent), h.max)
+		}
+	}
+	if h.run == nil || h.run.n < 49000 || len(h.run.first) > 50000/hashPageKeys+1 {
+		t.Fatalf("run %+v", h.run)
+	}
+}
+
+// BenchmarkHashSet adds 1M distinct keys: spilling every 256K keys against
+// keeping all in memory, per key.
+func BenchmarkHashSet(b *testing.B) {
+	for _, mode := range []struct {
+		name string
+		max  int
+	}{{"spill", hashSetMemKeys}, {"memory", 1 << 30}} {
+		b.Run(mode.name, func(b *testing.B) {
+			const n = 1 << 20
+			for b.Loop() {
+				h := newHashSet()
+				h.dir, h.max = b.TempDir(), mode.max
+				rng := rand.New(rand.NewPCG(1, 2))
+				for range n {
+					h.addHash(rng.Uint64())
+				}
+				h.close()
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/n, "ns/key")
+		})
+	}
+}
