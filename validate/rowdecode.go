@@ -24,8 +24,9 @@ import (
 type rowDecoder struct {
 	dec      jsontext.Decoder
 	buf      bytes.Buffer
-	messages bool   // also decode the "messages" field
-	scratch  []byte // unquoting strings that hold escapes
+	messages bool      // also decode the "messages" field
+	tok      Tokenizer // counts the messages' tokens, if set
+	scratch  []byte    // unquoting strings that hold escapes
 }
 
 // decode returns line's fields, or false when the row must take the slow
@@ -113,6 +114,9 @@ func (d *rowDecoder) decodeMessages() ([]message, bool) {
 		}
 		if tok, err := d.dec.ReadToken(); err != nil || tok.Kind() != '}' || !role || !content {
 			return nil, false
+		}
+		if d.tok != nil {
+			m.tokens, m.counted = d.tok.CountTokens(m.Content), true
 		}
 		msgs = append(msgs, m)
 	}

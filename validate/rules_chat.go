@@ -44,6 +44,7 @@ func (c *chatRules) row(f *fields, p *partState) ([]any, *rowError) {
 	if rerr != nil {
 		return nil, rerr
 	}
+	countTokens(msgs, c.tok)
 	if rerr := chatRoleRules(msgs, p, c.tok); rerr != nil {
 		return nil, rerr
 	}
@@ -74,7 +75,7 @@ func (c *chatRules) row(f *fields, p *partState) ([]any, *rowError) {
 func longTurns(msgs []message, tok Tokenizer) (long int, total int64) {
 	var sum int64
 	for i, m := range msgs {
-		n := tok.CountTokens(m.Content)
+		n := m.tokens // counted where the row was decoded (countTokens)
 		total += n
 		if i == 0 && m.Role == "System" {
 			continue
@@ -155,13 +156,13 @@ func chatRoleRules(msgs []message, p *partState, tok Tokenizer) *rowError {
 		}
 		user = user || m.Role == "User"
 		bot = bot || m.Role == "Chatbot"
-		if i == 0 && m.Role == "System" && tok.CountTokens(m.Content) > chatMaxPreamble {
+		if i == 0 && m.Role == "System" && m.tokens > chatMaxPreamble {
 			what := "train preambles are too long"
 			if p.eval {
 				what = "preambles are too long" // the eval prefix completes Cohere's wording
 			}
 			return &rowError{msg: fmt.Sprintf("%s: the preamble has about %d tokens, more than %d (line : {line})",
-				what, tok.CountTokens(m.Content), chatMaxPreamble)}
+				what, m.tokens, chatMaxPreamble)}
 		}
 	}
 	if !bot {
@@ -231,5 +232,3 @@ func (c *chatRules) metrics(m *finetuneMetrics, r *run) {
 	t, e := r.trainEval()
 	m.Chat = &chatMetric{NumTrainTurns: t.turns, NumEvalTurns: e.turns, Preamble: c.preamble}
 }
-
-func (c *chatRules) hashSets() []*hashSet { return c.seen[:] }

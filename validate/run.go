@@ -75,6 +75,9 @@ func (r *run) readPart(p *partState, f silo.ValidationFile) error {
 	if err != nil {
 		return err
 	}
+	if c, ok := src.(interface{ close() }); ok {
+		defer c.close() // before p.bytes is read: the reader is done then
+	}
 	if rerr != nil {
 		// The file is not read further: its remaining rows cannot be parsed.
 		r.fail(r.prefix(p, rerr.msg))
@@ -141,7 +144,14 @@ func (r *run) open(part *silo.Part, data io.Reader) (source, *rowError, error) {
 		}
 		return newTXTSource(br, sep, r.opts.MaxRowBytes), nil, nil
 	}
-	return newJSONLSource(br, r.opts.MaxRowBytes, r.lay.hasMessages()), nil, nil
+	var rd rowDecoder
+	if r.lay.hasMessages() {
+		rd.messages, rd.tok = true, r.opts.Tokenizer
+	}
+	if w := parallelWorkers(); w > 1 {
+		return newParallelJSONL(newChunker(br, newline, r.opts.MaxRowBytes), r.opts.MaxRowBytes, rd, w), nil, nil
+	}
+	return newJSONLSource(br, r.opts.MaxRowBytes, rd), nil, nil
 }
 
 func (r *run) openCSV(br *bufio.Reader) (source, *rowError, error) {

@@ -35,6 +35,20 @@ type field struct {
 type message struct {
 	Role    string `json:"role"`
 	Content string `json:"content"`
+	// tokens is Content's token count once counted is set: counted once per
+	// message, where the row is decoded (on the decoding workers when rows
+	// are decoded in parallel), for every rule that needs it.
+	tokens  int64
+	counted bool
+}
+
+// countTokens fills in the token counts not counted yet.
+func countTokens(msgs []message, tok Tokenizer) {
+	for i := range msgs {
+		if !msgs[i].counted {
+			msgs[i].tokens, msgs[i].counted = tok.CountTokens(msgs[i].Content), true
+		}
+	}
 }
 
 // avroSchema returns the record schema of the kept fields as a JSON string,

@@ -56,12 +56,10 @@ type jsonlSource struct {
 	rd  rowDecoder
 }
 
-// newJSONLSource reads JSONL rows; messages asks for the messages field
-// decoded in the row's pass (chat types).
-func newJSONLSource(br *bufio.Reader, max int, messages bool) *jsonlSource {
-	s := &jsonlSource{c: newChunker(br, newline, max), max: max}
-	s.rd.messages = messages
-	return s
+// newJSONLSource reads JSONL rows, decoded by rd (which asks for chat
+// messages, or not).
+func newJSONLSource(br *bufio.Reader, max int, rd rowDecoder) *jsonlSource {
+	return &jsonlSource{c: newChunker(br, newline, max), max: max, rd: rd}
 }
 
 func (s *jsonlSource) next() (*fields, int64, int64, *rowError, error) {
@@ -73,29 +71,38 @@ func (s *jsonlSource) next() (*fields, int64, int64, *rowError, error) {
 		if tooLong {
 			return nil, line, 0, tooLongError(s.max), nil
 		}
-		size := int64(len(chunk)) + 1
-		chunk = bytes.TrimSuffix(chunk, []byte{'\r'})
-		trimmed := bytes.TrimSpace(chunk)
-		if len(trimmed) == 0 {
+		f, rerr, blank := s.rd.row(chunk)
+		if blank {
 			continue
 		}
-		if trimmed[0] == '{' {
-			if f, ok := s.rd.decode(trimmed); ok {
-				return f, line, size, nil, nil
-			}
-		}
-		if !utf8.Valid(chunk) {
-			return nil, line, size, rowErrorf("row is not valid UTF-8"), nil
-		}
-		if trimmed[0] != '{' {
-			return nil, line, size, rowErrorf("row is not a JSON object"), nil
-		}
-		var m map[string]json.RawMessage
-		if err := unmarshal(trimmed, &m); err != nil {
-			return nil, line, size, rowErrorf("row is not valid JSON: %s", jsonErrText(err)), nil
-		}
-		return &fields{json: m, line: trimmed}, line, size, nil, nil
+		return f, line, int64(len(chunk)) + 1, rerr, nil
 	}
+}
+
+// row decodes one JSONL line (without its newline); blank reports a line
+// of white space, which is skipped. The fields alias chunk.
+func (d *rowDecoder) row(chunk []byte) (f *fields, rerr *rowError, blank bool) {
+	chunk = bytes.TrimSuffix(chunk, []byte{'\r'})
+	trimmed := bytes.TrimSpace(chunk)
+	if len(trimmed) == 0 {
+		return nil, nil, true
+	}
+	if trimmed[0] == '{' {
+		if f, ok := d.decode(trimmed); ok {
+			return f, nil, false
+		}
+	}
+	if !utf8.Valid(chunk) {
+		return nil, rowErrorf("row is not valid UTF-8"), false
+	}
+	if trimmed[0] != '{' {
+		return nil, rowErrorf("row is not a JSON object"), false
+	}
+	var m map[string]json.RawMessage
+	if err := unmarshal(trimmed, &m); err != nil {
+		return nil, rowErrorf("row is not valid JSON: %s", jsonErrText(err)), false
+	}
+	return &fields{json: m, line: trimmed}, nil, false
 }
 
 func jsonErrText(err error) string {
