@@ -21,15 +21,15 @@ import (
 // sorted and merged, streaming, into one sorted run in an unlinked temp
 // file, whose page cache is the kernel's to manage, not the process's heap.
 // What stays in memory for the run is the first key of each 4 KiB page (8
-// bytes per 512 keys) and a Bloom filter of ~1 byte per key, which answers
-// "not in the run" for all but ~1-3% of new keys without a system call (a
-// pread costs ~7 µs on a loaded 2-core machine, more than a whole row).
+// bytes per 512 keys) and a Bloom filter of under 1 byte per key, which
+// answers "not in the run" for all but ~5-8% of new keys without a system
+// call (a pread costs ~7 µs on a loaded 2-core machine, close to a row).
 // The others read the one page that may hold the key. The set answers
-// exactly as if every hash were in memory, in ~1/6 of the memory of the
+// exactly as if every hash were in memory, in under 1/8 of the memory of the
 // 8-byte hashes alone and without the whole-slice copies of a sorted merge.
 type hashSet struct {
 	seed   maphash.Seed
-	recent map[uint64]struct{}
+	recent keyTable
 	run    *hashRun // nil until the first spill
 	sorted []uint64 // reused while spilling
 	dir    string   // where runs go; "" is os.TempDir()
@@ -47,7 +47,7 @@ type hashSet struct {
 const hashSetMemKeys = 1 << 18
 
 func newHashSet() *hashSet {
-	return &hashSet{seed: maphash.MakeSeed(), recent: map[uint64]struct{}{}, max: hashSetMemKeys}
+	return &hashSet{seed: maphash.MakeSeed(), max: hashSetMemKeys}
 }
 
 // add records s and reports whether it was new.
@@ -55,7 +55,7 @@ func (h *hashSet) add(s string) bool { return h.addHash(maphash.String(h.seed, s
 
 // addHash records a key hashed with h.seed and reports whether it was new.
 func (h *hashSet) addHash(k uint64) bool {
-	if _, ok := h.recent[k]; ok {
+	if h.recent.has(k) {
 		return false
 	}
 	if h.run != nil {
@@ -67,15 +67,15 @@ func (h *hashSet) addHash(k uint64) bool {
 			return false
 		}
 	}
-	h.recent[k] = struct{}{}
-	if len(h.recent) >= h.max && !h.noSpill {
+	h.recent.insert(k)
+	if h.recent.n >= h.max && !h.noSpill {
 		h.noSpill = h.spill() != nil
 	}
 	return true
 }
 
 func (h *hashSet) len() int {
-	n := len(h.recent)
+	n := h.recent.len()
 	if h.run != nil {
 		n += int(h.run.n)
 	}
@@ -84,10 +84,7 @@ func (h *hashSet) len() int {
 
 // spill merges the map into the run on disk.
 func (h *hashSet) spill() error {
-	h.sorted = h.sorted[:0]
-	for k := range h.recent {
-		h.sorted = append(h.sorted, k)
-	}
+	h.sorted = h.recent.appendKeys(h.sorted[:0])
 	slices.Sort(h.sorted)
 	next, err := mergeRun(h.dir, h.run, h.sorted)
 	if err != nil {
@@ -95,7 +92,7 @@ func (h *hashSet) spill() error {
 	}
 	h.run.close()
 	h.run = next
-	clear(h.recent)
+	h.recent.reset()
 	return nil
 }
 
@@ -145,7 +142,12 @@ func mergeRun(dir string, old *hashRun, add []uint64) (*hashRun, error) {
 	// every key the merge writes; otherwise the old one takes the new keys.
 	rebuild := old == nil || n > old.bloom.capacity
 	if rebuild {
-		out.bloom = newBloom(n + n/2)
+		// The old filter goes first: no lookup happens during the merge,
+		// and both at once would be the set's peak of memory.
+		if old != nil {
+			old.bloom = bloom{}
+		}
+		out.bloom = newBloom(n + n/4)
 	} else {
 		out.bloom, old.bloom = old.bloom, bloom{}
 		for _, k := range add {
@@ -233,14 +235,17 @@ func (r *hashRun) close() {
 
 // bloom is a blocked Bloom filter of the run's hashes: the key's own high
 // bits pick a 64-byte block (one cache line), a remix of all its bits picks
-// five bits in it. At 8-12 bits per key it lets through ~1-3% of absent keys.
+// four bits in it. At 6-7.5 bits per key it lets ~5-8% of absent keys
+// through to a pread: memory is what the set is bounded by.
 type bloom struct {
 	blocks   [][8]uint64
 	capacity int64
 }
 
+const bloomBlockKeys = 85 // ~6 bits per key
+
 func newBloom(capacity int64) bloom {
-	n := max(1, capacity/64) // 64 keys of 8 bits per 512-bit block
+	n := max(1, (capacity+bloomBlockKeys-1)/bloomBlockKeys)
 	return bloom{blocks: make([][8]uint64, n), capacity: capacity}
 }
 
@@ -251,7 +256,7 @@ func (b *bloom) pos(k uint64) (*[8]uint64, uint64) {
 
 func (b *bloom) add(k uint64) {
 	blk, h := b.pos(k)
-	for range 5 {
+	for range 4 {
 		h = bits.RotateLeft64(h, 9)
 		blk[h&511>>6] |= 1 << (h & 63)
 	}
@@ -259,11 +264,96 @@ func (b *bloom) add(k uint64) {
 
 func (b *bloom) mayHave(k uint64) bool {
 	blk, h := b.pos(k)
-	for range 5 {
+	for range 4 {
 		h = bits.RotateLeft64(h, 9)
 		if blk[h&511>>6]&(1<<(h&63)) == 0 {
 			return false
 		}
 	}
 	return true
+}
+
+// keyTable is the in-memory part of a hashSet: an open-addressing table of
+// hashes with linear probing, half full at most. The keys are hashes
+// already, so one multiply spreads them; a map[uint64] would hash them
+// again and keep control bytes besides.
+type keyTable struct {
+	slots []uint64 // 0 marks an empty slot
+	shift uint     // 64 - log2(len(slots))
+	n     int      // keys in slots
+	zero  bool     // the key 0, which has no slot
+}
+
+func (t *keyTable) slot(k uint64) int { return int((k * 0x9E3779B97F4A7C15) >> t.shift) }
+
+func (t *keyTable) has(k uint64) bool {
+	if k == 0 {
+		return t.zero
+	}
+	if t.slots == nil {
+		return false
+	}
+	mask := len(t.slots) - 1
+	for i := t.slot(k); ; i = (i + 1) & mask {
+		switch t.slots[i] {
+		case k:
+			return true
+		case 0:
+			return false
+		}
+	}
+}
+
+// insert adds k, which is not in the table.
+func (t *keyTable) insert(k uint64) {
+	if k == 0 {
+		t.zero = true
+		return
+	}
+	if 2*(t.n+1) > len(t.slots) {
+		t.grow()
+	}
+	mask := len(t.slots) - 1
+	i := t.slot(k)
+	for t.slots[i] != 0 {
+		i = (i + 1) & mask
+	}
+	t.slots[i] = k
+	t.n++
+}
+
+func (t *keyTable) grow() {
+	old := t.slots
+	size := max(1024, 2*len(old))
+	t.slots, t.shift, t.n = make([]uint64, size), uint(64-bits.TrailingZeros(uint(size))), 0
+	for _, k := range old {
+		if k != 0 {
+			t.insert(k)
+		}
+	}
+}
+
+func (t *keyTable) len() int {
+	if t.zero {
+		return t.n + 1
+	}
+	return t.n
+}
+
+func (t *keyTable) appendKeys(dst []uint64) []uint64 {
+	if t.zero {
+		dst = append(dst, 0)
+	}
+	for _, k := range t.slots {
+		if k != 0 {
+			dst = append(dst, k)
+		}
+	}
+	return dst
+}
+
+// reset empties the table and keeps its memory for the next keys.
+func (t *keyTable) reset() {
+	clear(t.slots)
+	t.n, t.zero = 0, false
 }

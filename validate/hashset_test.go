@@ -47,8 +47,8 @@ func TestHashSetBoundedMemory(t *testing.T) {
 	defer h.close()
 	for i := range 50000 {
 		h.add(string(rune(i)) + "x")
-		if len(h.recent) > h.max {
-			t.Fatalf("%d hashes in memory, cap %d", len(h.recent), h.max)
+		if h.recent.len() > h.max {
+			t.Fatalf("%d hashes in memory, cap %d", h.recent.len(), h.max)
 		}
 	}
 	if h.run == nil || h.run.n < 49000 || len(h.run.first) > 50000/hashPageKeys+1 {
@@ -76,5 +76,34 @@ func BenchmarkHashSet(b *testing.B) {
 			}
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/n, "ns/key")
 		})
+	}
+}
+
+// TestBloom checks the filter never forgets a key and lets few absent ones
+// through, at its fullest (capacity) and at its emptiest after a rebuild.
+func TestBloom(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	for _, fill := range []int64{100000, 80000} {
+		b := newBloom(100000)
+		keys := make([]uint64, fill)
+		for i := range keys {
+			keys[i] = rng.Uint64()
+			b.add(keys[i])
+		}
+		for _, k := range keys {
+			if !b.mayHave(k) {
+				t.Fatalf("key %x forgotten", k)
+			}
+		}
+		var fp int
+		for range 100000 {
+			if b.mayHave(rng.Uint64()) {
+				fp++
+			}
+		}
+		t.Logf("%d keys in a filter for 100000: %.1f%% false positives", fill, float64(fp)/1000)
+		if fp > 12000 {
+			t.Fatalf("%d false positives in 100000", fp)
+		}
 	}
 }
