@@ -177,46 +177,18 @@ func newSplitter(pattern string) (*splitter, error) {
 	}
 	s := &splitter{re: re}
 	if wsAlt >= 0 {
-		s.wsGroup = groupOf(re, wsAlt)
-	}
-	return s, nil
-}
-
-// groupOf returns the capture group number of top-level alternative i
-// (alternatives may hold groups of their own).
-func groupOf(re *regexp.Regexp, i int) int {
-	// Each alternative was wrapped in one group; count the groups that
-	// open before alternative i's.
-	expr := re.String()
-	n, alt, depth := 0, 0, 0
-	inClass := false
-	for j := 0; j < len(expr); j++ {
-		c := expr[j]
-		switch {
-		case c == '\\':
-			j++
-		case inClass:
-			if c == ']' {
-				inClass = false
+		// Each alternative is wrapped in one group; the groups of the
+		// alternatives before it come first.
+		s.wsGroup = 1
+		for _, a := range kept[:wsAlt] {
+			sub, err := regexp.Compile(unicodeSpace(a))
+			if err != nil {
+				return nil, fmt.Errorf("pattern %q: %w", pattern, err)
 			}
-		case c == '[':
-			inClass = true
-		case c == '(':
-			capturing := j+1 >= len(expr) || expr[j+1] != '?'
-			if capturing {
-				n++
-				if depth == 0 && alt == i {
-					return n
-				}
-			}
-			depth++
-		case c == ')':
-			depth--
-		case c == '|' && depth == 0:
-			alt++
+			s.wsGroup += 1 + sub.NumSubexp()
 		}
 	}
-	return 0
+	return s, nil
 }
 
 // spaceClass is Unicode's White_Space, which \s means in the Rust and
