@@ -8,8 +8,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"syscall"
 	"time"
@@ -43,6 +45,7 @@ type Config struct {
 	LeaseTTL       string
 	Workers        int
 	LogFormat      string
+	MemoryLimit    string
 	MaxInFlight    int
 	RequestTimeout string
 	TLSCert        string
@@ -81,6 +84,7 @@ func newServeCommand() *cobra.Command {
 	f.StringVar(&c.TLSCert, "tls-cert", env("SILO_TLS_CERT", ""), "PEM certificate file: serve HTTPS (with --tls-key) (SILO_TLS_CERT)")
 	f.StringVar(&c.TLSKey, "tls-key", env("SILO_TLS_KEY", ""), "PEM private key file of --tls-cert (SILO_TLS_KEY)")
 	f.StringVar(&c.MetricsAddr, "metrics-addr", env("SILO_METRICS_ADDR", ""), "also serve /metrics without an API key on this HOST:PORT, for a private network (SILO_METRICS_ADDR; default: /metrics only on --addr, with an admin or metrics key)")
+	f.StringVar(&c.MemoryLimit, "memory-limit", env("SILO_MEMORY_LIMIT", "auto"), "soft memory limit of the Go runtime: auto (a quarter of the machine's or cgroup's memory; GOMEMLIMIT wins), off, or a size (SILO_MEMORY_LIMIT)")
 	f.StringVar(&c.LogFormat, "log-format", env("SILO_LOG_FORMAT", "text"), "log format: text or json (SILO_LOG_FORMAT)")
 	return cmd
 }
@@ -145,6 +149,14 @@ func (m *Main) Open(ctx context.Context) error {
 	m.logOut = logbuf.New(os.Stderr, logFlushInterval)
 	m.Logger = newLogger(c.LogFormat, m.logOut)
 	slog.SetDefault(m.Logger)
+	memLimit, memSource, err := memoryLimit(c.MemoryLimit)
+	if err != nil {
+		return err
+	}
+	debug.SetMemoryLimit(memLimit)
+	if memLimit < math.MaxInt64 {
+		m.Logger.Info("memory limit", "bytes", memLimit, "size", silo.FormatSize(memLimit), "from", memSource)
+	}
 	quota, err := silo.ParseSize(c.DefaultQuota)
 	if err != nil {
 		return fmt.Errorf("--default-quota: %w", err)
