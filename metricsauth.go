@@ -2,18 +2,19 @@ package silo
 
 import "context"
 
-// AuthenticateAPI authenticates a /v1 request: Authenticate, then a metrics
-// key is refused (EFORBIDDEN) whatever the route, known or not, so that a
-// scraper's key can read nothing but /metrics.
-func (s *Service) AuthenticateAPI(ctx context.Context, secret string) (*Key, error) {
-	k, err := s.Authenticate(ctx, secret)
+// AuthenticateAPI authenticates a /v1 request: AuthenticateWithOrg (the key
+// and its org's row in one query), then a metrics key is refused
+// (EFORBIDDEN) whatever the route, known or not, so that a scraper's key
+// can read nothing but /metrics.
+func (s *Service) AuthenticateAPI(ctx context.Context, secret string) (*Key, *Org, error) {
+	k, o, err := s.AuthenticateWithOrg(ctx, secret)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if k.Role == RoleMetrics {
-		return nil, Errorf(EFORBIDDEN, "this api key has role %q: it may read /metrics and nothing else", k.Role)
+		return nil, nil, Errorf(EFORBIDDEN, "this api key has role %q: it may read /metrics and nothing else", k.Role)
 	}
-	return k, nil
+	return k, o, nil
 }
 
 // AuthorizeMetrics lets an admin key or a metrics key read /metrics: the

@@ -106,6 +106,10 @@ func (s *Service) kickSweep() {
 type Caller struct {
 	Key        *Key
 	ClientName string
+	// Org is the key's organisation as read with the key, in the same
+	// query, when the request was authenticated (AuthenticateWithOrg); nil
+	// if not read. Usage answers from it: exact as of that instant.
+	Org *Org
 }
 
 // OrgID is the organisation the caller acts for.
@@ -116,19 +120,27 @@ func (c *Caller) OrgID() string { return c.Key.OrgID }
 // found by the SHA-256 of the secret, so no comparison of secrets happens
 // and timing reveals nothing about them.
 func (s *Service) Authenticate(ctx context.Context, secret string) (*Key, error) {
+	k, _, err := s.AuthenticateWithOrg(ctx, secret)
+	return k, err
+}
+
+// AuthenticateWithOrg is Authenticate that also returns the key's
+// organisation, read in the same query (one round trip to the store; nil
+// if the org is gone).
+func (s *Service) AuthenticateWithOrg(ctx context.Context, secret string) (*Key, *Org, error) {
 	if secret == "" {
-		return nil, Errorf(EUNAUTHORIZED, "no api key supplied")
+		return nil, nil, Errorf(EUNAUTHORIZED, "no api key supplied")
 	}
-	k, err := s.Store.KeyByHash(ctx, HashSecret(secret))
+	k, o, err := s.Store.KeyWithOrg(ctx, HashSecret(secret))
 	if ErrorCode(err) == ENOTFOUND {
-		return nil, Errorf(EUNAUTHORIZED, "invalid api token")
+		return nil, nil, Errorf(EUNAUTHORIZED, "invalid api token")
 	} else if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if k.Revoked() {
-		return nil, Errorf(EREVOKED, "this api key has been revoked")
+		return nil, nil, Errorf(EREVOKED, "this api key has been revoked")
 	}
-	return k, nil
+	return k, o, nil
 }
 
 // require checks the caller's role.
@@ -165,6 +177,9 @@ func (s *Service) Bootstrap(ctx context.Context, secret string) (string, error) 
 func (s *Service) Usage(ctx context.Context, c *Caller) (*Org, error) {
 	if err := require(c, RoleReader); err != nil {
 		return nil, err
+	}
+	if c.Org != nil && c.Org.ID == c.OrgID() {
+		return c.Org, nil // read with the key, during this request
 	}
 	return s.Store.Org(ctx, c.OrgID())
 }

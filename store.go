@@ -23,6 +23,7 @@ type Store interface {
 	LeaseStore
 	TransferStore
 	QueueAger
+	KeyOrgReader
 
 	// Setting returns the value stored under name, first storing def if there
 	// is none yet (so that concurrent nodes agree on one value).
@@ -257,4 +258,14 @@ type Validation struct {
 type PartStats struct {
 	NumRows int64
 	Samples []string
+}
+
+// KeyOrgReader reads a key and its organisation's row in one query, so a
+// request that needs both (authentication, then usage) makes one round
+// trip to the store. Both are read as of one instant: nothing is cached.
+type KeyOrgReader interface {
+	// KeyWithOrg returns the key (revoked or not) and its org with its
+	// counters, or a nil org if the org is gone; ENOTFOUND if no key has
+	// the hash.
+	KeyWithOrg(ctx context.Context, hash []byte) (*Key, *Org, error)
 }

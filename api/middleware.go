@@ -96,12 +96,12 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 			writeError(w, r, silo.Errorf(silo.EUNAUTHORIZED, "invalid api token: the Authorization header must be Bearer <key>"))
 			return
 		}
-		key, err := s.Service.AuthenticateAPI(r.Context(), secret)
+		key, org, err := s.Service.AuthenticateAPI(r.Context(), secret)
 		if err != nil {
 			writeError(w, r, err)
 			return
 		}
-		c := &silo.Caller{Key: key, ClientName: clientName(r)}
+		c := &silo.Caller{Key: key, ClientName: clientName(r), Org: org}
 		if i, _ := r.Context().Value(infoKey).(*requestInfo); i != nil {
 			i.org = key.OrgID
 		}

@@ -14,8 +14,9 @@ import (
 // pooled connection. The lookups stay exact: nothing is cached but the
 // statement, so a revoked key gets 498 on its very next request.
 type hot struct {
-	keyByHash *sql.Stmt
-	org       *sql.Stmt
+	keyByHash  *sql.Stmt
+	org        *sql.Stmt
+	keyWithOrg *sql.Stmt // keyorg.go
 }
 
 func (s *Store) prepare(ctx context.Context) error {
@@ -26,12 +27,15 @@ func (s *Store) prepare(ctx context.Context) error {
 	if s.hot.org, err = s.r.PrepareContext(ctx, `SELECT `+orgCols+` FROM orgs WHERE id = ?`); err != nil {
 		return fmt.Errorf("sqlite: prepare: %w", err)
 	}
+	if s.hot.keyWithOrg, err = s.r.PrepareContext(ctx, keyWithOrgSQL); err != nil {
+		return fmt.Errorf("sqlite: prepare: %w", err)
+	}
 	return nil
 }
 
 func (h *hot) close() error {
 	var errs []error
-	for _, st := range []*sql.Stmt{h.keyByHash, h.org} {
+	for _, st := range []*sql.Stmt{h.keyByHash, h.org, h.keyWithOrg} {
 		if st != nil {
 			errs = append(errs, st.Close())
 		}
