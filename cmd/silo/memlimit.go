@@ -82,3 +82,11 @@ func memTotal() int64 {
 	}
 	return 0
 }
+
+// memLimitText is the limit as the listening log line shows it.
+func memLimitText(n int64, source string) string {
+	if n == math.MaxInt64 {
+		return "off"
+	}
+	return silo.FormatSize(n) + " (" + source + ")"
+}

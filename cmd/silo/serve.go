@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math"
 	"os"
 	"path/filepath"
 	"runtime/debug"
@@ -154,9 +153,6 @@ func (m *Main) Open(ctx context.Context) error {
 		return err
 	}
 	debug.SetMemoryLimit(memLimit)
-	if memLimit < math.MaxInt64 {
-		m.Logger.Info("memory limit", "bytes", memLimit, "size", silo.FormatSize(memLimit), "from", memSource)
-	}
 	quota, err := silo.ParseSize(c.DefaultQuota)
 	if err != nil {
 		return fmt.Errorf("--default-quota: %w", err)
@@ -224,7 +220,8 @@ func (m *Main) Open(ctx context.Context) error {
 	if err := m.Server.Open(); err != nil {
 		return fmt.Errorf("listening on %s: %w", c.Addr, err)
 	}
-	m.Logger.Info("silo listening", "addr", strings.TrimPrefix(strings.TrimPrefix(m.Server.URL(), "http://"), "https://"), "url", m.Server.URL(), "node", m.Service.Node)
+	m.Logger.Info("silo listening", "addr", strings.TrimPrefix(strings.TrimPrefix(m.Server.URL(), "http://"), "https://"), "url", m.Server.URL(), "node", m.Service.Node,
+		"memory_limit", memLimitText(memLimit, memSource))
 	if u := m.Server.MetricsURL(); u != "" {
 		m.Logger.Info("metrics listening without authentication", "addr", strings.TrimPrefix(u, "http://"), "url", u+"/metrics")
 	}
