@@ -385,6 +385,7 @@ func TestObjectStoreDown(t *testing.T) {
 // deleted, reservations released), and a new node validates them.
 func TestStopDuringValidation(t *testing.T) {
 	c := newFaultCluster(t)
+	c.nodes[1].Kill() // only node 0 validates (it held nothing yet)
 	base := c.nodes[0].URL
 	// Large enough that validation is still running when the stop comes.
 	var ids []string
@@ -395,7 +396,6 @@ func TestStopDuringValidation(t *testing.T) {
 		}
 		ids = append(ids, out["id"].(string))
 	}
-	c.nodes[1].Kill() // only node 0 validates
 	waitFor(t, func() bool { return status(t, base, c.key, ids[0]) == "processing" })
 	// A fresh client: idle keep-alive connections would hold the drain.
 	http.DefaultClient.CloseIdleConnections()
