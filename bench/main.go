@@ -38,18 +38,23 @@ type sizes struct {
 	Validate     int64         // workload 5
 	Parallel     int           // workload 6: uploads at once
 	ParallelEach int64         // workload 6: size of each
+	MoveEach     int64         // workload 7: size of each dataset
+	MoveSmall    int           // workload 7: datasets of the small data dir
+	MoveLarge    int           // workload 7: datasets of the large data dir
 }
 
 var fullSizes = sizes{
 	LoadDur: 4 * time.Second, Rounds: 3, Conc: 8, BigOrg: 100_000,
 	Upload: 1 << 30, MemSmall: 256 << 20, MemLarge: 4 << 30, Validate: 512 << 20,
 	Parallel: 16, ParallelEach: 64 << 20,
+	MoveEach: 64 << 20, MoveSmall: 2, MoveLarge: 8,
 }
 
 var smokeSizes = sizes{
 	LoadDur: 300 * time.Millisecond, Rounds: 1, Conc: 4, BigOrg: 1_000,
 	Upload: 8 << 20, MemSmall: 4 << 20, MemLarge: 16 << 20, Validate: 4 << 20,
 	Parallel: 4, ParallelEach: 1 << 20,
+	MoveEach: 1 << 20, MoveSmall: 1, MoveLarge: 3,
 }
 
 type bench struct {
@@ -68,7 +73,7 @@ func main() {
 	smoke := flag.Bool("smoke", false, "small sizes, one round: checks the harness, not the targets")
 	peers := flag.Bool("peers", false, "also measure MinIO (the minio binary on PATH or in .bench/bin)")
 	out := flag.String("out", "BENCHMARKS.md", "where to write the table")
-	only := flag.String("only", "", "comma-separated workloads to run (usage,scale,upload,memory,validate,parallel,peers); default all")
+	only := flag.String("only", "", "comma-separated workloads to run (usage,scale,upload,memory,validate,parallel,move,peers); default all")
 	flag.Parse()
 	if flag.NArg() == 2 && flag.Arg(0) == "bare-usage" {
 		serveBareUsage(flag.Arg(1))
@@ -111,6 +116,7 @@ func (b *bench) run(peers bool, only, out string) error {
 		{"memory", b.memory},
 		{"validate", b.validation},
 		{"parallel", b.parallel},
+		{"move", b.move},
 	}
 	if peers {
 		workloads = append(workloads, struct {

@@ -127,6 +127,28 @@ func TestMigrateEmbeddedToScaleOutAndBack(t *testing.T) {
 	for k := range keys {
 		sameView(t, "back in a data directory", viewOf(t, b.URL, k), before[k])
 	}
+	if err := b.Stop(); err != nil {
+		t.Fatal(err)
+	}
+
+	// A file that is not what its dataset recorded stops a migration,
+	// naming it.
+	files, err := os.ReadDir(filepath.Join(back, "blobs", "blobs"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no blob files in %s: %v", back, err)
+	}
+	bad := filepath.Join(back, "blobs", "blobs", files[0].Name())
+	data, err := os.ReadFile(bad)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data[len(data)/2] ^= 1
+	if err := os.WriteFile(bad, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := runSilo(t, nil, "migrate", "--from-data", back, "--to-data", filepath.Join(dir, "again")); err == nil || !strings.Contains(out, files[0].Name()+" is corrupted") {
+		t.Fatalf("migrating a corrupted file: %v\n%s", err, out)
+	}
 }
 
 func firstKey(m map[string]string) string {

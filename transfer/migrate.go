@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 
 	"github.com/silo-datasets/silo"
 )
@@ -31,7 +32,10 @@ type Migration struct {
 	From, To Stores
 	// Plan is told what will be copied before any file is.
 	Plan     func(p *Plan)
-	Progress Progress // bytes of files copied
+	Progress Progress // bytes of files copied (called from several goroutines)
+	// Workers is how many files are copied at once (0: 4). An object store
+	// takes several streams faster than one; each holds one part in memory.
+	Workers int
 }
 
 // Plan is what a migration copies (and what it leaves out).
@@ -79,25 +83,7 @@ func (m *Migration) Run(ctx context.Context) (*Result, error) {
 	if err := m.To.Blobs.List(ctx, func(k string, n int64) error { present[k] = n; return nil }); err != nil {
 		return nil, fmt.Errorf("listing the target's files: %w", err)
 	}
-	err = m.From.Meta.Export(ctx, func(r *silo.Record) error {
-		if r.Dataset == nil {
-			return nil
-		}
-		for _, b := range r.Dataset.LiveBlobs() {
-			if n, ok := present[b.Key]; ok && n == b.Size {
-				res.BlobsPresent++
-				m.Progress.add(b.Size)
-				continue
-			}
-			if err := copyBlob(ctx, m.From.Blobs, m.To.Blobs, b, m.Progress); err != nil {
-				return fmt.Errorf("dataset %s: %w", r.Dataset.ID, err)
-			}
-			res.BlobsCopied++
-			res.BytesCopied += b.Size
-		}
-		return nil
-	})
-	if err != nil {
+	if err := m.copyBlobs(ctx, present, res); err != nil {
 		return nil, err
 	}
 	err = m.To.Meta.Import(ctx, func(put func(*silo.Record) error) error {
@@ -208,4 +194,62 @@ func (m *Migration) claimTarget(ctx context.Context, fp string) (string, error) 
 		return "", fmt.Errorf("another migration into the target started meanwhile")
 	}
 	return "", nil
+}
+
+// copyBlobs copies every file the source's datasets refer to that is not
+// in the target already (present: key -> size), Workers at a time.
+func (m *Migration) copyBlobs(ctx context.Context, present map[string]int64, res *Result) error {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	workers := m.Workers
+	if workers <= 0 {
+		workers = 4
+	}
+	type job struct {
+		b       silo.LiveBlob
+		dataset string
+	}
+	jobs := make(chan job)
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := range jobs {
+				if err := copyBlob(ctx, m.From.Blobs, m.To.Blobs, j.b, m.Progress); err != nil {
+					cancel(fmt.Errorf("dataset %s: %w", j.dataset, err))
+					continue
+				}
+				mu.Lock()
+				res.BlobsCopied++
+				res.BytesCopied += j.b.Size
+				mu.Unlock()
+			}
+		}()
+	}
+	err := m.From.Meta.Export(ctx, func(r *silo.Record) error {
+		if r.Dataset == nil {
+			return nil
+		}
+		for _, b := range r.Dataset.LiveBlobs() {
+			if n, ok := present[b.Key]; ok && n == b.Size {
+				res.BlobsPresent++
+				m.Progress.add(b.Size)
+				continue
+			}
+			select {
+			case jobs <- job{b, r.Dataset.ID}:
+			case <-ctx.Done():
+				return context.Cause(ctx)
+			}
+		}
+		return nil
+	})
+	close(jobs)
+	wg.Wait()
+	if cause := context.Cause(ctx); cause != nil {
+		return cause
+	}
+	return err
 }
