@@ -31,7 +31,7 @@ func (b *bench) move() error {
 		defer gw.stop()
 	}
 	type result struct {
-		backup, tar, migrate, client float64 // MB/s
+		backup, tar, migrate, client float64 // MB/s, medians of the rounds
 		data                         int64
 		serverRSS, migrateRSS        int64
 	}
@@ -41,54 +41,50 @@ func (b *bench) move() error {
 		if err := b.populate(dir, n); err != nil {
 			return err
 		}
-		var r result
-		r.data = dirSize(dir)
-		// A fresh server, so that its peak RSS is that of the backup.
-		s, err := b.siloServer(fmt.Sprintf("silo-move-%d", i), dir)
-		if err != nil {
-			return err
+		r := result{data: dirSize(dir)}
+		rounds := b.sz.Rounds
+		if i == 0 {
+			rounds = 1 // the small directory is there for memory only
 		}
-		out := filepath.Join(b.tmp, "backup.tar")
-		env := []string{"SILO_URL=" + s.url(), "SILO_API_KEY=" + adminKey}
-		took, _, err := b.runSilo(env, "backup", "-o", out)
-		if err != nil {
-			s.stop()
-			return err
-		}
-		r.backup = mbps(fileSize(out), took)
-		r.serverRSS, _ = s.peakRSS()
-		s.stop()
-		os.Remove(out)
-		start := time.Now()
-		tarOut := filepath.Join(b.tmp, "plain.tar")
-		if err := exec.Command("tar", "-cf", tarOut, "-C", dir, ".").Run(); err != nil {
-			return fmt.Errorf("tar: %w", err)
-		}
-		if err := fsyncFile(tarOut); err != nil {
-			return err
-		}
-		r.tar = mbps(fileSize(tarOut), time.Since(start))
-		os.Remove(tarOut)
-		if gw != nil {
-			target := fmt.Sprintf("move%d", i)
-			if err := gw.bucket(target); err != nil {
-				return err
-			}
-			db := "sqlite://" + filepath.Join(b.tmp, target+".db")
-			took, rss, err := b.runSilo(gw.env(), "migrate", "--from-data", dir, "--to-db", db, "--to-blobs", gw.url(target))
+		var backup, tar, migrate, client []float64
+		for round := range rounds {
+			bk, rss, err := b.timeBackup(dir, fmt.Sprintf("silo-move-%d-%d", i, round))
 			if err != nil {
 				return err
 			}
+			backup, r.serverRSS = append(backup, bk), max(r.serverRSS, rss)
+			t, err := b.timeTar(dir)
+			if err != nil {
+				return err
+			}
+			tar = append(tar, t)
+			if gw == nil {
+				continue
+			}
+			name := fmt.Sprintf("move%d%d", i, round)
 			blobs := dirSize(filepath.Join(dir, "blobs"))
-			r.migrate, r.migrateRSS = mbps(blobs, took), rss
-			copied := fmt.Sprintf("client%d", i)
-			if err := gw.bucket(copied); err != nil {
+			if err := gw.bucket(name); err != nil {
 				return err
 			}
-			if took, err = gw.putAll(copied, filepath.Join(dir, "blobs")); err != nil {
+			db := "sqlite://" + filepath.Join(b.tmp, name+".db")
+			took, rss, err := b.runSilo(gw.env(), "migrate", "--from-data", dir, "--to-db", db, "--to-blobs", gw.url(name))
+			if err != nil {
 				return err
 			}
-			r.client = mbps(blobs, took)
+			migrate, r.migrateRSS = append(migrate, mbps(blobs, took)), max(r.migrateRSS, rss)
+			gw.drop(name)
+			if err := gw.bucket(name + "c"); err != nil {
+				return err
+			}
+			if took, err = gw.putAll(name+"c", filepath.Join(dir, "blobs")); err != nil {
+				return err
+			}
+			client = append(client, mbps(blobs, took))
+			gw.drop(name + "c")
+		}
+		r.backup, r.tar = median(backup), median(tar)
+		if gw != nil {
+			r.migrate, r.client = median(migrate), median(client)
 		}
 		res = append(res, r)
 	}
@@ -105,6 +101,41 @@ func (b *bench) move() error {
 			fmtMiB(large.migrateRSS), fmtMiB(small.migrateRSS), float64(large.migrateRSS)/float64(small.migrateRSS), "<=", 1.5)
 	}
 	return nil
+}
+
+// timeBackup starts a server on dir (fresh, so that its peak RSS is that
+// of the backup), takes a backup of it with the command line client into a
+// file, and returns the backup's MB/s and the server's peak RSS.
+func (b *bench) timeBackup(dir, name string) (float64, int64, error) {
+	s, err := b.siloServer(name, dir)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer s.stop()
+	out := filepath.Join(b.tmp, "backup.tar")
+	defer os.Remove(out)
+	env := []string{"SILO_URL=" + s.url(), "SILO_API_KEY=" + adminKey}
+	took, _, err := b.runSilo(env, "backup", "-o", out)
+	if err != nil {
+		return 0, 0, err
+	}
+	rss, err := s.peakRSS()
+	return mbps(fileSize(out), took), rss, err
+}
+
+// timeTar is the backup's baseline: tar of the (stopped) data directory
+// into a file, fsynced as silo backup's output is.
+func (b *bench) timeTar(dir string) (float64, error) {
+	out := filepath.Join(b.tmp, "plain.tar")
+	defer os.Remove(out)
+	start := time.Now()
+	if err := exec.Command("tar", "-cf", out, "-C", dir, ".").Run(); err != nil {
+		return 0, fmt.Errorf("tar: %w", err)
+	}
+	if err := fsyncFile(out); err != nil {
+		return 0, err
+	}
+	return mbps(fileSize(out), time.Since(start)), nil
 }
 
 // populate makes a data directory holding n validated chat datasets of
@@ -173,6 +204,7 @@ func dirSize(dir string) int64 {
 type gateway struct {
 	cmd  *exec.Cmd
 	addr string
+	root string
 	mc   *minio.Client
 }
 
@@ -191,7 +223,7 @@ func startVersitygw(tmp string) (*gateway, error) {
 	if err := os.MkdirAll(root, 0o700); err != nil {
 		return nil, err
 	}
-	g := &gateway{addr: freePort()}
+	g := &gateway{addr: freePort(), root: root}
 	g.cmd = exec.Command(bin, "--access", gwAccess, "--secret", gwSecret, "--port", g.addr, "posix", root)
 	logf, err := os.Create(filepath.Join(tmp, "versitygw.log"))
 	if err != nil {
@@ -226,6 +258,10 @@ func (g *gateway) stop() {
 func (g *gateway) bucket(name string) error {
 	return g.mc.MakeBucket(context.Background(), name, minio.MakeBucketOptions{Region: "us-east-1"})
 }
+
+// drop removes a bucket with its objects: with the posix backend it is a
+// directory of the gateway's root.
+func (g *gateway) drop(bucket string) { os.RemoveAll(filepath.Join(g.root, bucket)) }
 
 func (g *gateway) url(bucket string) string {
 	return "s3://" + bucket + "?endpoint=http://" + g.addr + "&region=us-east-1"

@@ -217,6 +217,14 @@ func (m *Migration) copyBlobs(ctx context.Context, present map[string]int64, res
 		go func() {
 			defer wg.Done()
 			for j := range jobs {
+				if res.Resumed {
+					// What a killed run left under the key (a partial
+					// object, an incomplete multipart upload) goes first.
+					if err := m.To.Blobs.Delete(ctx, j.b.Key); err != nil {
+						cancel(fmt.Errorf("removing what an interrupted run left of blob %s: %w", j.b.Key, err))
+						continue
+					}
+				}
 				if err := copyBlob(ctx, m.From.Blobs, m.To.Blobs, j.b, m.Progress); err != nil {
 					cancel(fmt.Errorf("dataset %s: %w", j.dataset, err))
 					continue
