@@ -58,7 +58,7 @@ func (s *Server) handleUsageHistory(w http.ResponseWriter, r *http.Request) {
 	if since != nil {
 		from = *since
 	}
-	samples, err := s.Service.UsageHistory(r.Context(), callerOf(r), from, *limit)
+	samples, err := s.Service.OrgUsageHistory(r.Context(), callerOf(r), q.Get("org_id"), from, *limit)
 	if err != nil {
 		writeError(w, r, err)
 		return

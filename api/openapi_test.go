@@ -155,6 +155,11 @@ func TestOpenAPI(t *testing.T) {
 	mustOK(t, err)
 	_, _, err = w.Breakdown(ctx)
 	mustOK(t, err)
+	me, _, err := w.Me(ctx)
+	mustOK(t, err)
+	if me.Key.ID != wk.ID || me.Key.Role != "writer" || me.Org.Name != "openapi" {
+		t.Errorf("GET /v1/me = %+v", me)
+	}
 	_, _, err = w.List(ctx, client.ListOptions{})
 	mustOK(t, err)
 	_, _, err = w.List(ctx, client.ListOptions{Status: "bogus"})

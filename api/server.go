@@ -99,6 +99,7 @@ func (s *Server) build() http.Handler {
 	mux.HandleFunc("GET /download/{org}/{dataset}/{index}/{kind}", named(s.handleDownload))
 
 	v1 := http.NewServeMux()
+	v1.HandleFunc("GET /v1/me", named(s.handleMe))
 	v1.HandleFunc("GET /v1/datasets/usage", named(s.handleUsage))
 	v1.HandleFunc("GET /v1/datasets/usage/history", named(s.handleUsageHistory))
 	v1.HandleFunc("GET /v1/datasets/usage/breakdown", named(s.handleUsageBreakdown))

@@ -52,6 +52,19 @@ func (c *Client) SetQuota(ctx context.Context, id string, quota int64) (*Org, js
 	return &o, raw, err
 }
 
+// Me is the key making requests and its organisation.
+type Me struct {
+	Key Key `json:"key"`
+	Org Org `json:"org"`
+}
+
+// Me returns who the client's key is: its id, name, role and organisation.
+func (c *Client) Me(ctx context.Context) (*Me, json.RawMessage, error) {
+	var m Me
+	raw, err := c.call(ctx, http.MethodGet, "/v1/me", &m)
+	return &m, raw, err
+}
+
 // DeleteOrg deletes an organisation and revokes its keys. The server
 // refuses (409) while the org holds datasets, unless purge, which deletes
 // them too.
