@@ -152,9 +152,11 @@ func seed(t *testing.T, e *silotest.Env, c *clock, key string) {
 	if err := cl.Delete(t.Context(), ids[1]); err != nil {
 		t.Fatal(err)
 	}
-	bad := "prompt,completion\nonly one field\n"
+	// Well-formed JSONL that is not a chat: it is accepted and fails
+	// validation (a CSV would be refused at create, before validation).
+	bad := "{\"prompt\":\"only one field\"}\n"
 	if _, _, err := cl.Upload(t.Context(), client.UploadRequest{Name: "broken upload", Type: "chat-finetune-input",
-		Data: client.File{Name: "broken.csv", Body: strings.NewReader(bad), Size: int64(len(bad))}}); err != nil {
+		Data: client.File{Name: "broken.jsonl", Body: strings.NewReader(bad), Size: int64(len(bad))}}); err != nil {
 		t.Fatal(err)
 	}
 	e.WaitJobs(t)

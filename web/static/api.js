@@ -18,10 +18,15 @@ export class API {
     return { Authorization: `Bearer ${this.key}`, 'X-Client-Name': CLIENT, Accept: 'application/json' };
   }
 
-  async call(method, path) {
+  async call(method, path, payload) {
     let resp;
+    const init = { method, headers: this.headers(), cache: 'no-store' };
+    if (payload !== undefined) {
+      init.headers['Content-Type'] = 'application/json';
+      init.body = JSON.stringify(payload);
+    }
     try {
-      resp = await fetch(path, { method, headers: this.headers(), cache: 'no-store' });
+      resp = await fetch(path, init);
     } catch (e) {
       throw new APIError(0, 'The server cannot be reached. Check that silo is running.');
     }
@@ -30,6 +35,7 @@ export class API {
     return body;
   }
 
+  me() { return this.call('GET', '/v1/me'); }
   usage() { return this.call('GET', '/v1/datasets/usage'); }
   history() { return this.call('GET', '/v1/datasets/usage/history?limit=2000'); }
   breakdown() { return this.call('GET', '/v1/datasets/usage/breakdown'); }
@@ -41,6 +47,16 @@ export class API {
     return this.call('GET', `/v1/datasets?${q}`);
   }
   remove(id) { return this.call('DELETE', `/v1/datasets/${encodeURIComponent(id)}`); }
+
+  // The admin API (admin keys only).
+  orgs() { return this.call('GET', '/v1/admin/orgs'); }
+  orgHistory(id) { return this.call('GET', `/v1/datasets/usage/history?limit=500&org_id=${encodeURIComponent(id)}`); }
+  createOrg(name, quota) { return this.call('POST', '/v1/admin/orgs', { name, quota_bytes: quota }); }
+  setQuota(id, quota) { return this.call('PATCH', `/v1/admin/orgs/${encodeURIComponent(id)}`, { quota_bytes: quota }); }
+  deleteOrg(id, purge) { return this.call('DELETE', `/v1/admin/orgs/${encodeURIComponent(id)}${purge ? '?purge=true' : ''}`); }
+  keys(orgId) { return this.call('GET', `/v1/admin/keys?org_id=${encodeURIComponent(orgId)}`); }
+  createKey(orgId, role, name) { return this.call('POST', '/v1/admin/keys', { org_id: orgId, role, name }); }
+  revokeKey(id) { return this.call('DELETE', `/v1/admin/keys/${encodeURIComponent(id)}`); }
 
   // upload sends a create as multipart/form-data with XMLHttpRequest, the
   // one browser API that reports upload progress. onProgress gets a

@@ -1,7 +1,9 @@
 // The dashboard: sign in with an API key, then usage, its history and
-// breakdown, the datasets table, uploads and deletes. Plain DOM, no
-// framework; every view is redrawn from the API's answers.
+// breakdown, the datasets table, uploads and deletes; with an admin key, the
+// all-organisations view above them (admin.js). Plain DOM, no framework;
+// every view is redrawn from the API's answers.
 
+import { AdminView } from './admin.js';
 import { API, APIError } from './api.js';
 import { el, percent, size, when } from './format.js';
 import { plot } from './plot.js';
@@ -15,6 +17,8 @@ const KEY = 'silo.apiKey';
 const $ = (id) => document.getElementById(id);
 
 let api = null;
+let admin = null; // the all-organisations view, for admin keys only
+let usage = null; // the last usage answer: what an upload must fit in
 let datasets = [];
 let pollTimer = null;
 
@@ -24,15 +28,23 @@ function show(signedIn) {
   $('who').hidden = !signedIn;
 }
 
+let toastTimer = null;
 function toast(msg) {
   $('toast').textContent = msg;
+  clearTimeout(toastTimer);
+  toastTimer = setTimeout(() => { $('toast').textContent = ''; }, 8000);
 }
 
 async function signIn(key) {
   const candidate = new API(key);
-  await candidate.usage(); // throws on a bad key
+  const me = await candidate.me(); // throws on a bad key
   api = candidate;
   sessionStorage.setItem(KEY, key);
+  $('who-text').textContent = `${me.org.name} · ${me.key.role} key${me.key.name ? ` “${me.key.name}”` : ''}`;
+  $('who-text').title = `organisation ${me.org.id}, key ${me.key.id}`;
+  if (me.key.role === 'admin') {
+    admin = new AdminView($('admin-root'), api, { toast, handle, selfOrg: me.org.id });
+  }
   show(true);
   await refresh();
 }
@@ -40,6 +52,8 @@ async function signIn(key) {
 function signOut() {
   sessionStorage.removeItem(KEY);
   api = null;
+  admin = null;
+  $('admin-root').replaceChildren();
   clearTimeout(pollTimer);
   $('key').value = '';
   show(false);
@@ -60,14 +74,16 @@ function handle(err) {
 async function refresh() {
   if (!api) return;
   try {
-    const [usage, history, breakdown, list] = await Promise.all([
-      api.usage(), api.history(), api.breakdown(), api.datasets(filters()),
+    const [u, history, breakdown, list] = await Promise.all([
+      api.usage(), api.history(), api.breakdown(), api.datasets(filters()), admin && admin.refresh(),
     ]);
-    renderUsage(usage);
-    plot($('history'), history.samples);
+    usage = u;
+    renderUsage(u);
+    plot($('history'), history.samples, { quota: u.limit_bytes });
     renderShares($('by-type'), breakdown.by_type, 'type');
     $('fact-count').textContent = breakdown.by_type.reduce((n, s) => n + s.datasets, 0).toLocaleString();
     renderShares($('by-client'), breakdown.by_client, 'client');
+    renderShares($('by-key'), breakdown.by_key || [], 'key');
     datasets = list.datasets;
     renderDatasets();
     schedulePoll();
@@ -109,13 +125,20 @@ function renderShares(box, shares, what) {
     return;
   }
   const total = shares.reduce((s, x) => s + x.bytes, 0) || 1;
+  const label = (s) => {
+    if (what === 'key') {
+      return s.key ? [s.name || '(no name)', ' ', el('code', { class: 'muted' }, s.key)]
+        : el('span', { class: 'muted', title: 'created before silo recorded which key created each dataset' }, s.name || 'unknown');
+    }
+    return s.key || (what === 'client' ? '(no client name)' : '(none)');
+  };
   const rows = shares.map((s) => el('tr', {},
-    el('th', { scope: 'row' }, s.key || (what === 'client' ? '(no client name)' : '(none)')),
+    el('th', { scope: 'row' }, label(s)),
     el('td', { class: 'num' }, s.datasets),
     el('td', { class: 'num' }, size(s.bytes)),
     el('td', { class: 'barcell', 'aria-hidden': 'true' }, bar((100 * s.bytes) / total))));
   box.replaceChildren(el('table', { class: 'shares' },
-    el('thead', {}, el('tr', {}, el('th', { scope: 'col' }, what === 'client' ? 'Client' : 'Type'),
+    el('thead', {}, el('tr', {}, el('th', { scope: 'col' }, { client: 'Client', key: 'Key', type: 'Type' }[what]),
       el('th', { scope: 'col', class: 'num' }, 'Datasets'), el('th', { scope: 'col', class: 'num' }, 'Size'),
       el('th', { scope: 'col' }, el('span', { class: 'visually-hidden' }, 'Share')))),
     el('tbody', {}, rows)));
@@ -198,6 +221,23 @@ async function onUpload(ev) {
     status.textContent = 'Choose a file and give the dataset a name.';
     return;
   }
+  // Refuse what cannot fit before sending a byte: the server would refuse
+  // it anyway, but only after the browser sent the whole file.
+  const need = file.size + (evalFile ? evalFile.size : 0);
+  try {
+    usage = await api.usage();
+  } catch (err) {
+    handle(err);
+    return;
+  }
+  const free = Math.max(0, usage.limit_bytes - usage.organization_usage - (usage.reserved_bytes || 0));
+  if (need > free) {
+    const what = evalFile ? `${file.name} and ${evalFile.name}` : file.name;
+    status.textContent = `${what} (${size(need)}) ${evalFile ? 'do' : 'does'} not fit: ${size(free)} free of ${size(usage.limit_bytes)}.`;
+    status.classList.add('error');
+    return;
+  }
+  status.classList.remove('error');
   const bar = $('up-progress');
   bar.hidden = false;
   bar.value = 0;

@@ -1,6 +1,8 @@
 // plot draws usage over time as an inline SVG step chart: usage changes
 // only when a dataset is created or deleted, so it stays flat between
-// samples. The figure also gets a one-line text summary for screen readers.
+// samples. With a quota, its line is drawn too and the axis reaches it, so
+// the picture shows how close the organisation is to being refused. The
+// figure also gets a one-line text summary for screen readers.
 
 import { size, when } from './format.js';
 
@@ -22,7 +24,7 @@ function niceMax(v) {
   return 10 * p;
 }
 
-export function plot(figure, samples, now = new Date()) {
+export function plot(figure, samples, { quota = 0, now = new Date() } = {}) {
   figure.replaceChildren();
   if (!samples.length) {
     figure.append(Object.assign(document.createElement('p'), { className: 'muted', textContent: 'No usage recorded yet: upload a dataset.' }));
@@ -34,13 +36,14 @@ export function plot(figure, samples, now = new Date()) {
   let t0 = pts[0].t;
   if (end - t0 < 60_000) t0 = end - 60_000; // at least a minute wide
   const peak = Math.max(...pts.map((p) => p.v));
-  const yMax = niceMax(peak * 1.1);
+  const yMax = niceMax(Math.max(peak * 1.1, quota));
   const x = (t) => L + ((t - t0) / (end - t0)) * (W - L - R);
   const y = (v) => T + (1 - v / yMax) * (H - T - B);
 
   const root = svg('svg', { viewBox: `0 0 ${W} ${H}`, role: 'img', 'aria-labelledby': 'plot-title plot-desc', class: 'chart' });
   root.append(svg('title', { id: 'plot-title' }, 'Usage over time'));
-  const summary = `From ${when(new Date(pts[0].t).toISOString())} to now, usage went from ${size(pts[0].v)} to ${size(pts[pts.length - 1].v)}; peak ${size(peak)}.`;
+  const summary = `From ${when(new Date(pts[0].t).toISOString())} to now, usage went from ${size(pts[0].v)} to ${size(pts[pts.length - 1].v)}; peak ${size(peak)}` +
+    (quota > 0 ? ` of a ${size(quota)} quota.` : '.');
   root.append(svg('desc', { id: 'plot-desc' }, summary));
 
   for (const f of [0, 0.5, 1]) {
@@ -51,6 +54,10 @@ export function plot(figure, samples, now = new Date()) {
   root.append(svg('text', { x: L, y: H - 8, class: 'axis' }, when(new Date(t0).toISOString())));
   root.append(svg('text', { x: W - R, y: H - 8, 'text-anchor': 'end', class: 'axis' }, 'now'));
 
+  if (quota > 0) {
+    root.append(svg('line', { x1: L, x2: W - R, y1: y(quota), y2: y(quota), class: 'quota' }));
+    root.append(svg('text', { x: W - R - 4, y: y(quota) - 4, 'text-anchor': 'end', class: 'axis quota-label' }, `quota ${size(quota)}`));
+  }
   let d = `M ${x(pts[0].t)} ${y(pts[0].v)}`;
   for (let i = 1; i < pts.length; i++) d += ` H ${x(pts[i].t)} V ${y(pts[i].v)}`;
   const area = `${d} V ${y(0)} H ${x(pts[0].t)} Z`;
