@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the servers that silo's tests start on loopback: PostgreSQL 15
 # (Debian package) and versitygw (an S3 server, built with go install); and
-# promtool (Debian package prometheus), which checks the shipped alert rules.
+# promtool (Debian package prometheus), which checks the shipped alert rules;
+# python3-avro (Apache Avro for Python), a third reader of silo's Avro parts.
 # Idempotent: it installs only what is missing, so CI can run it every time.
 set -euo pipefail
 
@@ -34,6 +35,18 @@ if ! command -v promtool >/dev/null 2>&1; then
 	if ! sudo_if_needed apt-get install -y --no-install-recommends prometheus; then
 		sudo_if_needed apt-get update
 		sudo_if_needed apt-get install -y --no-install-recommends prometheus
+	fi
+fi
+
+if ! /usr/bin/python3 -c "import avro.datafile" >/dev/null 2>&1; then
+	echo "installing python3-avro (apt-get install -y python3-avro)" >&2
+	export DEBIAN_FRONTEND=noninteractive
+	if ! apt-cache show python3-avro >/dev/null 2>&1; then
+		sudo_if_needed apt-get update
+	fi
+	if ! sudo_if_needed apt-get install -y --no-install-recommends python3-avro; then
+		sudo_if_needed apt-get update
+		sudo_if_needed apt-get install -y --no-install-recommends python3-avro
 	fi
 fi
 
