@@ -3,7 +3,6 @@ package silo
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"strings"
 	"sync"
@@ -29,6 +28,7 @@ type Service struct {
 	// SettleTimeout bounds how long a create or delete whose answer was
 	// lost asks the store what became of it before answering 504.
 	SettleTimeout time.Duration
+	Disk          *LocalDisk // the local data directory in embedded mode (ready.go); nil otherwise
 	Now           func() time.Time
 	// Pins keeps the blobs a running backup still reads from deletion.
 	Pins Pins
@@ -433,17 +433,6 @@ func (s *Service) RevokeKey(ctx context.Context, c *Caller, id string) (*Key, er
 		return nil, Errorf(ENOTFOUND, "key %s not found", id)
 	}
 	return k, err
-}
-
-// Ready reports whether both stores answer.
-func (s *Service) Ready(ctx context.Context) error {
-	if err := s.Store.Ping(ctx); err != nil {
-		return fmt.Errorf("metadata store: %w", err)
-	}
-	if err := s.Blobs.Ping(ctx); err != nil {
-		return fmt.Errorf("blob store: %w", err)
-	}
-	return nil
 }
 
 // OpenPart opens a part of a dataset for download, as a signed URL names it:

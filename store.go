@@ -28,6 +28,8 @@ type Store interface {
 	// Setting returns the value stored under name, first storing def if there
 	// is none yet (so that concurrent nodes agree on one value).
 	Setting(ctx context.Context, name, def string) (string, error)
+	// Ping checks that the store answers and accepts writes: it commits a
+	// tiny write (/readyz).
 	Ping(ctx context.Context) error
 	Close() error
 }
@@ -229,6 +231,8 @@ type BlobStore interface {
 	// List calls fn with every stored blob (and leftover of a failed Put) and
 	// its size.
 	List(ctx context.Context, fn func(key string, size int64) error) error
+	// Ping checks that the store answers and accepts writes: it stores a
+	// few bytes durably and removes them (/readyz).
 	Ping(ctx context.Context) error
 }
 

@@ -94,6 +94,9 @@ func (s *Service) BeginUpload(ctx context.Context, c *Caller, req UploadRequest)
 	if minFileBytes > s.maxDatasetSize() {
 		return nil, s.tooLarge()
 	}
+	if err := s.Disk.Fits(minFileBytes); err != nil {
+		return nil, err
+	}
 	now := s.now()
 	u := &Upload{s: s, caller: c, req: req, res: &Reservation{
 		ID: NewID("res_"), OrgID: c.OrgID(), Node: s.Node, CreatedAt: now, ExpiresAt: now.Add(s.leaseTTL()),
@@ -141,6 +144,9 @@ func (s *Service) tooLarge() error {
 // reserve grows the reservation by at least need and at most want bytes.
 // A refusal names what the whole upload asks for and what others hold.
 func (u *Upload) reserve(ctx context.Context, need, want int64) error {
+	if err := u.s.Disk.Fits(need); err != nil {
+		return err // the local disk would fill up (embedded mode)
+	}
 	got, err := u.s.Store.Reserve(ctx, u.res.ID, need, max(need, want))
 	err = lostReservation(err)
 	var qe *QuotaError

@@ -245,8 +245,10 @@ func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
 	defer cancel()
 	if err := s.Service.Ready(ctx); err != nil {
+		// The message names the failing check in plain words; the cause
+		// (server, path) is only in this log line.
 		s.logger().Warn("not ready", "err", err)
-		writeError(w, r, silo.Errorf(silo.EUNAVAILABLE, "not ready: %v", err))
+		writeError(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})

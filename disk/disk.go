@@ -231,12 +231,24 @@ func (s *Store) List(ctx context.Context, fn func(key string, size int64) error)
 	return nil
 }
 
-// Ping checks the directory is there and writable.
+// Ping checks the directory takes a durable write: a few bytes written and
+// fsynced to a new file (an empty file needs no space, so it would not
+// notice a full disk). fsck skips a probe a crash left behind.
 func (s *Store) Ping(ctx context.Context) error {
 	f, err := os.CreateTemp(filepath.Join(s.root, "tmp"), "ping-*")
 	if err != nil {
 		return fault(fmt.Errorf("disk: %w", err))
 	}
-	f.Close()
-	return os.Remove(f.Name())
+	defer os.Remove(f.Name())
+	_, err = f.WriteString("silo ready probe\n")
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fault(fmt.Errorf("disk: %w", err))
+	}
+	return nil
 }

@@ -62,6 +62,10 @@ type Report struct {
 	BytesVerified                            int64 // blob bytes read and hashed
 	Findings                                 []Finding
 	Repairs                                  []string // what Repair did, one line each
+	// Skipped are files in the blob store whose names are not blob keys
+	// (a health check's probe a crash left, say): not silo's, so neither
+	// findings nor touched by Repair, only reported.
+	Skipped []string
 
 	orphans     map[string]bool // blob store keys not in the ledger
 	garbage     []string
@@ -246,10 +250,15 @@ func (c *Checker) checkLedger(r *Report, ledger map[string]silo.BlobState, store
 	}
 	orphans := make([]string, 0)
 	for k := range stored {
+		if !silo.ValidBlobKey(k) {
+			r.Skipped = append(r.Skipped, fmt.Sprintf("%s (%d bytes): not a blob key, left alone", k, stored[k]))
+			continue
+		}
 		if _, ok := ledger[k]; !ok {
 			orphans = append(orphans, k)
 		}
 	}
+	sort.Strings(r.Skipped)
 	sort.Strings(orphans)
 	for _, k := range orphans {
 		r.orphans[k] = true

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -217,5 +218,33 @@ func TestRepairSparesLiveLeases(t *testing.T) {
 	}
 	if o, _ := w.store.Org(t.Context(), w.org.ID); o.ReservedBytes != 100 {
 		t.Fatalf("reserved_bytes %d, want 100", o.ReservedBytes)
+	}
+}
+
+// A file under the blob directory that is not a blob key (a ping probe a
+// killed health check left) is reported and left alone: it neither fails
+// the check nor stops --repair before its usage recount.
+func TestStrayFilesSkipped(t *testing.T) {
+	w := newWorld(t)
+	stray := filepath.Join(w.dir, "blobs", "tmp", "ping-12345")
+	must(t, os.WriteFile(stray, []byte("probe"), 0o600))
+	w.exec(t, `UPDATE orgs SET used_bytes = used_bytes + 7`)
+	ck := &fsck.Checker{Store: w.store, Blobs: w.blobs, Exclusive: true}
+	r, err := ck.Check(t.Context())
+	must(t, err)
+	if got := kinds(r); !slices.Equal(got, []string{fsck.KindUsage}) {
+		t.Fatalf("findings %v, want only the usage drift", got)
+	}
+	if len(r.Skipped) != 1 || !strings.Contains(r.Skipped[0], "ping-12345") {
+		t.Fatalf("skipped %v, want the probe", r.Skipped)
+	}
+	must(t, ck.Repair(t.Context(), r))
+	after, err := ck.Check(t.Context())
+	must(t, err)
+	if !after.OK() || len(after.Skipped) != 1 {
+		t.Fatalf("after repair: %v, skipped %v", after.Findings, after.Skipped)
+	}
+	if _, err := os.Stat(stray); err != nil {
+		t.Fatalf("the stray file was touched: %v", err)
 	}
 }

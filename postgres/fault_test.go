@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/silo-datasets/silo"
+	"github.com/silo-datasets/silo/disk"
 	"github.com/silo-datasets/silo/internal/testenv"
 )
 
@@ -74,4 +75,15 @@ func TestServerFaultsAreUnavailable(t *testing.T) {
 		t.Fatal("list of a dropped database succeeded")
 	}
 	check("list of a dropped database", err)
+
+	// /readyz's check names the metadata store, and nothing of the server.
+	blobs, err := disk.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = (&silo.Service{Store: s, Blobs: blobs}).Ready(ctx)
+	check("ready", err)
+	if msg := silo.ErrorMessage(err); !strings.Contains(msg, "metadata store") {
+		t.Fatalf("ready: %q does not name the failing check", msg)
+	}
 }

@@ -88,9 +88,14 @@ func (s *Store) Close() error {
 	return nil
 }
 
-// Ping checks the database answers.
+// Ping checks the database answers and commits a write: a full disk, a
+// read-only server or a standby fails it.
 func (s *Store) Ping(ctx context.Context) error {
-	return mapErr(s.pool.Ping(ctx))
+	return s.tx(ctx, func(tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, `INSERT INTO settings (name, value) VALUES ('ready_probe', $1) ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value`,
+			time.Now().UTC().Format(time.RFC3339Nano))
+		return err
+	})
 }
 
 // maxAttempts bounds the retries of a transaction that PostgreSQL aborted

@@ -11,6 +11,7 @@
 package s3
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -175,6 +176,21 @@ func (s *Store) Ping(ctx context.Context) error {
 	}
 	if !ok {
 		return fmt.Errorf("s3: bucket %q does not exist at %s; create it first", s.bucket, s.endpoint)
+	}
+	return s.probeWrite(ctx)
+}
+
+// probeWrite stores and removes a tiny object, so that a bucket that can be
+// listed but not written (a full or read-only server) fails Ping. Its key is
+// not a blob key: List, and so fsck, never see it.
+func (s *Store) probeWrite(ctx context.Context) error {
+	key := "ready-probe-" + silo.NewBlobKey()
+	body := []byte("silo ready probe\n")
+	if _, err := s.core.PutObject(ctx, s.bucket, key, bytes.NewReader(body), int64(len(body)), "", sha256Hex(body), minio.PutObjectOptions{}); err != nil {
+		return fault(fmt.Errorf("s3: probe write to bucket %q: %w", s.bucket, err))
+	}
+	if err := s.client.RemoveObject(ctx, s.bucket, key, minio.RemoveObjectOptions{}); err != nil {
+		return fault(fmt.Errorf("s3: probe delete in bucket %q: %w", s.bucket, err))
 	}
 	return nil
 }

@@ -122,10 +122,14 @@ func (s *Store) Close() error {
 	return errors.Join(err, s.w.Close())
 }
 
-// Ping checks the database answers.
+// Ping checks the database answers and commits a write: a full or
+// read-only disk fails it.
 func (s *Store) Ping(ctx context.Context) error {
-	var one int
-	return mapErr(s.r.QueryRowContext(ctx, "SELECT 1").Scan(&one))
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO settings (name, value) VALUES ('ready_probe', ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value`,
+			time.Now().UTC().Format(time.RFC3339Nano))
+		return err
+	})
 }
 
 // tx runs fn in a write transaction (BEGIN IMMEDIATE), committing if it

@@ -77,6 +77,9 @@ func printReport(out io.Writer, r *fsck.Report) {
 	for _, f := range r.Findings {
 		fmt.Fprintln(out, "found:", f)
 	}
+	for _, s := range r.Skipped {
+		fmt.Fprintln(out, "skipped:", s)
+	}
 	if r.OK() {
 		fmt.Fprintln(out, "consistent: nothing lost, miscounted or orphaned")
 	}

@@ -3,13 +3,18 @@ package main
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
+	"github.com/spf13/pflag"
 	"golang.org/x/time/rate"
 
 	"github.com/silo-datasets/silo"
 	"github.com/silo-datasets/silo/api"
+	"github.com/silo-datasets/silo/disk"
+	"github.com/silo-datasets/silo/sqlite"
 )
 
 // limits are serve's overload, abuse and TLS settings, parsed.
@@ -20,6 +25,33 @@ type limits struct {
 	requestTimeout time.Duration
 	tlsCert        string
 	tlsKey         string
+	minFreeSpace   int64
+}
+
+// edgeConfig is serve's configuration of free space and fairness.
+type edgeConfig struct {
+	MinFreeSpace string
+}
+
+func edgeFlags(f *pflag.FlagSet, c *edgeConfig) {
+	f.StringVar(&c.MinFreeSpace, "min-free-space", env("SILO_MIN_FREE_SPACE", "1GB"), "free space kept on the local data directory in embedded mode: /readyz fails and creates get 503 below it (SILO_MIN_FREE_SPACE)")
+}
+
+// localDisk is the local directory whose free space silo guards: where the
+// blob files are, or else where the SQLite database is; nil when neither
+// lives on the local disk.
+func localDisk(c *Config, minFree int64) *silo.LocalDisk {
+	if strings.HasPrefix(c.Blobs, "file:") {
+		if dir, err := disk.ParseURL(c.Blobs); err == nil {
+			return &silo.LocalDisk{Dir: dir, MinFree: minFree}
+		}
+	}
+	if strings.HasPrefix(c.DB, "sqlite:") {
+		if path, err := sqlite.ParseURL(c.DB); err == nil {
+			return &silo.LocalDisk{Dir: filepath.Dir(path), MinFree: minFree}
+		}
+	}
+	return nil
 }
 
 func parseLimits(c *Config) (*limits, error) {
@@ -36,6 +68,9 @@ func parseLimits(c *Config) (*limits, error) {
 	}
 	if l.requestTimeout == 0 {
 		l.requestTimeout = -1 // 0 turns the deadline off
+	}
+	if l.minFreeSpace, err = silo.ParseSize(c.MinFreeSpace); err != nil {
+		return nil, fmt.Errorf("--min-free-space: %w", err)
 	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		return nil, fmt.Errorf("--tls-cert and --tls-key go together")

@@ -51,6 +51,7 @@ type Config struct {
 	TLSKey         string
 	Tokenizer      string
 	MetricsAddr    string
+	edgeConfig     // limits.go: free space and fairness
 }
 
 func newServeCommand() *cobra.Command {
@@ -84,6 +85,7 @@ func newServeCommand() *cobra.Command {
 	f.StringVar(&c.TLSKey, "tls-key", env("SILO_TLS_KEY", ""), "PEM private key file of --tls-cert (SILO_TLS_KEY)")
 	f.StringVar(&c.MetricsAddr, "metrics-addr", env("SILO_METRICS_ADDR", ""), "also serve /metrics without an API key on this HOST:PORT, for a private network (SILO_METRICS_ADDR; default: /metrics only on --addr, with an admin or metrics key)")
 	f.StringVar(&c.MemoryLimit, "memory-limit", env("SILO_MEMORY_LIMIT", "auto"), "soft memory limit of the Go runtime: auto (a quarter of the machine's or cgroup's memory; GOMEMLIMIT wins), off, or a size (SILO_MEMORY_LIMIT)")
+	edgeFlags(f, &c.edgeConfig)
 	f.StringVar(&c.LogFormat, "log-format", env("SILO_LOG_FORMAT", "text"), "log format: text or json (SILO_LOG_FORMAT)")
 	return cmd
 }
@@ -194,6 +196,7 @@ func (m *Main) Open(ctx context.Context) error {
 		Node: nodeName(), DefaultQuota: quota, MaxDatasetSize: maxSize, Retention: retention, Workers: c.Workers,
 		LeaseTTL: lease,
 	}
+	m.Service.Disk = localDisk(c, limits.minFreeSpace)
 	if err := m.bootstrap(ctx); err != nil {
 		return err
 	}

@@ -1,0 +1,111 @@
+package silo
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"path/filepath"
+)
+
+// Ready reports whether this node can serve writes: the metadata store and
+// the blob store answer and accept writes, and the local data directory
+// (embedded mode) has at least its minimum free space and takes a write.
+// The error names the failing check in plain words; its cause (server,
+// path) goes only to the log.
+func (s *Service) Ready(ctx context.Context) error {
+	if err := s.Store.Ping(ctx); err != nil {
+		return notReady("the metadata store", err)
+	}
+	if err := s.Blobs.Ping(ctx); err != nil {
+		return notReady("the blob store", err)
+	}
+	if s.Disk != nil {
+		if err := s.Disk.Check(); err != nil {
+			return notReady("the local data directory", err)
+		}
+	}
+	return nil
+}
+
+// notReady is a check's failure as /readyz shows it.
+func notReady(what string, err error) error {
+	why := "is not working (see the server's log)"
+	switch ErrorCode(err) {
+	case EUNAVAILABLE, ETIMEOUT:
+		why = "is not ready: " + ErrorMessage(err)
+	}
+	return &Error{Code: EUNAVAILABLE, Message: what + " " + why, Err: err}
+}
+
+// LocalDisk is the local directory silo keeps data in when it runs
+// embedded (SQLite and blob files). silo keeps MinFree bytes of it free:
+// a create that would eat into them is refused before its body is read,
+// and /readyz fails below them, so the disk never fills up under the
+// database.
+type LocalDisk struct {
+	Dir     string
+	MinFree int64
+}
+
+// DefaultMinFreeSpace is --min-free-space's default.
+const DefaultMinFreeSpace = 1_000_000_000 // 1 GB
+
+// Check fails when the directory has less than MinFree bytes free or does
+// not take a write: a few bytes written and fsynced to a new file (an empty
+// file would need no space).
+func (d *LocalDisk) Check() error {
+	free, err := d.Free()
+	if err != nil {
+		return err
+	}
+	if free < d.MinFree {
+		return &Error{Code: EUNAVAILABLE, Message: fmt.Sprintf("storage is nearly full: %s free, below the minimum of %s (--min-free-space)", FormatSize(free), FormatSize(d.MinFree))}
+	}
+	return d.probe()
+}
+
+func (d *LocalDisk) probe() error {
+	b := make([]byte, 32)
+	rand.Read(b)
+	f, err := os.CreateTemp(d.Dir, ".ready-*")
+	if err != nil {
+		return Fault(DepDisk, err)
+	}
+	defer os.Remove(f.Name())
+	_, err = f.Write([]byte(hex.EncodeToString(b)))
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return Fault(DepDisk, err)
+}
+
+// Fits refuses, with 503, an upload of n more bytes that would leave the
+// directory with less than MinFree free. nil when d is nil (not embedded).
+func (d *LocalDisk) Fits(n int64) error {
+	if d == nil || n <= 0 {
+		return nil
+	}
+	free, err := d.Free()
+	if err != nil {
+		return err
+	}
+	if free-n < d.MinFree {
+		return &Error{Code: EUNAVAILABLE, Message: fmt.Sprintf("storage is full: this upload needs %s but only %s can be used (%s free, %s kept free by --min-free-space); retry later or on another node",
+			FormatSize(n), FormatSize(max(free-d.MinFree, 0)), FormatSize(free), FormatSize(d.MinFree))}
+	}
+	return nil
+}
+
+// Free returns the bytes free in the directory for an unprivileged user.
+func (d *LocalDisk) Free() (int64, error) {
+	free, err := freeBytes(filepath.Clean(d.Dir))
+	if err != nil {
+		return 0, Fault(DepDisk, err)
+	}
+	return free, nil
+}
