@@ -134,19 +134,23 @@ func (c *metaColumn) appendTagged(b []byte, v any) []byte {
 // decide picks the column's Avro type, and says why when it falls back to
 // strings for a column of several types.
 func (c *metaColumn) decide() (kind, string) {
-	var types []string
-	for tag, name := range map[byte]string{tagString: "string", tagNumber: "number", tagJSON: "object or array"} {
-		if c.seen[tag] {
-			types = append(types, name)
-		}
-	}
+	var types []string // in alphabetical order
 	if c.seen[tagTrue] || c.seen[tagFalse] {
 		types = append(types, "boolean")
+	}
+	if c.seen[tagNumber] {
+		types = append(types, "number")
+	}
+	if c.seen[tagJSON] {
+		types = append(types, "object or array")
+	}
+	if c.seen[tagString] {
+		types = append(types, "string")
 	}
 	c.decided = kString
 	switch {
 	case len(types) > 1:
-		return kString, fmt.Sprintf("values of several JSON types (%s)", strings.Join(sortStrings(types), ", "))
+		return kString, fmt.Sprintf("values of several JSON types (%s)", strings.Join(types, ", "))
 	case c.seen[tagNumber] && c.bigInt:
 		return kString, "integers beyond 2^53, which not every Avro reader can read as numbers"
 	case c.seen[tagNumber] && c.nonInt:
@@ -157,15 +161,6 @@ func (c *metaColumn) decide() (kind, string) {
 		c.decided = kBool
 	}
 	return c.decided, ""
-}
-
-func sortStrings(s []string) []string {
-	for i := 1; i < len(s); i++ {
-		for j := i; j > 0 && s[j] < s[j-1]; j-- {
-			s[j], s[j-1] = s[j-1], s[j]
-		}
-	}
-	return s
 }
 
 // typedMetadata fixes the metadata columns' types (with a warning for each
