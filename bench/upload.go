@@ -72,7 +72,7 @@ func (b *bench) upload() error {
 	}
 	defer bare.stop()
 	bc := newClient(bare.url(), "")
-	var cp, up, e2e, hashOnly []float64
+	var cp, up, e2e, hashOnly, lag []float64
 	for range b.sz.Rounds {
 		_, took, err := bc.upload(file, string(silo.TypeChatFinetune), true)
 		if err != nil {
@@ -94,6 +94,8 @@ func (b *bench) upload() error {
 			return err
 		}
 		e2e = append(e2e, mbps(size, time.Since(start)))
+		// Issue 14: validated no later after the ack than the upload took.
+		lag = append(lag, float64(time.Since(start)-took)/float64(took))
 		if err := c.delete(id); err != nil {
 			return err
 		}
@@ -108,6 +110,9 @@ func (b *bench) upload() error {
 		median(up)/median(hashOnly), "", 0)
 	b.ratioRow(w, "create → validated end to end (chat JSONL)", fmtMBps(median(e2e)), fmtMBps(median(cp))+" Go copy + fsync",
 		median(e2e)/median(cp), "", 0)
+	upSecs := float64(size) / 1e6 / median(up)
+	b.ratioRow(w, "time from the create's 200 to `validated` / the upload's own time", fmt.Sprintf("%.2f s", median(lag)*upSecs),
+		fmt.Sprintf("%.2f s upload", upSecs), median(lag), "<=", 1)
 	return nil
 }
 

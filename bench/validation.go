@@ -1,12 +1,16 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
+	"runtime"
 	"time"
 
+	"github.com/go-json-experiment/json/jsontext"
 	"github.com/silo-datasets/silo"
 	"github.com/silo-datasets/silo/validate"
 )
@@ -25,13 +29,24 @@ func (b *bench) validation() error {
 		return err
 	}
 	_, jqErr := exec.LookPath("jq")
-	var vc, ve, jq, cat []float64
+	var vc, vc1, po, ve, jq, cat []float64
 	for range b.sz.Rounds {
 		d, err := validateFile(chat, silo.TypeChatFinetune, silo.FormatJSONL, silo.CreateParams{})
 		if err != nil {
 			return err
 		}
 		vc = append(vc, mbps(fileSize(chat), d))
+		prev := runtime.GOMAXPROCS(1)
+		d, err = validateFile(chat, silo.TypeChatFinetune, silo.FormatJSONL, silo.CreateParams{})
+		runtime.GOMAXPROCS(prev)
+		if err != nil {
+			return err
+		}
+		vc1 = append(vc1, mbps(fileSize(chat), d))
+		if d, err = parseOnly(chat); err != nil {
+			return err
+		}
+		po = append(po, mbps(fileSize(chat), d))
 		if d, err = validateFile(embed, silo.TypeEmbedInput, silo.FormatCSV, silo.CreateParams{KeepFields: []string{"title"}}); err != nil {
 			return err
 		}
@@ -55,9 +70,33 @@ func (b *bench) validation() error {
 	} else {
 		b.note("jq is not installed: the validation rows against jq were skipped (make bench installs it)")
 	}
+	b.ratioRow(w, "chat-finetune JSONL "+size+", validate package (all cores) vs a parse-only pass (jsontext, one core)",
+		fmtMBps(median(vc)), fmtMBps(median(po))+" parse-only", median(vc)/median(po), ">=", 0.5)
+	b.ratioRow(w, "the same, validate package on one core (GOMAXPROCS 1)",
+		fmtMBps(median(vc1)), fmtMBps(median(po))+" parse-only", median(vc1)/median(po), "", 0)
 	b.ratioRow(w, "chat-finetune JSONL vs raw read", fmtMBps(median(vc)), fmtMBps(median(cat))+" `cat`", median(vc)/median(cat), "", 0)
 	b.ratioRow(w, "embed-input CSV vs raw read", fmtMBps(median(ve)), fmtMBps(median(cat))+" `cat`", median(ve)/median(cat), "", 0)
 	return nil
+}
+
+// parseOnly is the baseline of issue 14's validation target: the same
+// file only checked as JSON, value after value, by the v2 tokenizer that
+// the validator decodes with, on one goroutine.
+func parseOnly(path string) (time.Duration, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	start := time.Now()
+	dec := jsontext.NewDecoder(bufio.NewReaderSize(f, 64<<10))
+	for {
+		if _, err := dec.ReadValue(); err == io.EOF {
+			return time.Since(start), nil
+		} else if err != nil {
+			return 0, fmt.Errorf("%s: %w", path, err)
+		}
+	}
 }
 
 // validateFile runs the validator as the worker does, Avro output
