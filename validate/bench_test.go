@@ -54,6 +54,7 @@ func streamFile(typ silo.DatasetType, format silo.Format, p silo.CreateParams, s
 func benchStream(b *testing.B, typ silo.DatasetType, format silo.Format, p silo.CreateParams, header string, gen func([]byte, int) []byte) {
 	const size = 64 << 20
 	b.SetBytes(size)
+	defer reportCPU(b)()
 	for b.Loop() {
 		v, err := streamFile(typ, format, p, &rowStream{header: []byte(header), gen: gen, size: size})
 		if err != nil || !v.OK {

@@ -57,6 +57,11 @@ func (c *chunker) next() (chunk []byte, line int64, tooLong bool, err error) {
 	for {
 		frag, rerr := c.br.ReadSlice(last)
 		c.line += int64(bytes.Count(frag, newline))
+		if len(c.buf) == 0 && rerr == nil && len(frag) <= c.max+len(c.sep) && bytes.HasSuffix(frag, c.sep) {
+			// The whole chunk is in the reader's buffer: hand it out as it
+			// is, valid until the next call as documented, without a copy.
+			return frag[:len(frag)-len(c.sep)], line, false, nil
+		}
 		c.buf = append(c.buf, frag...)
 		if len(c.buf) > c.max+len(c.sep) {
 			// Keep only a tail long enough to recognise the separator.

@@ -134,10 +134,20 @@ func (d *rowDecoder) plain(name jsontext.Value) (string, bool) {
 	return string(name[1 : len(name)-1]), true
 }
 
-// str returns a valid JSON string value as a Go string.
+// str returns a valid JSON string value as a Go string. The roles every
+// chat row repeats come back without an allocation.
 func (d *rowDecoder) str(v jsontext.Value) (string, error) {
 	if bytes.IndexByte(v, '\\') < 0 {
-		return string(v[1 : len(v)-1]), nil
+		switch s := v[1 : len(v)-1]; string(s) {
+		case "User":
+			return "User", nil
+		case "Chatbot":
+			return "Chatbot", nil
+		case "System":
+			return "System", nil
+		default:
+			return string(s), nil
+		}
 	}
 	var err error
 	d.scratch, err = jsontext.AppendUnquote(d.scratch[:0], v)
