@@ -2,10 +2,12 @@
 // documents for each dataset type, streaming, and writes each part's Avro
 // object container file as it goes.
 //
-// Nothing here holds a whole file: rows are read one at a time from JSONL,
-// CSV or TXT, a row longer than Options.MaxRowBytes fails validation with its
-// line number, and the checks that must remember every row (unique custom_id,
-// duplicate conversations, unique queries) keep 8-byte hashes. The service
+// Nothing here holds a whole file: rows are read in bounded batches from
+// JSONL (decoded on every core, ruled on in file order) and one at a time
+// from CSV or TXT, a row longer than Options.MaxRowBytes fails validation
+// with its line number, and the checks that must remember every row (unique
+// custom_id, duplicate conversations, unique queries) keep 8-byte hashes,
+// spilled to a temp file past a fixed number (hashset.go). The service
 // (silo.Service) decides what to do with the verdict; this package does no
 // storage of its own.
 //
