@@ -201,24 +201,22 @@ func TestOpenAPI(t *testing.T) {
 
 func get(t *testing.T, hc *http.Client, url, rng string, want int) {
 	t.Helper()
-	req, _ := http.NewRequest(http.MethodGet, url, nil)
-	if rng != "" {
-		req.Header.Set("Range", rng)
-	}
-	resp, err := hc.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != want {
-		t.Errorf("GET %s: %d, want %d", url, resp.StatusCode, want)
-	}
+	getWith(t, hc, url, "Range", rng, want)
 }
 
 func getWithKey(t *testing.T, hc *http.Client, url, key string, want int) {
 	t.Helper()
+	getWith(t, hc, url, "Authorization", "Bearer "+key, want)
+}
+
+// getWith sends a GET with one header (none if value is "") and checks
+// the status.
+func getWith(t *testing.T, hc *http.Client, url, header, value string, want int) {
+	t.Helper()
 	req, _ := http.NewRequest(http.MethodGet, url, nil)
-	req.Header.Set("Authorization", "Bearer "+key)
+	if value != "" {
+		req.Header.Set(header, value)
+	}
 	resp, err := hc.Do(req)
 	if err != nil {
 		t.Fatal(err)
