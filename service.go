@@ -408,7 +408,9 @@ func (s *Service) CreateKey(ctx context.Context, c *Caller, orgID string, role R
 	}
 	secret := NewSecret()
 	k := &Key{ID: NewID("key_"), OrgID: orgID, Role: role, Name: name, Hash: HashSecret(secret), CreatedAt: s.now()}
-	if err := s.Store.CreateKey(ctx, k); err != nil {
+	if err := s.Store.CreateKey(ctx, k); ErrorCode(err) == ENOTFOUND { // deleted meanwhile
+		return nil, Errorf(EUNPROCESSABLE, "organization %q does not exist", orgID)
+	} else if err != nil {
 		return nil, err
 	}
 	k.Secret = secret

@@ -97,7 +97,15 @@ func (s *Store) CreateKey(ctx context.Context, k *silo.Key) error {
 	return s.tx(ctx, func(tx pgx.Tx) error { return insertKey(ctx, tx, k) })
 }
 
+// insertKey stores a key of an existing org only: keys do not reference
+// orgs (a deleted org's keys stay, revoked), so the org's row is locked
+// (FOR SHARE) until the key is in, and a concurrent DeleteOrg either waits
+// for this key (and revokes it) or has removed the org first (ENOTFOUND).
 func insertKey(ctx context.Context, tx pgx.Tx, k *silo.Key) error {
+	var one int
+	if err := tx.QueryRow(ctx, `SELECT 1 FROM orgs WHERE id = $1 FOR SHARE`, k.OrgID).Scan(&one); err != nil {
+		return err
+	}
 	_, err := tx.Exec(ctx, `INSERT INTO keys (`+keyCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
 		k.ID, k.OrgID, k.Hash, string(k.Role), k.Name, micros(k.CreatedAt), nullMicros(k.RevokedAt))
 	return err

@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"slices"
 	"time"
 
@@ -97,10 +98,20 @@ func (s *Store) CreateKey(ctx context.Context, k *silo.Key) error {
 	return s.tx(ctx, func(tx *sql.Tx) error { return insertKey(ctx, tx, k) })
 }
 
+// insertKey stores a key of an existing org only: keys do not reference
+// orgs (a deleted org's keys stay, revoked), so the check is here, in the
+// write transaction that DeleteOrg's cannot interleave with.
 func insertKey(ctx context.Context, tx *sql.Tx, k *silo.Key) error {
-	_, err := tx.ExecContext(ctx, `INSERT INTO keys (`+keyCols+`) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-		k.ID, k.OrgID, k.Hash, k.Role, k.Name, micros(k.CreatedAt), nullMicros(k.RevokedAt))
-	return err
+	res, err := tx.ExecContext(ctx, `INSERT INTO keys (`+keyCols+`) SELECT ?, ?, ?, ?, ?, ?, ?
+		WHERE EXISTS (SELECT 1 FROM orgs WHERE id = ?)`,
+		k.ID, k.OrgID, k.Hash, k.Role, k.Name, micros(k.CreatedAt), nullMicros(k.RevokedAt), k.OrgID)
+	if err != nil {
+		return err
+	}
+	if n, err := res.RowsAffected(); err != nil || n == 0 {
+		return errors.Join(err, silo.Errorf(silo.ENOTFOUND, "organization %s not found", k.OrgID))
+	}
+	return nil
 }
 
 // KeyByHash finds a key by the hash of its secret.

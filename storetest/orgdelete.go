@@ -62,6 +62,8 @@ func testDeleteOrg(t *testing.T, s silo.Store) {
 	if !got.Revoked() || !got.RevokedAt.Equal(at) {
 		t.Fatalf("key of the deleted org = %+v, want revoked at %v", got, at)
 	}
+	late := &silo.Key{ID: silo.NewID("key_"), OrgID: o.ID, Role: silo.RoleWriter, Hash: silo.HashSecret("del-late"), CreatedAt: at}
+	wantCode(t, s.CreateKey(ctx(t), late), silo.ENOTFOUND)
 	l := ledger(t, s)
 	for _, key := range []string{d1.Parts[0].BlobKey, d2.Parts[0].BlobKey, pending} {
 		if l[key] != silo.BlobGarbage {
@@ -74,10 +76,10 @@ func testDeleteOrg(t *testing.T, s silo.Store) {
 		t.Fatalf("reservations after DeleteOrg: %+v", res)
 	}
 	// The upload in flight cannot commit into the deleted org.
-	late := &silo.Dataset{ID: "late-aaaaaa", OrgID: o.ID, Name: "late", Type: silo.TypeEmbedInput, Status: silo.StatusQueued,
+	lateDS := &silo.Dataset{ID: "late-aaaaaa", OrgID: o.ID, Name: "late", Type: silo.TypeEmbedInput, Status: silo.StatusQueued,
 		CreatedAt: at, UpdatedAt: at, SizeBytes: 5,
 		Parts: []silo.Part{{ID: "dp_1", Name: "data.jsonl", Kind: silo.PartTrain, Format: silo.FormatJSONL, BlobKey: pending, SizeBytes: 5}}}
-	wantCode(t, s.CreateDataset(ctx(t), late, inflight.ID), silo.ENOTFOUND)
+	wantCode(t, s.CreateDataset(ctx(t), lateDS, inflight.ID), silo.ENOTFOUND)
 	hist, err := s.UsageHistory(ctx(t), o.ID, time.Time{}, 100)
 	must(t, err)
 	if len(hist) != 0 {
