@@ -41,6 +41,12 @@ func load(url, key string, conc int, dur time.Duration) (loadResult, error) {
 		}
 		return nil
 	}
+	return measure(conc, dur, func(ctx context.Context) error { return get(ctx) })
+}
+
+// measure runs do back to back on conc goroutines for dur (after a short
+// warm-up) and records every latency; the first error aborts the run.
+func measure(conc int, dur time.Duration, do func(ctx context.Context) error) (loadResult, error) {
 	run := func(d time.Duration, record bool) ([][]time.Duration, error) {
 		ctx, cancel := context.WithTimeout(context.Background(), d)
 		defer cancel()
@@ -53,7 +59,7 @@ func load(url, key string, conc int, dur time.Duration) (loadResult, error) {
 				defer wg.Done()
 				for ctx.Err() == nil {
 					t := time.Now()
-					if err := get(context.Background()); err != nil {
+					if err := do(context.Background()); err != nil {
 						errs <- err
 						cancel()
 						return
@@ -83,7 +89,7 @@ func load(url, key string, conc int, dur time.Duration) (loadResult, error) {
 	}
 	all := slices.Concat(lats...)
 	if len(all) == 0 {
-		return loadResult{}, fmt.Errorf("GET %s: no request completed in %v", url, dur)
+		return loadResult{}, fmt.Errorf("no request completed in %v", dur)
 	}
 	slices.Sort(all)
 	return loadResult{

@@ -41,6 +41,8 @@ type sizes struct {
 	MoveEach     int64         // workload 7: size of each dataset
 	MoveSmall    int           // workload 7: datasets of the small data dir
 	MoveLarge    int           // workload 7: datasets of the large data dir
+	ScaleCreates int           // workload 8: creates at once on 2 nodes
+	ScaleEach    int64         // workload 8: size of each
 }
 
 var fullSizes = sizes{
@@ -48,6 +50,7 @@ var fullSizes = sizes{
 	Upload: 1 << 30, MemSmall: 256 << 20, MemLarge: 4 << 30, Validate: 512 << 20,
 	Parallel: 16, ParallelEach: 64 << 20,
 	MoveEach: 64 << 20, MoveSmall: 2, MoveLarge: 8,
+	ScaleCreates: 64, ScaleEach: 1 << 20,
 }
 
 var smokeSizes = sizes{
@@ -55,6 +58,7 @@ var smokeSizes = sizes{
 	Upload: 8 << 20, MemSmall: 4 << 20, MemLarge: 16 << 20, Validate: 4 << 20,
 	Parallel: 4, ParallelEach: 1 << 20,
 	MoveEach: 1 << 20, MoveSmall: 1, MoveLarge: 3,
+	ScaleCreates: 8, ScaleEach: 64 << 10,
 }
 
 type bench struct {
@@ -73,7 +77,7 @@ func main() {
 	smoke := flag.Bool("smoke", false, "small sizes, one round: checks the harness, not the targets")
 	peers := flag.Bool("peers", false, "also measure MinIO (the minio binary on PATH or in .bench/bin)")
 	out := flag.String("out", "BENCHMARKS.md", "where to write the table")
-	only := flag.String("only", "", "comma-separated workloads to run (usage,scale,upload,memory,validate,parallel,move,peers); default all")
+	only := flag.String("only", "", "comma-separated workloads to run (usage,scale,upload,memory,validate,parallel,move,scaleout,peers); default all")
 	flag.Parse()
 	if flag.NArg() == 2 && flag.Arg(0) == "bare-usage" {
 		serveBareUsage(flag.Arg(1))
@@ -117,6 +121,7 @@ func (b *bench) run(peers bool, only, out string) error {
 		{"validate", b.validation},
 		{"parallel", b.parallel},
 		{"move", b.move},
+		{"scaleout", b.scaleOut},
 	}
 	if peers {
 		workloads = append(workloads, struct {

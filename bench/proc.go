@@ -107,9 +107,14 @@ var siloListening = regexp.MustCompile(`msg="silo listening" addr=(\S+)`)
 // siloServer starts `silo serve` on a port of its own in dataDir with the
 // rate limit off and a known admin key.
 func (b *bench) siloServer(name, dataDir string, extra ...string) (*proc, error) {
+	return b.siloServerEnv(name, dataDir, extra, nil)
+}
+
+// siloServerEnv is siloServer with more environment (S3 credentials).
+func (b *bench) siloServerEnv(name, dataDir string, extra, extraEnv []string) (*proc, error) {
 	args := append([]string{"serve", "--addr", "127.0.0.1:0", "--data", dataDir,
 		"--default-quota", "1000TB", "--max-dataset-size", "5GiB"}, extra...)
-	env := []string{"SILO_RATE_LIMIT=0", "SILO_BOOTSTRAP_KEY=" + adminKey, "SILO_LOG_FORMAT=text"}
+	env := append([]string{"SILO_RATE_LIMIT=0", "SILO_BOOTSTRAP_KEY=" + adminKey, "SILO_LOG_FORMAT=text"}, extraEnv...)
 	return startProc(name, b.siloBin, args, env, b.tmp, siloListening)
 }
 

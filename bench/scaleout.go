@@ -1,0 +1,239 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"log"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/silo-datasets/silo/internal/testenv"
+)
+
+// scaleOut is workload 8: two silo nodes on one PostgreSQL and one S3
+// server (versitygw), ScaleCreates concurrent creates of ScaleEach bytes in
+// one organisation, spread over both nodes. With a quota that admits about
+// half of them against a huge quota: the org's row is what every create
+// reserves against, so this shows whether that hot row is the bottleneck.
+// Also the same creates on the embedded store, and the usage p50 on
+// PostgreSQL against a bare SELECT 1 round trip.
+func (b *bench) scaleOut() error {
+	ctx := context.Background()
+	defer testenv.StopAll()
+	dbURL, err := testenv.StartPostgres(ctx)
+	if err != nil {
+		return fmt.Errorf("PostgreSQL: %w", err)
+	}
+	s3, err := testenv.StartS3(ctx)
+	if err != nil {
+		return fmt.Errorf("versitygw: %w", err)
+	}
+	var nodes []*proc
+	for i := range 2 {
+		p, err := b.siloServerEnv(fmt.Sprintf("silo-node%d", i+1), filepath.Join(b.tmp, fmt.Sprintf("node%d", i+1)),
+			[]string{"--db", dbURL, "--blobs", s3.URL}, s3.Env())
+		if err != nil {
+			return err
+		}
+		defer p.stop()
+		nodes = append(nodes, p)
+	}
+	file, err := b.dataFile("embed", b.sz.ScaleEach)
+	if err != nil {
+		return err
+	}
+	st, err := os.Stat(file)
+	if err != nil {
+		return err
+	}
+	n := b.sz.ScaleCreates
+	half := int64(n/2) * st.Size()
+	var tight, huge []createRun
+	for round := range b.sz.Rounds {
+		for _, quota := range []int64{half, 1 << 50} {
+			r, err := b.createBurst(nodes, fmt.Sprintf("so-%d-%d", round, quota), quota, file, n)
+			if err != nil {
+				return err
+			}
+			if quota == half {
+				tight = append(tight, r)
+			} else {
+				huge = append(huge, r)
+			}
+		}
+	}
+	emb, err := b.siloServer("silo-embedded-burst", filepath.Join(b.tmp, "embedded-burst"))
+	if err != nil {
+		return err
+	}
+	defer emb.stop()
+	var embedded []createRun
+	for round := range b.sz.Rounds {
+		r, err := b.createBurst([]*proc{emb}, fmt.Sprintf("emb-%d", round), 1<<50, file, n)
+		if err != nil {
+			return err
+		}
+		embedded = append(embedded, r)
+	}
+	t, h, e := medianRun(tight), medianRun(huge), medianRun(embedded)
+	w := "8 scale-out"
+	b.ratioRow(w, fmt.Sprintf("%d concurrent %s creates in one org on 2 nodes (PostgreSQL + versitygw), quota admits half: answers/s", n, fmtMiB(st.Size())),
+		fmt.Sprintf("%.1f creates/s (%d accepted)", t.rate, t.accepted), fmt.Sprintf("%.1f creates/s with a huge quota", h.rate), t.rate/h.rate, ">=", 0.8)
+	b.ratioRow(w, "scale-out (2 nodes) vs embedded (1 node, SQLite + disk), huge quota, creates/s",
+		fmt.Sprintf("%.1f creates/s", h.rate), fmt.Sprintf("%.1f creates/s embedded", e.rate), h.rate/e.rate, "", 0)
+	b.note("Workload 8: ratios per round (tight/huge): %s; PostgreSQL is a throwaway cluster without fsync (as in the tests), versitygw on local disk, all on this machine's 2 cores.",
+		roundRatios(tight, huge))
+
+	// PostgreSQL p50: authenticated usage through a node (one query: key +
+	// org) against SELECT 1 from here, same connections and duration.
+	var ur, sr []loadResult
+	for range b.sz.Rounds {
+		r, err := load(nodes[0].url()+"/v1/datasets/usage", adminKey, b.sz.Conc, b.sz.LoadDur)
+		if err != nil {
+			return err
+		}
+		ur = append(ur, r)
+		if r, err = selectOne(ctx, dbURL, b.sz.Conc, b.sz.LoadDur); err != nil {
+			return err
+		}
+		sr = append(sr, r)
+	}
+	um, sm := medianLoad(ur), medianLoad(sr)
+	b.ratioRow(w, "usage p50 on PostgreSQL (SELECT 1 / silo)", fmtDur(um.P50), fmtDur(sm.P50)+" bare SELECT 1", float64(sm.P50)/float64(um.P50), "", 0)
+	return nil
+}
+
+// createRun is one burst of concurrent creates.
+type createRun struct {
+	rate     float64 // answers (200 or over-quota 400) per second
+	accepted int
+}
+
+func medianRun(rs []createRun) createRun {
+	var rates []float64
+	var acc []int64
+	for _, r := range rs {
+		rates, acc = append(rates, r.rate), append(acc, int64(r.accepted))
+	}
+	return createRun{rate: median(rates), accepted: int(median(acc))}
+}
+
+func roundRatios(a, b []createRun) string {
+	s := ""
+	for i := range a {
+		if i > 0 {
+			s += ", "
+		}
+		s += fmt.Sprintf("%.2f", a[i].rate/b[i].rate)
+	}
+	return s
+}
+
+// createBurst makes a new org with the quota and sends n creates of file
+// at once, alternating between the nodes; every answer must be 200 or the
+// over-quota 400, and the usage must then be exactly the accepted bytes.
+func (b *bench) createBurst(nodes []*proc, name string, quota int64, file string, n int) (createRun, error) {
+	admin := newClient(nodes[0].url(), adminKey)
+	org, err := admin.newOrgKey(name, quota)
+	if err != nil {
+		return createRun{}, err
+	}
+	clients := make([]*client, len(nodes))
+	for i, p := range nodes {
+		clients[i] = newClient(p.url(), org.key)
+	}
+	var mu sync.Mutex
+	accepted, refused := 0, 0
+	var firstErr error
+	var wg sync.WaitGroup
+	start := time.Now()
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			status, err := clients[i%len(clients)].create(file)
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case err != nil && firstErr == nil:
+				firstErr = err
+			case status == http.StatusOK:
+				accepted++
+			case status == http.StatusBadRequest:
+				refused++
+			}
+		}()
+	}
+	wg.Wait()
+	took := time.Since(start)
+	if firstErr != nil {
+		return createRun{}, firstErr
+	}
+	st, err := os.Stat(file)
+	if err != nil {
+		return createRun{}, err
+	}
+	used, err := org.usage()
+	if err != nil {
+		return createRun{}, err
+	}
+	if used != int64(accepted)*st.Size() || used > quota || accepted+refused != n {
+		return createRun{}, fmt.Errorf("burst %s: %d accepted, %d refused of %d, usage %d (quota %d)", name, accepted, refused, n, used, quota)
+	}
+	log.Printf("burst %s: %d accepted, %d refused in %v", name, accepted, refused, took.Round(time.Millisecond))
+	return createRun{rate: float64(n) / took.Seconds(), accepted: accepted}, nil
+}
+
+// create sends one create of file with a Content-Length and returns the
+// status; 200 and 400 are answers, anything else an error.
+func (c *client) create(path string) (int, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return 0, err
+	}
+	const boundary = "silo-bench-burst-1c2d3e"
+	var body bytes.Buffer
+	fmt.Fprintf(&body, "--%s\r\nContent-Disposition: form-data; name=\"data\"; filename=\"burst.csv\"\r\n\r\n", boundary)
+	body.Write(data)
+	fmt.Fprintf(&body, "\r\n--%s--\r\n", boundary)
+	req, err := http.NewRequest("POST", c.base+"/v1/datasets?name=burst&type=embed-input", bytes.NewReader(body.Bytes()))
+	if err != nil {
+		return 0, err
+	}
+	req.Header.Set("Authorization", "Bearer "+c.key)
+	req.Header.Set("Content-Type", "multipart/form-data; boundary="+boundary)
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	out, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusBadRequest {
+		return 0, fmt.Errorf("create: %d %s", resp.StatusCode, bytes.TrimSpace(out))
+	}
+	if resp.StatusCode == http.StatusBadRequest && !bytes.Contains(out, []byte("exceeded capacity")) {
+		return 0, fmt.Errorf("create: 400 that is not over quota: %s", bytes.TrimSpace(out))
+	}
+	return resp.StatusCode, nil
+}
+
+// selectOne is load's twin for PostgreSQL: conc connections run SELECT 1
+// back to back for dur.
+func selectOne(ctx context.Context, dbURL string, conc int, dur time.Duration) (loadResult, error) {
+	pool, err := pgxpool.New(ctx, dbURL+"&pool_max_conns="+fmt.Sprint(conc))
+	if err != nil {
+		return loadResult{}, err
+	}
+	defer pool.Close()
+	return measure(conc, dur, func(ctx context.Context) error {
+		var one int
+		return pool.QueryRow(ctx, "SELECT 1").Scan(&one)
+	})
+}
