@@ -50,9 +50,7 @@ func TestFaultsCreate(t *testing.T) {
 		checkAnswer(t, "create", err, okCodes)
 		e.settled(t)
 		// And the service works again.
-		if _, err := e.create(t.Context(), false); err != nil {
-			t.Fatal(err)
-		}
+		e.mustCreate(t, false)
 		e.settled(t)
 	})
 }
@@ -92,14 +90,11 @@ func TestFaultsDelete(t *testing.T) {
 		{{"GarbageBlobs", fs.Fail, -1, 0}},
 	}, func(t *testing.T, fc []fault) {
 		e := startFaulty(t)
-		id, err := e.create(t.Context(), true)
-		if err != nil {
-			t.Fatal(err)
-		}
+		id := e.mustCreate(t, true)
 		for _, f := range fc {
 			e.F.Set(f.method, f.mode, f.times)
 		}
-		err = e.delete(t.Context(), id)
+		err := e.delete(t.Context(), id)
 		if fc[0].method == "DeleteDataset" && fc[0].mode == fs.Fail && fc[0].times < 0 {
 			checkAnswer(t, "delete", err, want(silo.ETIMEOUT))
 		} else {
@@ -140,9 +135,7 @@ func TestFaultsValidate(t *testing.T) {
 		for _, f := range fc {
 			e.F.SetAfter(f.method, f.skip, f.mode, f.times)
 		}
-		if _, err := e.create(t.Context(), true); err != nil {
-			t.Fatal(err)
-		}
+		e.mustCreate(t, true)
 		e.waitHits(t, fc[0].method, max(fc[0].times, 1))
 		e.settled(t)
 	})
@@ -164,7 +157,7 @@ func TestFaultsRelease(t *testing.T) {
 			t.Parallel()
 			e := startFaulty(t)
 			// An upload of a node that dies: no one renews its lease.
-			dead := &silo.Service{Store: e.svc.Store, Blobs: e.svc.Blobs, Node: "dead", LeaseTTL: faultLease}
+			dead := &silo.Service{Store: e.svc.Store, Blobs: e.svc.Blobs, Node: "dead", LeaseTTL: faultLease()}
 			u, err := dead.BeginUpload(t.Context(), e.c, silo.UploadRequest{Name: "d", Type: silo.TypeEmbedInput, ContentLength: -1})
 			if err != nil {
 				t.Fatal(err)
