@@ -37,14 +37,14 @@ func TestBadInput(t *testing.T) {
 	}
 	valid := func() (func() io.Reader, string) {
 		b, ct := multipartBody(t, [2]string{"data", embedJSONL})
-		raw, _ := io.ReadAll(b)
+		raw := mustReadAll(t, b)
 		return func() io.Reader { return strings.NewReader(string(raw)) }, ct
 	}
 	vb, vct := valid()
 	evalOnly, evalCT := multipartBody(t, [2]string{"eval_data", embedJSONL})
-	evalRaw, _ := io.ReadAll(evalOnly)
+	evalRaw := mustReadAll(t, evalOnly)
 	unknown, unknownCT := multipartBody(t, [2]string{"data", embedJSONL}, [2]string{"extra", "x"})
-	unknownRaw, _ := io.ReadAll(unknown)
+	unknownRaw := mustReadAll(t, unknown)
 	bearer := "Bearer " + key
 	for _, tc := range []struct {
 		name   string
@@ -63,7 +63,7 @@ func TestBadInput(t *testing.T) {
 		{"no data part", req{"POST", "/v1/datasets?name=x&type=embed-input", bearer, evalCT, func() io.Reader { return strings.NewReader(string(evalRaw)) }}, 400, "no data part"},
 		{"unknown part", req{"POST", "/v1/datasets?name=x&type=embed-input", bearer, unknownCT, func() io.Reader { return strings.NewReader(string(unknownRaw)) }}, 400, "invalid parameter for part"},
 		{"truncated multipart", req{"POST", "/v1/datasets?name=x&type=embed-input", bearer, vct, func() io.Reader {
-			raw, _ := io.ReadAll(vb())
+			raw := mustReadAll(t, vb())
 			return strings.NewReader(string(raw[:len(raw)-10]))
 		}}, 400, "malformed"},
 		{"missing name", req{"POST", "/v1/datasets?type=embed-input", bearer, vct, vb}, 400, "The name parameter must be set"},
@@ -102,7 +102,7 @@ func TestBadInput(t *testing.T) {
 			if tc.r.body != nil {
 				body = tc.r.body()
 			}
-			r, _ := http.NewRequest(tc.r.method, e.URL+tc.r.path, body)
+			r := newRequest(t, tc.r.method, e.URL+tc.r.path, body)
 			if tc.r.auth != "" {
 				r.Header.Set("Authorization", tc.r.auth)
 			}
@@ -126,7 +126,9 @@ func TestBadInput(t *testing.T) {
 		t.Fatalf("usage changed: %+v → %+v", before, after)
 	}
 	var ids []string
-	e.Store.Datasets(t.Context(), silo.DatasetFilter{OrgID: orgID}, func(d *silo.Dataset) error { ids = append(ids, d.ID); return nil })
+	if err := e.Store.Datasets(t.Context(), silo.DatasetFilter{OrgID: orgID}, func(d *silo.Dataset) error { ids = append(ids, d.ID); return nil }); err != nil {
+		t.Fatal(err)
+	}
 	if len(ids) != 1 || ids[0] != mine {
 		t.Fatalf("datasets changed: %v", ids)
 	}
@@ -145,7 +147,7 @@ func TestSignedURLExpiry(t *testing.T) {
 	if st != 200 {
 		t.Fatal(st, out)
 	}
-	r, _ := http.NewRequest("GET", e.URL+"/v1/datasets/"+out["id"].(string), nil)
+	r := newRequest(t, "GET", e.URL+"/v1/datasets/"+out["id"].(string), nil)
 	r.Header.Set("Authorization", "Bearer "+key)
 	_, got := do(t, r)
 	u := got["dataset"].(map[string]any)["dataset_parts"].([]any)[0].(map[string]any)["original_url"].(string)

@@ -3,7 +3,6 @@ package api_test
 import (
 	"bytes"
 	"fmt"
-	"io"
 	"mime/multipart"
 	"net/http"
 	"net/http/httptest"
@@ -44,23 +43,30 @@ func BenchmarkCreate(b *testing.B) {
 	const size = 64 << 20
 	var body bytes.Buffer
 	mw := multipart.NewWriter(&body)
-	fw, _ := mw.CreateFormFile("data", "data.jsonl")
+	fw, err := mw.CreateFormFile("data", "data.jsonl")
+	if err != nil {
+		b.Fatal(err)
+	}
 	row := []byte("not json: " + string(bytes.Repeat([]byte("lorem ipsum "), 30)) + "\n")
 	for n := 0; n < size; n += len(row) {
-		fw.Write(row)
+		if _, err := fw.Write(row); err != nil {
+			b.Fatal(err)
+		}
 	}
-	mw.Close()
+	if err := mw.Close(); err != nil {
+		b.Fatal(err)
+	}
 	client := &http.Client{Transport: &http.Transport{WriteBufferSize: 256 << 10}}
 	b.SetBytes(size)
 	for b.Loop() {
-		req, _ := http.NewRequest("POST", env.URL+"/v1/datasets?name=b&type=embed-input", bytes.NewReader(body.Bytes()))
+		req := newRequest(b, "POST", env.URL+"/v1/datasets?name=b&type=embed-input", bytes.NewReader(body.Bytes()))
 		req.Header.Set("Authorization", "Bearer "+env.AdminKey)
 		req.Header.Set("Content-Type", mw.FormDataContentType())
 		resp, err := client.Do(req)
 		if err != nil {
 			b.Fatal(err)
 		}
-		out, _ := io.ReadAll(resp.Body)
+		out := mustReadAll(b, resp.Body)
 		resp.Body.Close()
 		if resp.StatusCode != http.StatusOK {
 			b.Fatal(fmt.Sprintf("status %d: %s", resp.StatusCode, out))

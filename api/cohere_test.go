@@ -92,7 +92,7 @@ func TestCohereSDKLifecycle(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	body, _ := io.ReadAll(resp.Body)
+	body := mustReadAll(t, resp.Body)
 	resp.Body.Close()
 	if resp.StatusCode != 200 || string(body) != embedJSONL {
 		t.Fatalf("original download: %d %q", resp.StatusCode, body)
@@ -160,7 +160,10 @@ func TestCohereSDKErrors(t *testing.T) {
 	orgID, writer := e.Org(t, "acme", 100, silo.RoleWriter)
 	reader := e.Key(t, orgID, silo.RoleReader)
 	revoked := e.Key(t, orgID, silo.RoleReader)
-	keys, _ := e.Service.Keys(context.Background(), e.Admin(t), orgID)
+	keys, err := e.Service.Keys(context.Background(), e.Admin(t), orgID)
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, k := range keys {
 		if k.Hash != nil && string(k.Hash) == string(silo.HashSecret(revoked)) {
 			if _, err := e.Service.RevokeKey(context.Background(), e.Admin(t), k.ID); err != nil {

@@ -48,7 +48,10 @@ func newFuzzEnv(f *testing.F) *fuzzEnv {
 	if _, err := svc.Bootstrap(ctx, fuzzKey); err != nil {
 		f.Fatal(err)
 	}
-	k, _ := svc.Authenticate(ctx, fuzzKey)
+	k, err := svc.Authenticate(ctx, fuzzKey)
+	if err != nil {
+		f.Fatal(err)
+	}
 	srv := &api.Server{Service: svc, Logger: quiet, SigningKey: []byte("k"), PublicURL: "http://fuzz"}
 	return &fuzzEnv{h: srv.Handler(), store: st, blobs: bl, org: k.OrgID}
 }
@@ -68,9 +71,15 @@ func (e *fuzzEnv) snapshot(t *testing.T) snapshot {
 		t.Fatal(err)
 	}
 	s := snapshot{used: o.UsedBytes, reserved: o.ReservedBytes, ledger: map[string]silo.BlobState{}, stored: map[string]int64{}}
-	e.store.Datasets(ctx, silo.DatasetFilter{OrgID: e.org}, func(*silo.Dataset) error { s.datasets++; return nil })
-	e.store.Blobs(ctx, func(k string, st silo.BlobState) error { s.ledger[k] = st; return nil })
-	e.blobs.List(ctx, func(k string, n int64) error { s.stored[k] = n; return nil })
+	for _, err := range []error{
+		e.store.Datasets(ctx, silo.DatasetFilter{OrgID: e.org}, func(*silo.Dataset) error { s.datasets++; return nil }),
+		e.store.Blobs(ctx, func(k string, st silo.BlobState) error { s.ledger[k] = st; return nil }),
+		e.blobs.List(ctx, func(k string, n int64) error { s.stored[k] = n; return nil }),
+	} {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
 	return s
 }
 

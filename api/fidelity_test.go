@@ -75,7 +75,10 @@ func TestCohereSDKValidationFidelity(t *testing.T) {
 
 	t.Run("chat drops a conversation with a long turn", func(t *testing.T) {
 		conv := func(user, bot string) string {
-			b, _ := json.Marshal(map[string]any{"messages": []map[string]string{{"role": "User", "content": user}, {"role": "Chatbot", "content": bot}}})
+			b, err := json.Marshal(map[string]any{"messages": []map[string]string{{"role": "User", "content": user}, {"role": "Chatbot", "content": bot}}})
+			if err != nil {
+				t.Fatal(err)
+			}
 			return string(b) + "\n"
 		}
 		long := strings.Repeat("x", 60000) // 15,000 tokens each, 30,000 in the turn
@@ -150,7 +153,10 @@ func canonical(t *testing.T, rows any) string {
 	if err := d.Decode(&v); err != nil {
 		t.Fatal(err)
 	}
-	b, _ = json.Marshal(v)
+	b, err = json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
 	return string(b)
 }
 
@@ -178,7 +184,10 @@ func hambaRows(t *testing.T, part []byte) string {
 // JavaScript clients of Cohere use.
 func avscRows(t *testing.T, path string) string {
 	t.Helper()
-	dir, _ := filepath.Abs(filepath.Join("..", "validate", "testdata", "avsc"))
+	dir, err := filepath.Abs(filepath.Join("..", "validate", "testdata", "avsc"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	if _, err := os.Stat(filepath.Join(dir, "node_modules", "avsc")); err != nil {
 		msg := "avsc is not installed; from the repository root run: npm ci --prefix validate/testdata/avsc"
 		if os.Getenv("CI") != "" {

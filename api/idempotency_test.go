@@ -17,7 +17,7 @@ import (
 // the raw body and the headers.
 func idemCreate(t *testing.T, e *silotest.Env, key, idem, query string, body []byte, ctype string) (int, string, http.Header) {
 	t.Helper()
-	req, _ := http.NewRequest("POST", e.URL+"/v1/datasets?"+query, bytes.NewReader(body))
+	req := newRequest(t, "POST", e.URL+"/v1/datasets?"+query, bytes.NewReader(body))
 	req.Header.Set("Authorization", "Bearer "+key)
 	req.Header.Set("Content-Type", ctype)
 	if idem != "" {
@@ -28,13 +28,13 @@ func idemCreate(t *testing.T, e *silotest.Env, key, idem, query string, body []b
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
+	raw := mustReadAll(t, resp.Body)
 	return resp.StatusCode, string(raw), resp.Header
 }
 
 func body(t *testing.T, data string) ([]byte, string) {
 	r, ctype := multipartBody(t, [2]string{"data", data})
-	b, _ := io.ReadAll(r)
+	b := mustReadAll(t, r)
 	return b, ctype
 }
 
@@ -57,7 +57,9 @@ func fsckClean(t *testing.T, e *silotest.Env) {
 
 func countDatasets(t *testing.T, e *silotest.Env, orgID string) int {
 	n := 0
-	e.Store.Datasets(t.Context(), silo.DatasetFilter{OrgID: orgID}, func(*silo.Dataset) error { n++; return nil })
+	if err := e.Store.Datasets(t.Context(), silo.DatasetFilter{OrgID: orgID}, func(*silo.Dataset) error { n++; return nil }); err != nil {
+		t.Fatal(err)
+	}
 	return n
 }
 
@@ -157,7 +159,7 @@ func TestIdempotentWhileRunning(t *testing.T) {
 
 	pr, pw := io.Pipe()
 	mw := multipart.NewWriter(pw)
-	req, _ := http.NewRequest("POST", e.URL+"/v1/datasets?"+q, pr)
+	req := newRequest(t, "POST", e.URL+"/v1/datasets?"+q, pr)
 	req.Header.Set("Authorization", "Bearer "+key)
 	req.Header.Set("Content-Type", mw.FormDataContentType())
 	req.Header.Set("Idempotency-Key", "slow-1")
@@ -171,8 +173,13 @@ func TestIdempotentWhileRunning(t *testing.T) {
 		resp.Body.Close()
 		first <- resp.StatusCode
 	}()
-	w, _ := mw.CreateFormFile("data", "d.jsonl")
-	io.WriteString(w, data[:50_000]) // the server is now streaming it
+	w, err := mw.CreateFormFile("data", "d.jsonl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.WriteString(w, data[:50_000]); err != nil { // the server is now streaming it
+		t.Fatal(err)
+	}
 	waitFor(t, func() bool { return e.Usage(t, orgID).ReservedBytes > 0 })
 
 	// Same fingerprint: chunked, so the same (unknown) Content-Length.
@@ -180,9 +187,15 @@ func TestIdempotentWhileRunning(t *testing.T) {
 	if st != 409 || out.Get("Retry-After") == "" {
 		t.Fatalf("retry while running: %d (Retry-After %q), want 409 with Retry-After", st, out.Get("Retry-After"))
 	}
-	io.WriteString(w, data[50_000:])
-	mw.Close()
-	pw.Close()
+	if _, err := io.WriteString(w, data[50_000:]); err != nil {
+		t.Fatal(err)
+	}
+	if err := mw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := pw.Close(); err != nil {
+		t.Fatal(err)
+	}
 	if st := <-first; st != 200 {
 		t.Fatalf("first create: %d", st)
 	}
@@ -196,14 +209,25 @@ func TestIdempotentWhileRunning(t *testing.T) {
 	// A client that goes away mid-upload: the key is released.
 	pr2, pw2 := io.Pipe()
 	mw2 := multipart.NewWriter(pw2)
-	req2, _ := http.NewRequest("POST", e.URL+"/v1/datasets?"+q, pr2)
+	req2 := newRequest(t, "POST", e.URL+"/v1/datasets?"+q, pr2)
 	req2.Header.Set("Authorization", "Bearer "+key)
 	req2.Header.Set("Content-Type", mw2.FormDataContentType())
 	req2.Header.Set("Idempotency-Key", "gone-1")
 	done := make(chan struct{})
-	go func() { http.DefaultClient.Do(req2); close(done) }()
-	w2, _ := mw2.CreateFormFile("data", "d.jsonl")
-	io.WriteString(w2, data[:50_000])
+	go func() {
+		// This client goes away: its request fails, which is the point.
+		if resp, err := http.DefaultClient.Do(req2); err == nil {
+			resp.Body.Close()
+		}
+		close(done)
+	}()
+	w2, err := mw2.CreateFormFile("data", "d.jsonl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.WriteString(w2, data[:50_000]); err != nil {
+		t.Fatal(err)
+	}
 	waitFor(t, func() bool { return e.Usage(t, orgID).ReservedBytes > 0 })
 	pw2.CloseWithError(fmt.Errorf("client crashed"))
 	<-done
@@ -221,13 +245,8 @@ func chunkedIdem(t *testing.T, e *silotest.Env, key, idem, q, data string) (int,
 	t.Helper()
 	pr, pw := io.Pipe()
 	mw := multipart.NewWriter(pw)
-	go func() {
-		w, _ := mw.CreateFormFile("data", "d.jsonl")
-		io.WriteString(w, data)
-		mw.Close()
-		pw.Close()
-	}()
-	req, _ := http.NewRequest("POST", e.URL+"/v1/datasets?"+q, pr)
+	go writePiped(mw, pw, data)
+	req := newRequest(t, "POST", e.URL+"/v1/datasets?"+q, pr)
 	req.Header.Set("Authorization", "Bearer "+key)
 	req.Header.Set("Content-Type", mw.FormDataContentType())
 	req.Header.Set("Idempotency-Key", idem)
@@ -235,9 +254,22 @@ func chunkedIdem(t *testing.T, e *silotest.Env, key, idem, q, data string) (int,
 	if err != nil {
 		t.Fatal(err)
 	}
-	io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
+	discard(t, resp)
 	return resp.StatusCode, resp.Header
+}
+
+// writePiped writes a data part into a request body pipe. The server may
+// answer (409) without reading it: the writes then fail, and the pipe says
+// so to the transport (never a write to a nil part writer).
+func writePiped(mw *multipart.Writer, pw *io.PipeWriter, data string) {
+	w, err := mw.CreateFormFile("data", "d.jsonl")
+	if err == nil {
+		_, err = io.WriteString(w, data)
+	}
+	if err == nil {
+		err = mw.Close()
+	}
+	pw.CloseWithError(err)
 }
 
 // chunkedIdemRetry retries while the answer is 409: the server may still be

@@ -29,7 +29,10 @@ import (
 // net/http's client will not send (half a body, a stalled header).
 func rawConn(t *testing.T, e *silotest.Env) net.Conn {
 	t.Helper()
-	u, _ := url.Parse(e.URL)
+	u, err := url.Parse(e.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
 	c, err := net.Dial("tcp", u.Host)
 	if err != nil {
 		t.Fatal(err)
@@ -38,27 +41,36 @@ func rawConn(t *testing.T, e *silotest.Env) net.Conn {
 	return c
 }
 
+// writeConn writes a raw request, or part of one, on a test connection.
+func writeConn(t testing.TB, c net.Conn, format string, args ...any) {
+	t.Helper()
+	if _, err := fmt.Fprintf(c, format, args...); err != nil {
+		t.Fatalf("writing to the server: %v", err)
+	}
+}
+
 func readResponse(t *testing.T, c net.Conn) (*http.Response, string) {
 	t.Helper()
-	c.SetReadDeadline(time.Now().Add(20 * time.Second))
+	if err := c.SetReadDeadline(time.Now().Add(20 * time.Second)); err != nil {
+		t.Fatal(err)
+	}
 	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
 	if err != nil {
 		t.Fatalf("reading the answer: %v", err)
 	}
-	b, _ := io.ReadAll(resp.Body)
+	b := mustReadAll(t, resp.Body)
 	return resp, string(b)
 }
 
 func getKey(t *testing.T, e *silotest.Env, key, path string) (int, http.Header) {
 	t.Helper()
-	req, _ := http.NewRequest("GET", e.URL+path, nil)
+	req := newRequest(t, "GET", e.URL+path, nil)
 	req.Header.Set("Authorization", "Bearer "+key)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
-	io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
+	discard(t, resp)
 	return resp.StatusCode, resp.Header
 }
 
@@ -96,13 +108,13 @@ func TestShedBeforeBody(t *testing.T) {
 	e := silotest.Start(t, silotest.Options{Configure: func(s *api.Server) { s.MaxInFlight = 1 }})
 	orgID, key := e.Org(t, "a", 0, silo.RoleWriter)
 	hold := rawConn(t, e)
-	fmt.Fprintf(hold, "POST /v1/datasets?name=x&type=embed-input HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n"+
+	writeConn(t, hold, "POST /v1/datasets?name=x&type=embed-input HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n"+
 		"Content-Type: multipart/form-data; boundary=b\r\nContent-Length: 100000\r\n\r\n--b\r\n"+
 		"Content-Disposition: form-data; name=\"data\"; filename=\"d.jsonl\"\r\n\r\n{\"text\":\"a\"}\n", key)
 	waitFor(t, func() bool { return e.Usage(t, orgID).ReservedBytes > 0 })
 
 	c := rawConn(t, e)
-	fmt.Fprintf(c, "POST /v1/datasets?name=y&type=embed-input HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n"+
+	writeConn(t, c, "POST /v1/datasets?name=y&type=embed-input HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n"+
 		"Content-Type: multipart/form-data; boundary=b\r\nContent-Length: 10000000\r\n\r\n", key)
 	resp, body := readResponse(t, c)
 	if resp.StatusCode != 503 || resp.Header.Get("Retry-After") == "" || !strings.Contains(body, `"message"`) {
@@ -137,13 +149,15 @@ func TestStoreDeadline504(t *testing.T) {
 		t.Fatal(err)
 	}
 	start := time.Now()
-	req, _ := http.NewRequest("DELETE", e.URL+"/v1/datasets/some-id", nil)
+	req := newRequest(t, "DELETE", e.URL+"/v1/datasets/some-id", nil)
 	req.Header.Set("Authorization", "Bearer "+key)
 	st, out := do(t, req)
 	if st != 504 || time.Since(start) > 5*time.Second {
 		t.Fatalf("delete under a held lock: %d %v after %v, want 504 soon after 300ms", st, out, time.Since(start))
 	}
-	conn.ExecContext(t.Context(), "ROLLBACK")
+	if _, err := conn.ExecContext(t.Context(), "ROLLBACK"); err != nil {
+		t.Fatal(err)
+	}
 	if st, _ := getKey(t, e, key, "/v1/datasets/usage"); st != 200 {
 		t.Fatalf("after the lock: %d", st)
 	}
@@ -180,13 +194,13 @@ func TestClientGoneMidUpload(t *testing.T) {
 		if !withLength {
 			head = "Transfer-Encoding: chunked"
 		}
-		fmt.Fprintf(c, "POST /v1/datasets?name=x&type=embed-input HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n"+
+		writeConn(t, c, "POST /v1/datasets?name=x&type=embed-input HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n"+
 			"Content-Type: multipart/form-data; boundary=b\r\n%s\r\n\r\n", key, head)
 		part := "--b\r\nContent-Disposition: form-data; name=\"data\"; filename=\"d.jsonl\"\r\n\r\n" + rows(150_000)
 		if !withLength {
 			part = fmt.Sprintf("%x\r\n%s\r\n", len(part), part)
 		}
-		io.WriteString(c, part)
+		writeConn(t, c, "%s", part)
 		waitFor(t, func() bool { return tempFiles(t, e) > 0 })
 		c.Close()
 		waitFor(t, func() bool {
@@ -236,11 +250,11 @@ func TestSizeLimits(t *testing.T) {
 	}
 
 	c := rawConn(t, e)
-	fmt.Fprintf(c, "POST /v1/admin/orgs HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\nContent-Type: application/json\r\nContent-Length: 2000000\r\n\r\n", e.AdminKey)
+	writeConn(t, c, "POST /v1/admin/orgs HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\nContent-Type: application/json\r\nContent-Length: 2000000\r\n\r\n", e.AdminKey)
 	if resp, body := readResponse(t, c); resp.StatusCode != 400 || !strings.Contains(body, "too large") {
 		t.Fatalf("2 MB admin body: %d %s", resp.StatusCode, body)
 	}
-	req, _ := http.NewRequest("GET", e.URL+"/v1/datasets/usage", nil)
+	req := newRequest(t, "GET", e.URL+"/v1/datasets/usage", nil)
 	req.Header.Set("Authorization", "Bearer "+key)
 	req.Header.Set("X-Padding", strings.Repeat("p", 100<<10))
 	resp, err := http.DefaultClient.Do(req)
@@ -263,10 +277,14 @@ func TestSlowHeaders(t *testing.T) {
 	}})
 	for _, first := range []string{"GET /healthz HTTP/1.1\r\nHost: x\r\n", "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"} {
 		c := rawConn(t, e)
-		io.WriteString(c, first)
+		writeConn(t, c, "%s", first)
 		start := time.Now()
-		c.SetReadDeadline(time.Now().Add(10 * time.Second))
-		io.Copy(io.Discard, c) // until the server closes the connection
+		if err := c.SetReadDeadline(time.Now().Add(10 * time.Second)); err != nil {
+			t.Fatal(err)
+		}
+		// Until the server closes the connection; how (EOF or a reset) is
+		// not the point, how soon is.
+		io.Copy(io.Discard, c)
 		if d := time.Since(start); d > 5*time.Second {
 			t.Fatalf("%q: connection held for %v", first, d)
 		}
@@ -282,21 +300,24 @@ func TestDrainAnswers503(t *testing.T) {
 	data := rows(5_000)
 	up := rawConn(t, e)
 	part := "--b\r\nContent-Disposition: form-data; name=\"data\"; filename=\"d.jsonl\"\r\n\r\n" + data + "\r\n--b--\r\n"
-	fmt.Fprintf(up, "POST /v1/datasets?name=x&type=embed-input HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n"+
+	writeConn(t, up, "POST /v1/datasets?name=x&type=embed-input HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n"+
 		"Content-Type: multipart/form-data; boundary=b\r\nContent-Length: %d\r\n\r\n%s", key, len(part), part[:100])
 	waitFor(t, func() bool { return e.Usage(t, orgID).ReservedBytes > 0 })
 	open := rawConn(t, e)
 	usage := fmt.Sprintf("GET /v1/datasets/usage HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n\r\n", key)
-	io.WriteString(open, usage)
+	writeConn(t, open, "%s", usage)
 	br := bufio.NewReader(open)
 	if resp, err := http.ReadResponse(br, nil); err != nil || resp.StatusCode != 200 {
 		t.Fatalf("before the drain: %v %v", resp, err)
 	} else {
-		io.Copy(io.Discard, resp.Body)
+		discard(t, resp)
 	}
 	closed := make(chan struct{})
 	go func() { e.Close(); close(closed) }()
-	u, _ := url.Parse(e.URL)
+	u, err := url.Parse(e.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
 	waitFor(t, func() bool {
 		c, err := net.DialTimeout("tcp", u.Host, time.Second)
 		if err == nil {
@@ -304,17 +325,19 @@ func TestDrainAnswers503(t *testing.T) {
 		}
 		return err != nil
 	})
-	io.WriteString(open, usage)
-	open.SetReadDeadline(time.Now().Add(10 * time.Second))
+	writeConn(t, open, "%s", usage)
+	if err := open.SetReadDeadline(time.Now().Add(10 * time.Second)); err != nil {
+		t.Fatal(err)
+	}
 	resp, err := http.ReadResponse(br, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	body, _ := io.ReadAll(resp.Body)
+	body := mustReadAll(t, resp.Body)
 	if resp.StatusCode != 503 || resp.Header.Get("Retry-After") == "" || !resp.Close || !strings.Contains(string(body), "shutting down") {
 		t.Fatalf("request while draining: %d Retry-After %q close %v %s", resp.StatusCode, resp.Header.Get("Retry-After"), resp.Close, body)
 	}
-	io.WriteString(up, part[100:])
+	writeConn(t, up, "%s", part[100:])
 	if resp, body := readResponse(t, up); resp.StatusCode != 200 {
 		t.Fatalf("the upload in flight: %d %s", resp.StatusCode, body)
 	}

@@ -87,7 +87,7 @@ func TestMetricsAuth(t *testing.T) {
 
 func scrapeWith(t *testing.T, url, key string) (int, string) {
 	t.Helper()
-	req, _ := http.NewRequest(http.MethodGet, url, nil)
+	req := newRequest(t, http.MethodGet, url, nil)
 	if key != "" {
 		req.Header.Set("Authorization", "Bearer "+key)
 	}

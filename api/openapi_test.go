@@ -213,7 +213,7 @@ func getWithKey(t *testing.T, hc *http.Client, url, key string, want int) {
 // the status.
 func getWith(t *testing.T, hc *http.Client, url, header, value string, want int) {
 	t.Helper()
-	req, _ := http.NewRequest(http.MethodGet, url, nil)
+	req := newRequest(t, http.MethodGet, url, nil)
 	if value != "" {
 		req.Header.Set(header, value)
 	}

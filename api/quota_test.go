@@ -7,7 +7,6 @@ import (
 	"io"
 	"mime/multipart"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -27,16 +26,20 @@ func multipartBody(t testing.TB, parts ...[2]string) (io.Reader, string) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		io.WriteString(w, p[1])
+		if _, err := io.WriteString(w, p[1]); err != nil {
+			t.Fatal(err)
+		}
 	}
-	mw.Close()
+	if err := mw.Close(); err != nil {
+		t.Fatal(err)
+	}
 	return &buf, mw.FormDataContentType()
 }
 
 // create posts a create and returns the status and the decoded body.
 func create(t testing.TB, e *silotest.Env, key, query string, body io.Reader, ctype string) (int, map[string]any) {
 	t.Helper()
-	req, _ := http.NewRequest("POST", e.URL+"/v1/datasets?"+query, body)
+	req := newRequest(t, "POST", e.URL+"/v1/datasets?"+query, body)
 	req.Header.Set("Authorization", "Bearer "+key)
 	if ctype != "" {
 		req.Header.Set("Content-Type", ctype)
@@ -59,7 +62,7 @@ func doID(t testing.TB, req *http.Request) (int, map[string]any, string) {
 	}
 	defer resp.Body.Close()
 	var out map[string]any
-	raw, _ := io.ReadAll(resp.Body)
+	raw := mustReadAll(t, resp.Body)
 	if err := json.Unmarshal(raw, &out); err != nil {
 		t.Fatalf("%s %s: %d, body is not JSON: %q", req.Method, req.URL.Path, resp.StatusCode, raw)
 	}
@@ -123,11 +126,16 @@ func TestConcurrentCreatesNeverBeatTheQuota(t *testing.T) {
 		t.Fatalf("%d acknowledged, %d refused of %d", ok, refused, n)
 	}
 	var count int
-	e.Store.Datasets(t.Context(), silo.DatasetFilter{OrgID: orgID}, func(*silo.Dataset) error { count++; return nil })
+	if err := e.Store.Datasets(t.Context(), silo.DatasetFilter{OrgID: orgID}, func(*silo.Dataset) error { count++; return nil }); err != nil {
+		t.Fatal(err)
+	}
 	if count != ok {
 		t.Fatalf("%d datasets stored, %d acknowledged", count, ok)
 	}
-	res, _ := e.Store.Reservations(t.Context())
+	res, err := e.Store.Reservations(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
 	if len(res) != 0 {
 		t.Fatalf("reservations left: %+v", res)
 	}
@@ -142,19 +150,22 @@ func checkNoOrphans(t *testing.T, e *silotest.Env, datasets int) {
 	if err := e.Service.Sweep(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	tmp, _ := os.ReadDir(filepath.Join(e.Dir, "blobs", "tmp"))
+	tmp := mustReadDir(t, filepath.Join(e.Dir, "blobs", "tmp"))
 	if len(tmp) != 0 {
 		t.Fatalf("temp files left: %v", tmp)
 	}
 	live := map[string]bool{}
-	e.Store.Blobs(t.Context(), func(k string, st silo.BlobState) error {
+	err := e.Store.Blobs(t.Context(), func(k string, st silo.BlobState) error {
 		if st != silo.BlobLive && st != silo.BlobPending {
 			t.Errorf("ledger row %s is %s after a sweep", k, st)
 		}
 		live[k] = true
 		return nil
 	})
-	files, _ := os.ReadDir(filepath.Join(e.Dir, "blobs", "blobs"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := mustReadDir(t, filepath.Join(e.Dir, "blobs", "blobs"))
 	for _, f := range files {
 		if !live[f.Name()] {
 			t.Errorf("orphan blob %s", f.Name())
@@ -215,7 +226,7 @@ func TestQuotaLoweredBelowUsage(t *testing.T) {
 	if st, out := create(t, e, key, "name=y&type=embed-input", body, ct); st != 400 {
 		t.Fatalf("create over a lowered quota: %d %v", st, out)
 	}
-	req, _ := http.NewRequest("DELETE", e.URL+"/v1/datasets/"+out["id"].(string), nil)
+	req := newRequest(t, "DELETE", e.URL+"/v1/datasets/"+out["id"].(string), nil)
 	req.Header.Set("Authorization", "Bearer "+key)
 	if st, out := do(t, req); st != 200 || len(out) != 0 {
 		t.Fatalf("delete: %d %v", st, out)

@@ -1,7 +1,6 @@
 package api_test
 
 import (
-	"net/http"
 	"testing"
 
 	"github.com/silo-datasets/silo"
@@ -23,7 +22,7 @@ func TestRestart(t *testing.T) {
 		}
 		ids = append(ids, out["id"].(string))
 	}
-	r, _ := http.NewRequest("DELETE", e.URL+"/v1/datasets/"+ids[0], nil)
+	r := newRequest(t, "DELETE", e.URL+"/v1/datasets/"+ids[0], nil)
 	r.Header.Set("Authorization", "Bearer "+key)
 	if st, out := do(t, r); st != 200 {
 		t.Fatal(st, out)
@@ -31,13 +30,13 @@ func TestRestart(t *testing.T) {
 	e.Close()
 
 	e2 := silotest.Start(t, silotest.Options{Dir: dir})
-	r, _ = http.NewRequest("GET", e2.URL+"/v1/datasets/usage", nil)
+	r = newRequest(t, "GET", e2.URL+"/v1/datasets/usage", nil)
 	r.Header.Set("Authorization", "Bearer "+key)
 	st, out := do(t, r)
 	if want := float64(2 * len(embedJSONL)); st != 200 || out["organization_usage"] != want {
 		t.Fatalf("usage after restart: %d %v, want %v", st, out, want)
 	}
-	r, _ = http.NewRequest("GET", e2.URL+"/v1/datasets", nil)
+	r = newRequest(t, "GET", e2.URL+"/v1/datasets", nil)
 	r.Header.Set("Authorization", "Bearer "+key)
 	st, out = do(t, r)
 	list := out["datasets"].([]any)

@@ -91,7 +91,7 @@ func (f *fixture) call(t *testing.T, rt route, auth, orgID, id string) (int, map
 	if rt.method == "POST" && strings.HasPrefix(rt.path, "/v1/datasets") {
 		r, ctype = multipartBody(t, [2]string{"data", embedJSONL})
 	}
-	req, _ := http.NewRequest(rt.method, f.e.URL+path, r)
+	req := newRequest(t, rt.method, f.e.URL+path, r)
 	req.Header.Set("Content-Type", ctype)
 	if auth != "" {
 		req.Header.Set("Authorization", auth)
@@ -224,7 +224,7 @@ func TestCrossTenantProbes(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		b, _ := io.ReadAll(resp.Body)
+		b := mustReadAll(t, resp.Body)
 		resp.Body.Close()
 		if resp.StatusCode != 403 || !json.Valid(b) {
 			t.Errorf("%s: %d %s, want 403", name, resp.StatusCode, b)
@@ -234,7 +234,7 @@ func TestCrossTenantProbes(t *testing.T) {
 
 func originalURL(t *testing.T, e *silotest.Env, auth, id string) string {
 	t.Helper()
-	req, _ := http.NewRequest("GET", e.URL+"/v1/datasets/"+id, nil)
+	req := newRequest(t, "GET", e.URL+"/v1/datasets/"+id, nil)
 	req.Header.Set("Authorization", auth)
 	st, out := do(t, req)
 	if st != 200 {
@@ -266,7 +266,9 @@ func TestSecretsNeverLeak(t *testing.T) {
 	for i := 0; i < 20; i++ {
 		var out map[string]any
 		raw := callRaw(t, e, "POST", "/v1/admin/keys", admin, fmt.Sprintf(`{"org_id":%q,"role":"writer"}`, org["id"]))
-		json.Unmarshal(raw, &out)
+		if err := json.Unmarshal(raw, &out); err != nil {
+			t.Fatalf("create key: %v: %q", err, raw)
+		}
 		s := out["key"].(string)
 		if seen[s] || len(strings.TrimPrefix(s, "silo_")) < 32 { // base32: 5 bits a character
 			t.Fatalf("weak or repeated secret %q", s)
@@ -282,13 +284,18 @@ func TestSecretsNeverLeak(t *testing.T) {
 	f2(t, e, "GET", "/v1/admin/orgs", "Basic "+secrets[1], "", &answers)
 	f2(t, e, "GET", "/v1/datasets", "Bearer "+secrets[1]+"x", "", &answers)
 	var keys map[string]any
-	json.Unmarshal(callRaw(t, e, "GET", "/v1/admin/keys", admin, ""), &keys)
+	if err := json.Unmarshal(callRaw(t, e, "GET", "/v1/admin/keys", admin, ""), &keys); err != nil {
+		t.Fatal(err)
+	}
 	for _, kk := range keys["keys"].([]any) {
 		f2(t, e, "DELETE", "/v1/admin/keys/"+kk.(map[string]any)["id"].(string), admin, "", &answers)
 	}
 	f2(t, e, "GET", "/v1/datasets/usage", k, "", &answers) // 498
 	e.Close()
-	files, _ := filepath.Glob(filepath.Join(e.Dir, "silo.db*"))
+	files, err := filepath.Glob(filepath.Join(e.Dir, "silo.db*"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("the database files: %v %v", files, err)
+	}
 	for _, s := range secrets {
 		if strings.Contains(logs.String(), s) {
 			t.Errorf("secret %s… in the logs", s[:8])
@@ -297,7 +304,11 @@ func TestSecretsNeverLeak(t *testing.T) {
 			t.Errorf("secret %s… in an answer other than its creation", s[:8])
 		}
 		for _, f := range files {
-			if b, _ := os.ReadFile(f); bytes.Contains(b, []byte(s)) {
+			b, err := os.ReadFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if bytes.Contains(b, []byte(s)) {
 				t.Errorf("secret %s… stored in %s", s[:8], filepath.Base(f))
 			}
 		}
@@ -309,7 +320,7 @@ func TestSecretsNeverLeak(t *testing.T) {
 
 func callRaw(t *testing.T, e *silotest.Env, method, path, auth, body string) []byte {
 	t.Helper()
-	req, _ := http.NewRequest(method, e.URL+path, strings.NewReader(body))
+	req := newRequest(t, method, e.URL+path, strings.NewReader(body))
 	req.Header.Set("Authorization", auth)
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := http.DefaultClient.Do(req)
@@ -317,14 +328,14 @@ func callRaw(t *testing.T, e *silotest.Env, method, path, auth, body string) []b
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
+	b := mustReadAll(t, resp.Body)
 	return b
 }
 
 // f2 makes a request and keeps its answer, headers included, in all.
 func f2(t *testing.T, e *silotest.Env, method, path, auth, body string, all *bytes.Buffer) (int, map[string]any) {
 	t.Helper()
-	req, _ := http.NewRequest(method, e.URL+path, strings.NewReader(body))
+	req := newRequest(t, method, e.URL+path, strings.NewReader(body))
 	req.Header.Set("Authorization", auth)
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := http.DefaultClient.Do(req)
@@ -332,10 +343,14 @@ func f2(t *testing.T, e *silotest.Env, method, path, auth, body string, all *byt
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	resp.Header.Write(all)
+	b := mustReadAll(t, resp.Body)
+	if err := resp.Header.Write(all); err != nil {
+		t.Fatal(err)
+	}
 	all.Write(b)
 	var out map[string]any
-	json.Unmarshal(b, &out)
+	if err := json.Unmarshal(b, &out); err != nil {
+		t.Fatalf("%s %s: %d, not JSON: %q", method, path, resp.StatusCode, b)
+	}
 	return resp.StatusCode, out
 }
