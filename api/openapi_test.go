@@ -131,6 +131,8 @@ func TestOpenAPI(t *testing.T) {
 	mustOK(t, err)
 	_, _, err = admin.Keys(ctx, org.ID)
 	mustOK(t, err)
+	_, _, err = admin.Backup(ctx) // no Backup configured: the answer of PostgreSQL + S3
+	wantStatus(t, err, 501)
 	_, _, err = admin.CreateOrg(ctx, "", nil) // 422
 	wantStatus(t, err, 422)
 	gone, _, err := admin.CreateOrg(ctx, "gone", nil)
