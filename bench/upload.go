@@ -103,11 +103,12 @@ func (b *bench) upload() error {
 	b.uploadMBps, b.copyMBps = median(up), median(cp)
 	w := "3 upload"
 	b.ratioRow(w, fmt.Sprintf("POST /v1/datasets of %s (streamed multipart, Content-Length) until 200", fmtMiB(size)),
-		fmtMBps(median(up)), fmtMBps(median(cp))+" Go copy + fsync", median(up)/median(cp), ">=", 0.8)
+		fmtMBps(median(up)), fmtMBps(median(cp))+" Go copy + fsync", median(up)/median(cp), ">=", 0.6) // issue 14's targets
+
 	b.ratioRow(w, "ceiling: a bare server that parses the multipart body and hashes it (SHA-256), no disk", fmtMBps(median(hashOnly)),
 		fmtMBps(median(cp))+" Go copy + fsync", median(hashOnly)/median(cp), "", 0)
 	b.ratioRow(w, "silo vs that bare multipart + SHA-256 server", fmtMBps(median(up)), fmtMBps(median(hashOnly)),
-		median(up)/median(hashOnly), "", 0)
+		median(up)/median(hashOnly), ">=", 0.9)
 	b.ratioRow(w, "create → validated end to end (chat JSONL)", fmtMBps(median(e2e)), fmtMBps(median(cp))+" Go copy + fsync",
 		median(e2e)/median(cp), "", 0)
 	upSecs := float64(size) / 1e6 / median(up)
