@@ -30,12 +30,12 @@ type parsed struct {
 	Err   error // the error that ended the body (nil: a clean end)
 }
 
-// parseStd is what mime/multipart makes of a body.
-func parseStd(body []byte, boundary string) parsed {
-	mr := multipart.NewReader(bytes.NewReader(body), boundary)
+// collect reads the parts next gives until io.EOF or an error, each
+// described by its header, names and the bytes read takes of it.
+func collect[P any](next func() (P, error), describe func(P) parsedPart, read func(P) ([]byte, error)) parsed {
 	var out parsed
 	for {
-		p, err := mr.NextPart()
+		p, err := next()
 		if err == io.EOF {
 			return out
 		}
@@ -43,13 +43,22 @@ func parseStd(body []byte, boundary string) parsed {
 			out.Err = err
 			return out
 		}
-		data, err := io.ReadAll(p)
-		out.Parts = append(out.Parts, parsedPart{Header: p.Header, Form: p.FormName(), FileName: p.FileName(), Data: data, Err: err})
-		if err != nil {
-			out.Err = err
+		pp := describe(p)
+		pp.Data, pp.Err = read(p)
+		out.Parts = append(out.Parts, pp)
+		if pp.Err != nil {
+			out.Err = pp.Err
 			return out
 		}
 	}
+}
+
+// parseStd is what mime/multipart makes of a body.
+func parseStd(body []byte, boundary string) parsed {
+	mr := multipart.NewReader(bytes.NewReader(body), boundary)
+	return collect(mr.NextPart, func(p *multipart.Part) parsedPart {
+		return parsedPart{Header: p.Header, Form: p.FormName(), FileName: p.FileName()}
+	}, func(p *multipart.Part) ([]byte, error) { return io.ReadAll(p) })
 }
 
 // parseMine is what this package makes of it, read through buffers of
@@ -67,42 +76,28 @@ func parseMine(t testing.TB, body []byte, boundary string, size int, mode byte) 
 	}
 	mr := newReaderSize(src, boundary, size)
 	defer mr.Close()
-	var out parsed
-	for {
-		p, err := mr.NextPart()
-		if err == io.EOF {
-			return out
-		}
-		if err != nil {
-			out.Err = err
-			return out
+	return collect(mr.NextPart, func(p *Part) parsedPart {
+		return parsedPart{Header: p.Header, Form: p.FormName(), FileName: p.FileName()}
+	}, func(p *Part) ([]byte, error) {
+		if mode&4 != 0 {
+			return io.ReadAll(p)
 		}
 		var data []byte
-		if mode&4 == 0 {
-			for {
-				c, cerr := p.NextChunk()
-				if cerr != nil {
-					err = cerr
-					break
-				}
-				if len(c.Data) == 0 {
-					t.Fatalf("an empty chunk")
-				}
-				data = append(data, c.Data...)
-				c.Release()
-			}
+		for {
+			c, err := p.NextChunk()
 			if err == io.EOF {
-				err = nil
+				return data, nil
 			}
-		} else {
-			data, err = io.ReadAll(p)
+			if err != nil {
+				return data, err
+			}
+			if len(c.Data) == 0 {
+				t.Fatalf("an empty chunk")
+			}
+			data = append(data, c.Data...)
+			c.Release()
 		}
-		out.Parts = append(out.Parts, parsedPart{Header: p.Header, Form: p.FormName(), FileName: p.FileName(), Data: data, Err: err})
-		if err != nil {
-			out.Err = err
-			return out
-		}
-	}
+	})
 }
 
 // beyondStd: errors where this reader is stricter than mime/multipart
