@@ -270,6 +270,8 @@ func (b *bodyReader) classify(err, parseErr error) error {
 	switch {
 	case silo.ErrorCode(err) != silo.EINTERNAL:
 		return err // the service's own verdict (quota, size, cancelled...)
+	case errors.As(b.err, new(*silo.Error)):
+		return b.err // the edge's own verdict (a body idle too long)
 	case errors.As(b.err, &tooBig):
 		return silo.Errorf(silo.EINVALID, "The request body is too large.")
 	case b.err != nil:

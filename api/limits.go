@@ -227,6 +227,13 @@ func (s *Server) limitBody(next http.Handler) http.Handler {
 			return
 		}
 		r.Body = http.MaxBytesReader(w, r.Body, limit)
+		if idle := s.bodyIdleTimeout(); idle > 0 && r.ContentLength != 0 {
+			rc := http.NewResponseController(w)
+			r.Body = &idleBody{ReadCloser: r.Body, w: w, rc: rc, idle: idle}
+			// The deadline must not outlive the body: the server's
+			// background read of the connection would hit it.
+			defer rc.SetReadDeadline(time.Time{})
+		}
 		next.ServeHTTP(w, r)
 	})
 }

@@ -115,10 +115,7 @@ func clientName(r *http.Request) string {
 	if n == "" {
 		n = r.Header.Get("Request-Source")
 	}
-	if len(n) > 100 {
-		n = n[:100]
-	}
-	return n
+	return truncate(n, 100)
 }
 
 // statusWriter records the status and size of a response.

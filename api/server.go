@@ -54,6 +54,8 @@ type Server struct {
 	RateLimit         rate.Limit    // requests per second per API key; 0: none
 	RateBurst         int           // bucket size of the rate limit
 	MaxInFlight       int           // API requests served at once; more get 503; < 0: no cap
+	MaxInFlightPerKey int           // one key's requests served at once (fair.go); < 0: no cap
+	BodyIdleTimeout   time.Duration // a body that sends nothing this long is cut off (fair.go); < 0: never
 	RequestTimeout    time.Duration // deadline of every API request but uploads and downloads; < 0: none
 	ReadHeaderTimeout time.Duration // how long a client may take to send its headers
 	IdleTimeout       time.Duration // how long an idle keep-alive connection stays open
@@ -120,7 +122,7 @@ func (s *Server) build() http.Handler {
 	}
 	// Authentication comes before routing, so that an unauthenticated
 	// caller learns nothing about which routes or ids exist.
-	authed := s.deadline(s.authenticate(s.rateLimit(s.limitBody(v1))))
+	authed := s.deadline(s.authenticate(s.validText(s.rateLimit(s.perKey(s.limitBody(v1))))))
 	mux.Handle("/v1/", authed)
 	mux.Handle("/v2/", authed)
 	for pattern, h := range s.Extra {

@@ -26,14 +26,20 @@ type limits struct {
 	tlsCert        string
 	tlsKey         string
 	minFreeSpace   int64
+	perKey         int
+	bodyIdle       time.Duration
 }
 
 // edgeConfig is serve's configuration of free space and fairness.
 type edgeConfig struct {
-	MinFreeSpace string
+	MinFreeSpace      string
+	MaxInFlightPerKey int
+	BodyIdleTimeout   string
 }
 
 func edgeFlags(f *pflag.FlagSet, c *edgeConfig) {
+	f.IntVar(&c.MaxInFlightPerKey, "max-inflight-per-key", envInt("SILO_MAX_INFLIGHT_PER_KEY", api.DefaultMaxInFlightPerKey), "one API key's requests served at once (at most half of --max-inflight); more get 503 + Retry-After (SILO_MAX_INFLIGHT_PER_KEY)")
+	f.StringVar(&c.BodyIdleTimeout, "body-idle-timeout", env("SILO_BODY_IDLE_TIMEOUT", "30s"), "a request body that sends nothing this long is cut off and its reservation released (SILO_BODY_IDLE_TIMEOUT)")
 	f.StringVar(&c.MinFreeSpace, "min-free-space", env("SILO_MIN_FREE_SPACE", "1GB"), "free space kept on the local data directory in embedded mode: /readyz fails and creates get 503 below it (SILO_MIN_FREE_SPACE)")
 }
 
@@ -72,6 +78,13 @@ func parseLimits(c *Config) (*limits, error) {
 	if l.minFreeSpace, err = silo.ParseSize(c.MinFreeSpace); err != nil {
 		return nil, fmt.Errorf("--min-free-space: %w", err)
 	}
+	if c.MaxInFlightPerKey <= 0 {
+		return nil, fmt.Errorf("--max-inflight-per-key: want a positive number, not %d", c.MaxInFlightPerKey)
+	}
+	l.perKey = c.MaxInFlightPerKey
+	if l.bodyIdle, err = silo.ParseDuration(c.BodyIdleTimeout); err != nil || l.bodyIdle <= 0 {
+		return nil, fmt.Errorf("--body-idle-timeout: want a positive duration such as 30s, not %q", c.BodyIdleTimeout)
+	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		return nil, fmt.Errorf("--tls-cert and --tls-key go together")
 	}
@@ -82,6 +95,7 @@ func (l *limits) apply(s *api.Server) {
 	s.RateLimit, s.RateBurst = l.rate, l.burst
 	s.MaxInFlight, s.RequestTimeout = l.maxInFlight, l.requestTimeout
 	s.TLSCert, s.TLSKey = l.tlsCert, l.tlsKey
+	s.MaxInFlightPerKey, s.BodyIdleTimeout = l.perKey, l.bodyIdle
 	// A moment to tell clients with open connections to go elsewhere.
 	s.DrainDelay = time.Second
 }
