@@ -24,7 +24,10 @@ func TestUploadStoreDeadline(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	bl, _ := disk.Open(filepath.Join(dir, "blobs"))
+	bl, err := disk.Open(filepath.Join(dir, "blobs"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	svc := &silo.Service{Store: silo.WithDeadlines(st, 300*time.Millisecond), Blobs: bl, Node: "n"}
 	if _, err := svc.Bootstrap(ctx, "silo_deadline_key"); err != nil {
 		t.Fatal(err)
@@ -36,7 +39,10 @@ func TestUploadStoreDeadline(t *testing.T) {
 	if _, ok := svc.Store.(silo.IdempotencyStore); !ok {
 		t.Fatal("the wrapper hides the store's IdempotencyStore")
 	}
-	db, _ := sql.Open("sqlite", "file:"+filepath.Join(dir, "silo.db"))
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(dir, "silo.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	defer db.Close()
 	conn, err := db.Conn(ctx)
 	if err != nil {
@@ -52,7 +58,9 @@ func TestUploadStoreDeadline(t *testing.T) {
 	if silo.ErrorCode(err) != silo.ETIMEOUT || time.Since(start) > 5*time.Second {
 		t.Fatalf("BeginUpload under a held lock: %v after %v, want a timeout soon after 300ms", err, time.Since(start))
 	}
-	conn.ExecContext(ctx, "ROLLBACK")
+	if _, err := conn.ExecContext(ctx, "ROLLBACK"); err != nil {
+		t.Fatal(err)
+	}
 	u, err := svc.BeginUpload(ctx, &silo.Caller{Key: k}, req)
 	if err != nil {
 		t.Fatal(err)

@@ -70,7 +70,9 @@ func TestFaultsCreateUnknown(t *testing.T) {
 	}
 	e.settled(t)
 	n := 0
-	e.st.Datasets(t.Context(), silo.DatasetFilter{OrgID: e.orgID}, func(*silo.Dataset) error { n++; return nil })
+	if err := e.st.Datasets(t.Context(), silo.DatasetFilter{OrgID: e.orgID}, func(*silo.Dataset) error { n++; return nil }); err != nil {
+		t.Fatal(err)
+	}
 	if n != 1 {
 		t.Fatalf("%d datasets after a create whose commit went through, want 1", n)
 	}

@@ -100,8 +100,15 @@ func TestDeadNodeSweep(t *testing.T) {
 		t.Fatal(err)
 	}
 	pr, pw := io.Pipe()
-	go func() { pw.Write(bytes.Repeat([]byte("x"), 300)); pw.CloseWithError(io.ErrUnexpectedEOF) }()
-	u.AddFile(ctx, silo.PartTrain, "", pr) // fails: the "node" dies mid-upload, no Abort
+	go func() {
+		if _, err := pw.Write(bytes.Repeat([]byte("x"), 300)); err != nil {
+			return // AddFile gave up first; it fails either way
+		}
+		pw.CloseWithError(io.ErrUnexpectedEOF)
+	}()
+	if err := u.AddFile(ctx, silo.PartTrain, "", pr); err == nil { // the "node" dies mid-upload, no Abort
+		t.Fatal("AddFile of a file cut off midway succeeded")
+	}
 	if o := e.Usage(t, orgID); o.ReservedBytes == 0 {
 		t.Fatalf("nothing reserved: %+v", o)
 	}
@@ -112,11 +119,13 @@ func TestDeadNodeSweep(t *testing.T) {
 	if o := e.Usage(t, orgID); o.ReservedBytes != 0 || o.UsedBytes != 0 {
 		t.Fatalf("after the sweep: %+v", o)
 	}
-	if res, _ := e.Store.Reservations(ctx); len(res) != 0 {
-		t.Fatalf("reservations left: %+v", res)
+	if res, err := e.Store.Reservations(ctx); err != nil || len(res) != 0 {
+		t.Fatalf("reservations left: %+v (%v)", res, err)
 	}
 	n := 0
-	e.Store.Blobs(ctx, func(string, silo.BlobState) error { n++; return nil })
+	if err := e.Store.Blobs(ctx, func(string, silo.BlobState) error { n++; return nil }); err != nil {
+		t.Fatal(err)
+	}
 	if n != 0 {
 		t.Fatalf("%d ledger rows left", n)
 	}
@@ -219,9 +228,17 @@ func TestDeleteDuringValidation(t *testing.T) {
 			t.Fatal(err)
 		}
 		rows := 0
-		e.Store.Blobs(ctx, func(string, silo.BlobState) error { rows++; return nil })
-		files, _ := os.ReadDir(filepath.Join(e.Dir, "blobs", "blobs"))
-		tmp, _ := os.ReadDir(filepath.Join(e.Dir, "blobs", "tmp"))
+		if err := e.Store.Blobs(ctx, func(string, silo.BlobState) error { rows++; return nil }); err != nil {
+			t.Fatal(err)
+		}
+		files, err := os.ReadDir(filepath.Join(e.Dir, "blobs", "blobs"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		tmp, err := os.ReadDir(filepath.Join(e.Dir, "blobs", "tmp"))
+		if err != nil {
+			t.Fatal(err)
+		}
 		if rows == 0 && len(files) == 0 && len(tmp) == 0 {
 			break
 		}

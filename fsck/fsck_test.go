@@ -144,7 +144,8 @@ func TestCheckAndRepair(t *testing.T) {
 			}
 			key := silo.NewBlobKey()
 			must(t, w.store.AddJobBlob(t.Context(), job, key))
-			w.blobs.Put(t.Context(), key, bytes.NewReader([]byte("avro...")))
+			_, err = w.blobs.Put(t.Context(), key, bytes.NewReader([]byte("avro...")))
+			must(t, err)
 		}, []string{fsck.KindPending}, nil},
 		{"garbage not yet deleted", func(t *testing.T, w *world) {
 			res := w.reserve(t, 10)
@@ -152,19 +153,20 @@ func TestCheckAndRepair(t *testing.T) {
 			must(t, w.store.ReleaseReservation(t.Context(), res.ID, time.Time{}))
 		}, []string{fsck.KindGarbage}, nil},
 		{"orphan blob", func(t *testing.T, w *world) {
-			w.blobs.Put(t.Context(), silo.NewBlobKey(), bytes.NewReader([]byte("nobody knows me")))
+			_, err := w.blobs.Put(t.Context(), silo.NewBlobKey(), bytes.NewReader([]byte("nobody knows me")))
+			must(t, err)
 		}, []string{fsck.KindOrphan}, nil},
 		{"orphan temp file", func(t *testing.T, w *world) {
-			os.WriteFile(filepath.Join(w.dir, "blobs", "tmp", silo.NewBlobKey()+".part"), []byte("torn"), 0o600)
+			must(t, os.WriteFile(filepath.Join(w.dir, "blobs", "tmp", silo.NewBlobKey()+".part"), []byte("torn"), 0o600))
 		}, []string{fsck.KindOrphan}, nil},
 		{"missing blob", func(t *testing.T, w *world) {
-			os.Remove(filepath.Join(w.dir, "blobs", "blobs", w.keys[0]))
+			must(t, os.Remove(filepath.Join(w.dir, "blobs", "blobs", w.keys[0])))
 		}, []string{fsck.KindMissing}, []string{fsck.KindMissing}},
 		{"corrupt blob same size", func(t *testing.T, w *world) {
-			os.WriteFile(filepath.Join(w.dir, "blobs", "blobs", w.keys[0]), []byte("{\"text\":\"b\"}\n"), 0o600)
+			must(t, os.WriteFile(filepath.Join(w.dir, "blobs", "blobs", w.keys[0]), []byte("{\"text\":\"b\"}\n"), 0o600))
 		}, []string{fsck.KindCorrupt}, []string{fsck.KindCorrupt}},
 		{"truncated blob", func(t *testing.T, w *world) {
-			os.Truncate(filepath.Join(w.dir, "blobs", "blobs", w.keys[1]), 3)
+			must(t, os.Truncate(filepath.Join(w.dir, "blobs", "blobs", w.keys[1]), 3))
 		}, []string{fsck.KindCorrupt}, []string{fsck.KindCorrupt}},
 		{"live row without dataset", func(t *testing.T, w *world) {
 			w.exec(t, `DELETE FROM datasets WHERE id = 'ds-a'`)
@@ -216,8 +218,8 @@ func TestRepairSparesLiveLeases(t *testing.T) {
 	if _, err := w.blobs.Open(t.Context(), key, 0, -1); err != nil {
 		t.Fatalf("the blob of a live upload was deleted: %v", err)
 	}
-	if o, _ := w.store.Org(t.Context(), w.org.ID); o.ReservedBytes != 100 {
-		t.Fatalf("reserved_bytes %d, want 100", o.ReservedBytes)
+	if o, err := w.store.Org(t.Context(), w.org.ID); err != nil || o.ReservedBytes != 100 {
+		t.Fatalf("org %+v (%v), want reserved_bytes 100", o, err)
 	}
 }
 

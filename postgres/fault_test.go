@@ -27,7 +27,10 @@ func TestServerFaultsAreUnavailable(t *testing.T) {
 	if err := s.CreateOrg(ctx, org); err != nil {
 		t.Fatal(err)
 	}
-	u, _ := url.Parse(raw)
+	u, err := url.Parse(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
 	db := strings.TrimPrefix(u.Path, "/")
 	adminURL := strings.Replace(raw, "/"+db+"?", "/postgres?", 1)
 	admin, err := pgx.Connect(ctx, adminURL)

@@ -21,7 +21,10 @@ func TestTypeScriptSDK(t *testing.T) {
 	if err != nil {
 		missing(t, "node is not installed")
 	}
-	dir, _ := filepath.Abs("ts")
+	dir, err := filepath.Abs("ts")
+	if err != nil {
+		t.Fatal(err)
+	}
 	if _, err := os.Stat(filepath.Join(dir, "node_modules", "cohere-ai", "package.json")); err != nil {
 		missing(t, "sdk-tests/ts/node_modules is missing: run scripts/install-browser-deps.sh (or npm ci --prefix sdk-tests/ts)")
 	}

@@ -39,8 +39,7 @@ func unicodeRows() string {
 	}
 	var b strings.Builder
 	for _, r := range rows {
-		j, _ := json.Marshal(r)
-		b.Write(j)
+		b.Write(mustJSON(r))
 		b.WriteByte('\n')
 	}
 	return b.String()
@@ -128,8 +127,12 @@ func compareAvsc(t *testing.T, script, path string, part []byte, schema string) 
 		t.Fatalf("avsc rows differ from hamba's:\n%.500s\n%.500s", mustJSON(got.Rows), mustJSON(want))
 	}
 	var a, b any
-	_ = json.Unmarshal(got.Schema, &a)
-	_ = json.Unmarshal([]byte(schema), &b)
+	if err := json.Unmarshal(got.Schema, &a); err != nil {
+		t.Fatalf("avsc schema %s: %v", got.Schema, err)
+	}
+	if err := json.Unmarshal([]byte(schema), &b); err != nil {
+		t.Fatalf("report schema %s: %v", schema, err)
+	}
 	if !bytes.Equal(mustJSON(a), mustJSON(b)) {
 		t.Fatalf("avsc schema %s, report schema %s", got.Schema, schema)
 	}
@@ -140,7 +143,10 @@ func compareAvsc(t *testing.T, script, path string, part []byte, schema string) 
 // unnoticed.
 func requireAvsc(t *testing.T) string {
 	t.Helper()
-	dir, _ := filepath.Abs(filepath.Join("testdata", "avsc"))
+	dir, err := filepath.Abs(filepath.Join("testdata", "avsc"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	missing := ""
 	if _, err := exec.LookPath("node"); err != nil {
 		missing = "node is not installed"

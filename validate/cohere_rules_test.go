@@ -33,8 +33,7 @@ func chatRow(msgs ...string) string {
 	for i := 0; i+1 < len(msgs); i += 2 {
 		ms = append(ms, map[string]string{"role": msgs[i], "content": msgs[i+1]})
 	}
-	b, _ := json.Marshal(map[string]any{"messages": ms})
-	return string(b) + "\n"
+	return string(mustJSON(map[string]any{"messages": ms})) + "\n"
 }
 
 func batchRow(id string, inputs string) string {

@@ -14,7 +14,10 @@ import (
 
 // seedCorpus adds every corpus file with the extension as a fuzz seed.
 func seedCorpus(f *testing.F, ext string) {
-	paths, _ := filepath.Glob(filepath.Join("testdata", "corpus", "*"+ext))
+	paths, err := filepath.Glob(filepath.Join("testdata", "corpus", "*"+ext))
+	if err != nil || len(paths) == 0 {
+		f.Fatalf("no %s corpus files: %v", ext, err)
+	}
 	for _, p := range paths {
 		b, err := os.ReadFile(p)
 		if err != nil {

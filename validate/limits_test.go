@@ -195,7 +195,11 @@ func TestConcurrentValidations(t *testing.T) {
 	done := make(chan error)
 	for i := range 4 {
 		go func() {
-			b, _ := os.ReadFile("testdata/corpus/chat_valid.jsonl")
+			b, err := os.ReadFile("testdata/corpus/chat_valid.jsonl")
+			if err != nil {
+				done <- err
+				return
+			}
 			d := &silo.Dataset{Type: chat}
 			f := silo.ValidationFile{Part: &silo.Part{Format: silo.FormatJSONL}, Data: bytes.NewReader(b), Avro: io.Discard}
 			res, err := v.Validate(context.Background(), d, []silo.ValidationFile{f})
