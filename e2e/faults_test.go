@@ -277,6 +277,13 @@ func settleAndCheck(t *testing.T, c *faultCluster, l *faultLoad) (time.Duration,
 	for op, byCode := range l.codes {
 		if byCode[500] > 0 || byCode[0] > 0 {
 			t.Errorf("%s: %d answers 500 and %d requests that got no answer", op, byCode[500], byCode[0])
+			for _, n := range c.nodes {
+				for _, line := range strings.Split(n.Logs(), "\n") {
+					if strings.Contains(line, "internal error") {
+						t.Log(line)
+					}
+				}
+			}
 		}
 	}
 	failed := 0

@@ -147,7 +147,8 @@ func fault(err error) error {
 		return nil
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return silo.Fault(silo.DepDatabase, err)
-	case errors.As(err, &ce), errors.Is(err, puddle.ErrClosedPool), pgconn.Timeout(err):
+	case errors.As(err, &ce), errors.Is(err, puddle.ErrClosedPool), pgconn.Timeout(err),
+		pgconn.SafeToRetry(err): // nothing was sent, e.g. "conn closed" by a server restart
 		// Whatever refused the connection (the server down or starting,
 		// the database gone, too many clients), nothing was done.
 		return silo.Unavailable(silo.DepDatabase, err)
