@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"os"
 	"testing"
+
+	"github.com/silo-datasets/silo/internal/silotest"
 )
 
 // Helpers that fail the test on an error it could get, rather than go on
@@ -12,11 +14,7 @@ import (
 
 func newRequest(t testing.TB, method, url string, body io.Reader) *http.Request {
 	t.Helper()
-	req, err := http.NewRequest(method, url, body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return req
+	return silotest.NewRequest(t, method, url, body)
 }
 
 func mustReadAll(t testing.TB, r io.Reader) []byte {

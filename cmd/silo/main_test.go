@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"testing"
 
+	"github.com/silo-datasets/silo/internal/silotest"
 	"github.com/silo-datasets/silo/internal/testenv"
 )
 
@@ -15,11 +16,7 @@ func TestMain(m *testing.M) { testenv.Main(m) }
 // request would panic further on).
 func newRequest(t testing.TB, method, url string, body io.Reader) *http.Request {
 	t.Helper()
-	req, err := http.NewRequest(method, url, body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return req
+	return silotest.NewRequest(t, method, url, body)
 }
 
 // readAll reads and closes a response body; a body cut off fails the test.
