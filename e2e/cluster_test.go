@@ -36,7 +36,9 @@ type cluster struct {
 func newCluster(t *testing.T, lease string) *cluster {
 	s3 := testenv.S3(t)
 	return &cluster{db: testenv.Postgres(t), s3: s3, env: append(s3.Env(),
-		"SILO_BOOTSTRAP_KEY="+adminKey, "SILO_RATE_LIMIT=0", "SILO_LEASE_TTL="+lease)}
+		"SILO_BOOTSTRAP_KEY="+adminKey, "SILO_RATE_LIMIT=0", "SILO_LEASE_TTL="+lease,
+		// Races of many creates from one key: its in-flight cap is not the point.
+		"SILO_MAX_INFLIGHT_PER_KEY=128")}
 }
 
 func (c *cluster) node(t *testing.T) *siloproc.Proc {
