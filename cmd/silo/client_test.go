@@ -267,7 +267,7 @@ func TestCLIExit(t *testing.T) {
 	bin := siloproc.Binary(t)
 	run := func(args ...string) (int, string, string) {
 		cmd := exec.Command(bin, args...)
-		cmd.Env = append(os.Environ(), "SILO_URL="+e.URL, "SILO_API_KEY="+e.AdminKey)
+		cmd.Env = append(os.Environ(), "SILO_URL="+e.URL, "SILO_API_KEY="+e.AdminKey, "SILO_EXIT_CODES=detailed")
 		var stdout, stderr bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &stdout, &stderr
 		err := cmd.Run()
@@ -277,6 +277,12 @@ func TestCLIExit(t *testing.T) {
 		}
 		return exit.ExitCode(), stdout.String(), stderr.String()
 	}
+	// The contract's plain status first: every error exits 1.
+	for _, args := range [][]string{{"datasets", "get", "nope-123456", "--exit-codes=plain"}, {"datasets", "get", "nope-123456", "--exit-codes=plain", "--json"}} {
+		if code, _, stderr := run(args...); code != 1 {
+			t.Fatalf("silo %v: exit %d (%s), want 1", args, code, stderr)
+		}
+	}
 	code, stdout, stderr := run("datasets", "get", "nope-123456")
 	want := "silo: The dataset with id 'nope-123456' was not found. (HTTP 404)\n"
 	if code != exitNotFound || stderr != want || stdout != "" {
@@ -285,6 +291,7 @@ func TestCLIExit(t *testing.T) {
 	code, stdout, stderr = run("datasets", "get", "nope-123456", "--json")
 	var j struct {
 		Message   string `json:"message"`
+		Kind      string `json:"kind"`
 		ExitCode  int    `json:"exit_code"`
 		Status    int    `json:"status"`
 		RequestID string `json:"request_id"`
@@ -293,12 +300,12 @@ func TestCLIExit(t *testing.T) {
 		t.Fatalf("--json stderr %q is not one JSON object: %v", stderr, err)
 	}
 	if code != exitNotFound || stdout != "" || j.Message != "The dataset with id 'nope-123456' was not found." ||
-		j.ExitCode != exitNotFound || j.Status != 404 || j.RequestID == "" {
+		j.ExitCode != exitNotFound || j.Kind != "not_found" || j.Status != 404 || j.RequestID == "" {
 		t.Fatalf("--json: exit %d, stdout %q, error %+v", code, stdout, j)
 	}
 	for _, args := range [][]string{{"--help"}, {"datasets", "download", "--help"}, {"datasets", "upload", "--help"}, {"admin", "orgs", "delete", "--help"}} {
 		help := helpText(t, args...)
-		for _, w := range []string{"Exit status:", "1  the dataset failed validation", "3  not found", "4  refused", "5  unavailable", `"exit_code"`} {
+		for _, w := range []string{"Exit status:", "1 on any error", "--exit-codes=detailed", "1  the dataset failed validation", "3  not found", "4  refused", "5  unavailable", `"exit_code"`} {
 			if !strings.Contains(help, w) {
 				t.Errorf("silo %s does not document %q", strings.Join(args, " "), w)
 			}

@@ -16,10 +16,13 @@ import (
 	"github.com/silo-datasets/silo/client"
 )
 
-// Exit statuses of the client commands (usage, datasets, admin). Scripts
-// tell the outcomes apart by these; the help text lists them
-// (exitCodesHelp). serve, fsck and the other operator commands exit 1 on
-// any error.
+// Exit statuses of the client commands (usage, datasets, admin). The
+// contract (CONTRACT.md, "Command line client") fixes "errors exit with
+// status 1", and scripts written against it test for 1; so a client command
+// tells the kinds of failure apart by these statuses only when asked to,
+// with --exit-codes=detailed or SILO_EXIT_CODES=detailed. The help text
+// lists them (exitCodesHelp). serve, fsck and the other operator commands
+// exit 1 on any error.
 const (
 	exitOK          = 0
 	exitFailed      = 1 // the dataset failed validation (upload --wait)
@@ -29,7 +32,8 @@ const (
 	exitUnavailable = 5 // the server cannot be reached, is overloaded, draining, or a dependency of it is down: retry later
 )
 
-const exitCodesHelp = `Exit status:
+const exitCodesHelp = `Exit status: 0 on success, 1 on any error. With --exit-codes=detailed (or
+SILO_EXIT_CODES=detailed) the status says what kind of failure it was:
   0  success
   1  the dataset failed validation (datasets upload --wait)
   2  any other error: bad arguments, a local file that cannot be read or written, a server error
@@ -39,7 +43,8 @@ const exitCodesHelp = `Exit status:
   5  unavailable: the server cannot be reached, is overloaded or draining, or its storage is down
      (HTTP 429, 502, 503, 504): try again later
 Errors are one line on stderr; with --json, one JSON object on stderr:
-  {"message": "...", "exit_code": 3, "status": 404, "request_id": "..."}`
+  {"message": "...", "kind": "not_found", "exit_code": 3, "status": 404, "request_id": "..."}
+  ("kind" is there whatever --exit-codes says; "exit_code" is the status the command exits with).`
 
 // exitErr is an error with the exit status it ends the command with.
 type exitErr struct {
@@ -101,22 +106,24 @@ func statusExit(status int) int {
 type jsonError struct {
 	Message   string `json:"message"`
 	ExitCode  int    `json:"exit_code"`
+	Kind      string `json:"kind"` // failed, error, not_found, refused or unavailable, whatever the exit status
 	Status    int    `json:"status,omitempty"`
 	RequestID string `json:"request_id,omitempty"`
 }
 
 // report writes err as the command's user sees it, on stderr: one line
-// ("silo: ..."), or with --json one JSON object. It returns the exit status.
+// ("silo: ..."), or with --json one JSON object. It returns the exit status:
+// 1, or with detailed exit codes the kind of failure.
 func report(stderr io.Writer, cmd *cobra.Command, err error) int {
 	code := exitCode(err)
-	if cmd == nil || cmd.Flag("url") == nil {
-		code = 1 // not a client command
+	if cmd == nil || cmd.Flag("url") == nil || !detailedExitCodes(cmd) {
+		code = 1 // not a client command, or the contract's plain status
 	}
 	if !wantsJSON(cmd) {
 		fmt.Fprintln(stderr, "silo:", oneLine(err.Error()))
 		return code
 	}
-	out := jsonError{Message: oneLine(err.Error()), ExitCode: code}
+	out := jsonError{Message: oneLine(err.Error()), ExitCode: code, Kind: exitKinds[exitCode(err)]}
 	var ae *client.Error
 	if errors.As(err, &ae) {
 		out.Status, out.RequestID = ae.Status, ae.RequestID
@@ -143,3 +150,24 @@ func wantsJSON(cmd *cobra.Command) bool {
 }
 
 func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
+
+// exitKinds names each kind of failure for --json, so that a script can tell
+// them apart without detailed exit codes too.
+var exitKinds = map[int]string{
+	exitFailed:      "failed",
+	exitError:       "error",
+	exitNotFound:    "not_found",
+	exitRefused:     "refused",
+	exitUnavailable: "unavailable",
+}
+
+// exitCodesFlag is the root's persistent flag that asks for detailed exit
+// statuses.
+const exitCodesFlag = "exit-codes"
+
+// detailedExitCodes reports whether the command was asked for detailed exit
+// statuses.
+func detailedExitCodes(cmd *cobra.Command) bool {
+	f := cmd.Flag(exitCodesFlag)
+	return f != nil && f.Value.String() == "detailed"
+}

@@ -31,6 +31,8 @@ func newRootCommand() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
+	root.PersistentFlags().String(exitCodesFlag, env("SILO_EXIT_CODES", "plain"),
+		"plain: every error exits 1; detailed: the exit status says the kind of failure (env SILO_EXIT_CODES)")
 	// Each subcommand lives in its own file.
 	root.AddCommand(newServeCommand())
 	root.AddCommand(newFsckCommand())

@@ -165,14 +165,14 @@ func TestDownloadForce(t *testing.T) {
 	// --json: the refusal is one JSON object on stderr.
 	var stderr bytes.Buffer
 	root := newRootCommand()
-	root.SetArgs([]string{"datasets", "download", id, "-o", dst, "--json"})
+	root.SetArgs([]string{"datasets", "download", id, "-o", dst, "--json", "--exit-codes=detailed"})
 	root.SetOut(&bytes.Buffer{})
 	cmd, err := root.ExecuteContextC(t.Context())
 	if code := report(&stderr, cmd, err); code != exitRefused {
 		t.Fatalf("exit %d", code)
 	}
 	var j map[string]any
-	if err := json.Unmarshal(stderr.Bytes(), &j); err != nil || j["exit_code"] != float64(exitRefused) || !strings.Contains(j["message"].(string), "exists already") {
+	if err := json.Unmarshal(stderr.Bytes(), &j); err != nil || j["exit_code"] != float64(exitRefused) || j["kind"] != "refused" || !strings.Contains(j["message"].(string), "exists already") {
 		t.Fatalf("--json error %q: %v", stderr.String(), err)
 	}
 	mustCLI(t, "datasets", "download", id, "-o", dir, "--force")
