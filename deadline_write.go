@@ -24,12 +24,6 @@ func (s *deadlineStore) Dataset(ctx context.Context, orgID, id string) (*Dataset
 	return s.Store.Dataset(ctx, orgID, id)
 }
 
-func (s *deadlineStore) ReleaseReservation(ctx context.Context, resID string, expiredBefore time.Time) error {
-	ctx, cancel := s.ctx(ctx)
-	defer cancel()
-	return s.Store.ReleaseReservation(ctx, resID, expiredBefore)
-}
-
 func (s *deadlineStore) DropReservation(ctx context.Context, resID string, expiredBefore time.Time) (bool, error) {
 	ctx, cancel := s.ctx(ctx)
 	defer cancel()

@@ -75,12 +75,14 @@ type ReservationStore interface {
 	// granted. *QuotaError if even need does not fit; ENOTFOUND if the
 	// reservation is gone (released by a sweep).
 	Reserve(ctx context.Context, resID string, need, want int64) (int64, error)
-	// ReleaseReservation gives the reservation's bytes back, deletes it and
-	// marks its pending blobs as garbage. Releasing twice is not an error.
-	// With a non-zero expiredBefore it releases only a reservation whose
-	// lease ran out before then, so that a sweep never takes an upload
-	// whose node renewed its lease after the sweep listed it.
-	ReleaseReservation(ctx context.Context, resID string, expiredBefore time.Time) error
+	// DropReservation gives the reservation's bytes back, deletes it and
+	// marks its pending blobs as garbage, and reports whether it removed the
+	// reservation: only then are those blobs garbage. false means it was
+	// gone already (committed by a create, or released before); releasing
+	// twice is not an error. With a non-zero expiredBefore it releases only
+	// a reservation whose lease ran out before then, so that a sweep never
+	// takes an upload whose node renewed its lease after the sweep listed it.
+	DropReservation(ctx context.Context, resID string, expiredBefore time.Time) (bool, error)
 	// ExpiredReservations lists reservations whose lease ran out before now.
 	ExpiredReservations(ctx context.Context, now time.Time) ([]*Reservation, error)
 	// Reservations lists every open reservation (for fsck).
@@ -175,10 +177,6 @@ type LeaseStore interface {
 	// marks the attempt's pending blobs garbage and sets the dataset queued,
 	// in one transaction. ENOTFOUND if the job is no longer this attempt's.
 	RetryJob(ctx context.Context, job *Job, notBefore time.Time) error
-	// DropReservation is ReleaseReservation reporting whether it removed
-	// the reservation: only then are its pending blobs garbage. false means
-	// it was gone already (committed by a create, or released before).
-	DropReservation(ctx context.Context, resID string, expiredBefore time.Time) (bool, error)
 }
 
 // TransferStore reads a whole store out and writes it into an empty one:

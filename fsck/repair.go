@@ -39,8 +39,12 @@ func (c *Checker) Repair(ctx context.Context, r *Report) error {
 		if !c.Exclusive && !rv.ExpiresAt.Before(deadline) {
 			continue
 		}
-		if err := c.Store.ReleaseReservation(ctx, rv.ID, deadline); err != nil {
+		dropped, err := c.Store.DropReservation(ctx, rv.ID, deadline)
+		if err != nil {
 			return fmt.Errorf("releasing reservation %s: %w", rv.ID, err)
+		}
+		if !dropped {
+			continue // its upload committed or released it meanwhile
 		}
 		r.Repairs = append(r.Repairs, fmt.Sprintf("released reservation %s of org %s (%d bytes; its blobs became garbage)", rv.ID, rv.OrgID, rv.Bytes))
 	}

@@ -63,7 +63,7 @@ func TestCreateOutcomeIsKnown(t *testing.T) {
 			stored++
 		} else {
 			refused++
-			if err := s.ReleaseReservation(bg, resID, time.Time{}); err != nil {
+			if _, err := s.DropReservation(bg, resID, time.Time{}); err != nil {
 				t.Fatal(err)
 			}
 		}

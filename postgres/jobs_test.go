@@ -177,7 +177,7 @@ func TestPendingBlobOfReleasedReservation(t *testing.T) {
 	if err := s.OpenReservation(ctx, r); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.ReleaseReservation(ctx, r.ID, time.Time{}); err != nil {
+	if _, err := s.DropReservation(ctx, r.ID, time.Time{}); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.AddPendingBlob(ctx, r.ID, org.ID, silo.NewBlobKey()); silo.ErrorCode(err) != silo.ENOTFOUND {

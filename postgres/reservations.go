@@ -81,13 +81,6 @@ func quotaError(ctx context.Context, tx pgx.Tx, orgID string, need int64) error 
 	return &qe
 }
 
-// ReleaseReservation gives a reservation's bytes back and marks its blobs
-// garbage.
-func (s *Store) ReleaseReservation(ctx context.Context, resID string, expiredBefore time.Time) error {
-	_, err := s.DropReservation(ctx, resID, expiredBefore)
-	return err
-}
-
 func (s *Store) reservations(ctx context.Context, where string, args ...any) ([]*silo.Reservation, error) {
 	rows, err := s.pool.Query(ctx, `SELECT `+sqlq.ReservationCols+` FROM reservations `+where+` ORDER BY created_at, id`, args...)
 	if err != nil {

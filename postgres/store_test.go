@@ -225,7 +225,7 @@ func TestReserveAndRelease(t *testing.T) {
 						return
 					}
 				}
-				if err := s.ReleaseReservation(ctx, r.ID, time.Time{}); err != nil {
+				if _, err := s.DropReservation(ctx, r.ID, time.Time{}); err != nil {
 					t.Error(err)
 					return
 				}

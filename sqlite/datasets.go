@@ -55,13 +55,6 @@ func (s *Store) Reserve(ctx context.Context, resID string, need, want int64) (in
 	return granted, err
 }
 
-// ReleaseReservation gives a reservation's bytes back and marks its blobs
-// garbage.
-func (s *Store) ReleaseReservation(ctx context.Context, resID string, expiredBefore time.Time) error {
-	_, err := s.DropReservation(ctx, resID, expiredBefore)
-	return err
-}
-
 // leaseBound is an expiry bound in microseconds; 0 means none.
 func leaseBound(t time.Time) int64 {
 	if t.IsZero() {

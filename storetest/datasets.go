@@ -61,7 +61,7 @@ func testDatasetLifecycle(t *testing.T, s silo.Store) {
 	wantCode(t, s.CreateDataset(ctx(t), &silo.Dataset{ID: d.ID, OrgID: o.ID, Name: "x", Type: silo.TypeEmbedInput,
 		Status: silo.StatusQueued, CreatedAt: t0, UpdatedAt: t0, SizeBytes: 0}, r.ID), silo.ECONFLICT)
 	checkCounters(t, s, o.ID, 100, 0)
-	must(t, s.ReleaseReservation(ctx(t), r.ID, time.Time{}))
+	must(t, release(s, r.ID, time.Time{}))
 	wantCode(t, s.CreateDataset(ctx(t), &silo.Dataset{ID: "z-zzzzzz", OrgID: o.ID, Name: "x", Type: silo.TypeEmbedInput,
 		Status: silo.StatusQueued, CreatedAt: t0, UpdatedAt: t0}, r.ID), silo.ENOTFOUND)
 
@@ -117,8 +117,8 @@ func testRelease(t *testing.T, s silo.Store) {
 	if len(all) != 1 || all[0].Bytes != 40 || all[0].Node != "n1" {
 		t.Fatalf("Reservations = %+v", all)
 	}
-	must(t, s.ReleaseReservation(ctx(t), r.ID, time.Time{}))
-	must(t, s.ReleaseReservation(ctx(t), r.ID, time.Time{})) // twice is fine
+	must(t, release(s, r.ID, time.Time{}))
+	must(t, release(s, r.ID, time.Time{})) // twice is fine
 	checkCounters(t, s, o.ID, 0, 0)
 	if st := ledger(t, s)[key]; st != silo.BlobGarbage {
 		t.Fatalf("state after release: %q", st)
@@ -149,9 +149,9 @@ func testLeases(t *testing.T, s silo.Store) {
 	// after the sweep listed it.
 	_, err = s.Reserve(ctx(t), r1.ID, 10, 10)
 	must(t, err)
-	must(t, s.ReleaseReservation(ctx(t), r1.ID, sweepAt))
+	must(t, release(s, r1.ID, sweepAt))
 	checkCounters(t, s, o.ID, 0, 10)
-	must(t, s.ReleaseReservation(ctx(t), r2.ID, sweepAt))
+	must(t, release(s, r2.ID, sweepAt))
 	if all, _ := s.Reservations(ctx(t)); len(all) != 1 || all[0].ID != r1.ID {
 		t.Fatalf("after conditional releases: %+v", all)
 	}

@@ -127,7 +127,7 @@ func testIdemTakeOver(t *testing.T, s silo.Store, is silo.IdempotencyStore) {
 	if old := claim(t, is, idemRec(org.ID, "res", "fp", t0), t0.Add(time.Hour)); old == nil {
 		t.Fatal("taken over while its reservation exists")
 	}
-	must(t, s.ReleaseReservation(ctx(t), r.ID, time.Time{}))
+	must(t, release(s, r.ID, time.Time{}))
 	if old := claim(t, is, idemRec(org.ID, "res", "fp", t0), t0); old != nil {
 		t.Fatalf("not taken over after its reservation was released: %+v", old)
 	}

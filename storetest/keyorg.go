@@ -44,7 +44,7 @@ func TestKeyWithOrg(t *testing.T, open OpenStore) {
 	_, _, err = s.KeyWithOrg(ctx(t), silo.HashSecret("ko-nope"))
 	wantCode(t, err, silo.ENOTFOUND)
 
-	must(t, s.ReleaseReservation(ctx(t), res.ID, time.Time{}))
+	must(t, release(s, res.ID, time.Time{}))
 	if _, err := s.DeleteOrg(ctx(t), o.ID, true, t0.Add(time.Hour)); err != nil {
 		t.Fatal(err)
 	}

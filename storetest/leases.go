@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"context"
 	"testing"
 	"time"
 
@@ -80,6 +81,13 @@ func testRetryJob(t *testing.T, s silo.Store) {
 	if j2 == nil || j2.Attempt != j.Attempt+1 {
 		t.Fatalf("claim after the backoff = %+v", j2)
 	}
+}
+
+// release drops a reservation for a test that does not ask whether it was
+// still there.
+func release(s silo.Store, resID string, expiredBefore time.Time) error {
+	_, err := s.DropReservation(context.Background(), resID, expiredBefore)
+	return err
 }
 
 // testDropReservation: a release says whether it removed a reservation, so

@@ -239,7 +239,7 @@ func testReserve(t *testing.T, s silo.Store) {
 	_, err = s.Reserve(ctx(t), "res_nope", 1, 1)
 	wantCode(t, err, silo.ENOTFOUND)
 	// A quota lowered below usage refuses even zero-byte needs.
-	must(t, s.ReleaseReservation(ctx(t), r.ID, time.Time{}))
+	must(t, release(s, r.ID, time.Time{}))
 	_, err = s.SetQuota(ctx(t), o.ID, 0)
 	must(t, err)
 	r2 := openRes(t, s, o.ID, "n1", t0.Add(time.Hour))

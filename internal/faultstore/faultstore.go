@@ -162,12 +162,6 @@ func (s *Store) DeleteDataset(ctx context.Context, orgID, id string) (d *silo.Da
 	return d, err
 }
 
-func (s *Store) ReleaseReservation(ctx context.Context, resID string, expiredBefore time.Time) error {
-	return s.F.do(ctx, "ReleaseReservation", func(ctx context.Context) error {
-		return s.Store.ReleaseReservation(ctx, resID, expiredBefore)
-	})
-}
-
 func (s *Store) DropReservation(ctx context.Context, resID string, expiredBefore time.Time) (ok bool, err error) {
 	err = s.F.do(ctx, "DropReservation", func(ctx context.Context) (err error) {
 		ok, err = s.Store.DropReservation(ctx, resID, expiredBefore)
