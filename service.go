@@ -269,6 +269,20 @@ func (s *Service) deleteSettled(ctx context.Context, orgID, id string) (*Dataset
 	defer cancel()
 	first := err
 	for wait := 50 * time.Millisecond; ; wait = min(2*wait, time.Second) {
+		// A store that answers reads while it refuses writes (a full or
+		// read-only disk) settles it at once: the dataset still there
+		// means this delete changed nothing, and its error stands (503).
+		// Only an outcome the store itself calls unknown (ETIMEOUT: a
+		// commit that may still land) is settled by deleting again.
+		if ErrorCode(first) != ETIMEOUT {
+			_, lerr := s.Store.Dataset(ctx, orgID, id)
+			switch {
+			case lerr == nil:
+				return nil, first
+			case ErrorCode(lerr) == ENOTFOUND:
+				return nil, nil
+			}
+		}
 		select {
 		case <-ctx.Done():
 			s.log().Warn("a delete's outcome is unknown", "org", orgID, "dataset", id, "err", first, "last", err)
