@@ -37,7 +37,8 @@ func TestCrashConsistency(t *testing.T) {
 	}
 	// Not t.TempDir: if the binary dies mid-round, a later run removes it.
 	dir := testenv.Dir(t, "crash")
-	env := []string{"SILO_BOOTSTRAP_KEY=" + adminKey, "SILO_RATE_LIMIT=0", "SILO_LEASE_TTL=1s"}
+	// 100 requests at once from one key: its in-flight cap is not the point.
+	env := []string{"SILO_BOOTSTRAP_KEY=" + adminKey, "SILO_RATE_LIMIT=0", "SILO_LEASE_TTL=1s", "SILO_MAX_INFLIGHT_PER_KEY=256"}
 	serve := func() *siloproc.Proc { return siloproc.Serve(t, env, "--data", dir) }
 	p := serve()
 	_, key := newOrg(t, p.URL, "crash", 0)
