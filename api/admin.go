@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"reflect"
+	"strings"
 
 	"github.com/silo-datasets/silo"
 )
@@ -16,7 +18,24 @@ func decodeBody(r *http.Request, v any) error {
 	if err := dec.Decode(v); err != nil {
 		return silo.Errorf(silo.EINVALID, "the request body must be a JSON object: %v", err)
 	}
+	// JSON decoding leaves valid UTF-8, but "\u0000" decodes to a NUL,
+	// which PostgreSQL refuses and SQLite would store: refused here, the
+	// same on every store, as at the rest of the edge (text.go).
+	fields := reflect.ValueOf(v).Elem()
+	for i := range fields.NumField() {
+		if f := fields.Field(i); f.Kind() == reflect.String && !isText(f.String()) {
+			return silo.Errorf(silo.EINVALID, "The %s field is not valid UTF-8 text or holds a NUL byte.", jsonName(fields.Type().Field(i)))
+		}
+	}
 	return nil
+}
+
+// jsonName is the name a struct field has in JSON.
+func jsonName(f reflect.StructField) string {
+	if name, _, _ := strings.Cut(f.Tag.Get("json"), ","); name != "" {
+		return name
+	}
+	return f.Name
 }
 
 func (s *Server) handleCreateOrg(w http.ResponseWriter, r *http.Request) {

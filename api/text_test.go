@@ -86,6 +86,30 @@ func checkEdge(t *testing.T, base, key string) {
 			}
 		}
 	}
+	// Admin bodies: a NUL escaped in JSON is refused the same on every store,
+	// and nothing is created.
+	for _, tc := range []struct{ path, body string }{
+		{"/v1/admin/orgs", `{"name": "acme\u0000evil"}`},
+		{"/v1/admin/keys", `{"org_id": "x", "role": "reader", "name": "ci\u0000"}`},
+	} {
+		req, err := http.NewRequest("POST", base+tc.path, strings.NewReader(tc.body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Authorization", "Bearer "+key)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		msg, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.StatusCode != 400 || !strings.Contains(string(msg), "NUL") {
+			t.Errorf("POST %s %s: %d %s, want 400 naming the NUL", tc.path, tc.body, resp.StatusCode, msg)
+		}
+	}
 	// A long client name in a multi-byte script is cut on a rune boundary.
 	cjk := strings.Repeat("漢", 60) // 180 bytes
 	st, out := createWithClient(t, base, key, cjk)
