@@ -1,8 +1,6 @@
 package api_test
 
 import (
-	"io"
-	"net/http"
 	"strings"
 	"testing"
 
@@ -87,18 +85,6 @@ func TestMetricsAuth(t *testing.T) {
 
 func scrapeWith(t *testing.T, url, key string) (int, string) {
 	t.Helper()
-	req := newRequest(t, http.MethodGet, url, nil)
-	if key != "" {
-		req.Header.Set("Authorization", "Bearer "+key)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp.StatusCode, string(b)
+	status, _, body := silotest.Get(t, url, key)
+	return status, body
 }

@@ -1,14 +1,13 @@
 package main
 
 import (
-	"io"
-	"net/http"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/silo-datasets/silo/internal/siloproc"
+	"github.com/silo-datasets/silo/internal/silotest"
 )
 
 const routesKey = "silo_routes_test_key_123456"
@@ -34,7 +33,8 @@ func TestServeRoutes(t *testing.T) {
 		{"/openapi.yaml", "", "application/yaml", "openapi: 3.1.0", 200},
 		{"/nope", "", "application/json", `{"message":`, 404},
 	} {
-		status, ctype, b := fetch(t, p.URL+tc.path, tc.key)
+		status, header, b := silotest.Get(t, p.URL+tc.path, tc.key)
+		ctype := header.Get("Content-Type")
 		if status != tc.status || !strings.HasPrefix(ctype, tc.ctype) || !strings.Contains(b, tc.body) {
 			t.Errorf("GET %s: %d %s %.100q", tc.path, status, ctype, b)
 		}
@@ -48,25 +48,7 @@ func TestServeRoutes(t *testing.T) {
 			time.Sleep(20 * time.Millisecond)
 		}
 	}
-	if status, _, b := fetch(t, "http://"+m[1]+"/metrics", ""); status != 200 || !strings.Contains(b, `silo_org_quota_bytes{name="default"`) {
+	if status, _, b := silotest.Get(t, "http://"+m[1]+"/metrics", ""); status != 200 || !strings.Contains(b, `silo_org_quota_bytes{name="default"`) {
 		t.Errorf("--metrics-addr /metrics: %d %.100q", status, b)
 	}
-}
-
-func fetch(t *testing.T, url, key string) (int, string, string) {
-	t.Helper()
-	req := newRequest(t, http.MethodGet, url, nil)
-	if key != "" {
-		req.Header.Set("Authorization", "Bearer "+key)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp.StatusCode, resp.Header.Get("Content-Type"), string(b)
 }
