@@ -45,11 +45,11 @@ func (c *chatRules) row(f *fields, p *partState) ([]any, *rowError) {
 		return nil, rerr
 	}
 	countTokens(msgs, c.tok)
-	if rerr := chatRoleRules(msgs, p, c.tok); rerr != nil {
+	if rerr := chatRoleRules(msgs, p); rerr != nil {
 		return nil, rerr
 	}
 	i := partIndex(p)
-	long, total := longTurns(msgs, c.tok)
+	long, total := longTurns(msgs)
 	c.rowTokens = total
 	if long > 0 {
 		c.longN[i]++
@@ -72,7 +72,7 @@ func (c *chatRules) row(f *fields, p *partState) ([]any, *rowError) {
 // Customization Best Practices"): the messages since the previous Chatbot
 // reply, that reply included. The preamble has its own limit and is in no
 // turn; messages after the last reply end no turn, so they are in none.
-func longTurns(msgs []message, tok Tokenizer) (long int, total int64) {
+func longTurns(msgs []message) (long int, total int64) {
 	var sum int64
 	for i, m := range msgs {
 		n := m.tokens // counted where the row was decoded (countTokens)
@@ -148,7 +148,7 @@ func chatMessageError(v value, i int) *rowError {
 }
 
 // chatRoleRules apply the role rules with Cohere's messages.
-func chatRoleRules(msgs []message, p *partState, tok Tokenizer) *rowError {
+func chatRoleRules(msgs []message, p *partState) *rowError {
 	var user, bot bool
 	for i, m := range msgs {
 		if !chatRoles[m.Role] {
