@@ -264,7 +264,10 @@ type PartStats struct {
 
 // KeyOrgReader reads a key and its organisation's row in one query, so a
 // request that needs both (authentication, then usage) makes one round
-// trip to the store. Both are read as of one instant: nothing is cached.
+// trip to the store. Both are read as of one instant and are exact: a
+// write that returned is seen by the next read (an implementation may keep
+// a copy only if every write updates it before returning, as the embedded
+// store's key cache does; never a copy that lags, such as a TTL cache).
 type KeyOrgReader interface {
 	// KeyWithOrg returns the key (revoked or not) and its org with its
 	// counters, or a nil org if the org is gone; ENOTFOUND if no key has

@@ -13,9 +13,22 @@ const keyWithOrgSQL = `SELECT k.id, k.org_id, k.hash, k.role, k.name, k.created_
 	o.id, o.name, o.quota_bytes, o.used_bytes, o.reserved_bytes, o.created_at
 	FROM keys k LEFT JOIN orgs o ON o.id = k.org_id WHERE k.hash = ?`
 
-// KeyWithOrg returns a key and its org in one query, prepared once on the
+// KeyWithOrg returns a key and its org: from the key cache (keycache.go,
+// exact: every write clears it), else in one query, prepared once on the
 // reader pool as the other per-request lookups (prepared.go).
 func (s *Store) KeyWithOrg(ctx context.Context, hash []byte) (*silo.Key, *silo.Org, error) {
+	k, o, ok, gen := s.keys.get(hash)
+	if ok {
+		return k, o, nil
+	}
+	k, o, err := s.keyWithOrg(ctx, hash)
+	if err == nil {
+		s.keys.put(gen, hash, k, o)
+	}
+	return k, o, err
+}
+
+func (s *Store) keyWithOrg(ctx context.Context, hash []byte) (*silo.Key, *silo.Org, error) {
 	var k silo.Key
 	var created int64
 	var revoked sql.NullInt64

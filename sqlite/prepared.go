@@ -11,8 +11,8 @@ import (
 // the reader pool: authenticating a key and reading an org's usage row.
 // Preparing costs more than running these one-row lookups (SQLite parses
 // and plans the SQL each time), and database/sql keeps a prepared copy per
-// pooled connection. The lookups stay exact: nothing is cached but the
-// statement, so a revoked key gets 498 on its very next request.
+// pooled connection. The lookups stay exact: a revoked key gets 498 on its
+// very next request (KeyWithOrg also keeps an exact copy: keycache.go).
 type hot struct {
 	keyByHash  *sql.Stmt
 	org        *sql.Stmt

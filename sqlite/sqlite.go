@@ -33,9 +33,10 @@ var migrations embed.FS
 // Store is the SQLite metadata store.
 type Store struct {
 	path string
-	w    *sql.DB // the one writer
-	r    *sql.DB // readers
-	hot  hot     // statements of every request, prepared on r
+	w    *sql.DB  // the one writer
+	r    *sql.DB  // readers
+	hot  hot      // statements of every request, prepared on r
+	keys keyCache // what KeyWithOrg reads, cleared by every write (keycache.go)
 }
 
 var _ silo.Store = (*Store)(nil)
@@ -133,7 +134,9 @@ func (s *Store) Ping(ctx context.Context) error {
 }
 
 // tx runs fn in a write transaction (BEGIN IMMEDIATE), committing if it
-// returns nil.
+// returns nil. Every write to keys and orgs comes through here, so this is
+// where the key cache learns of them: cleared after the commit (whatever its
+// answer), before the caller can acknowledge anything.
 func (s *Store) tx(ctx context.Context, fn func(*sql.Tx) error) error {
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
@@ -143,7 +146,9 @@ func (s *Store) tx(ctx context.Context, fn func(*sql.Tx) error) error {
 		tx.Rollback()
 		return mapErr(err)
 	}
-	return mapErr(tx.Commit())
+	err = tx.Commit()
+	s.keys.clear()
+	return mapErr(err)
 }
 
 // mapErr turns SQLite's errors into silo's codes: not found, conflicts,
