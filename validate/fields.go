@@ -8,7 +8,10 @@ import (
 
 // fields is one input row. A JSONL row keeps its values as raw JSON, so that
 // fields nobody keeps are never decoded; a CSV or TXT row holds plain strings.
+// A row the one-pass decoder read has its fields in kv (a few fields: a
+// search costs less than building a map), one read by encoding/json in json.
 type fields struct {
+	kv   []rawField
 	json map[string]json.RawMessage
 	text map[string]string
 	line []byte // the JSONL line, for types that keep rows whole
@@ -16,6 +19,12 @@ type fields struct {
 	// (rowDecoder) when hasMsgs is set.
 	msgs    []message
 	hasMsgs bool
+}
+
+// rawField is one field of a JSONL row, name and value views of the row.
+type rawField struct {
+	name string
+	raw  []byte
 }
 
 // value is one field of a row.
@@ -30,7 +39,18 @@ func (f *fields) get(name string) (value, bool) {
 		s, ok := f.text[name]
 		return value{s: s, isText: true}, ok
 	}
-	raw, ok := f.json[name]
+	var raw json.RawMessage
+	ok := false
+	if f.json != nil {
+		raw, ok = f.json[name]
+	} else {
+		for _, kv := range f.kv {
+			if kv.name == name {
+				raw, ok = kv.raw, true
+				break
+			}
+		}
+	}
 	if ok && isJSONNull(raw) {
 		// A JSON null is how many exporters write "no value".
 		return value{}, false

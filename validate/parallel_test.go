@@ -55,7 +55,7 @@ func drain(t *testing.T, src source) ([]sourceRow, error) {
 		}
 		r := sourceRow{line: line, size: size}
 		if f != nil {
-			r.fields = fmt.Sprintf("%q %q %v", f.json, f.line, f.msgs)
+			r.fields = fmt.Sprintf("%q %q %q %v", f.json, f.kv, f.line, f.msgs)
 		}
 		if rerr != nil {
 			r.err = rerr.text(line)

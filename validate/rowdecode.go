@@ -2,9 +2,9 @@ package validate
 
 import (
 	"bytes"
-	"encoding/json"
 	"io"
 	"strings"
+	"unsafe"
 
 	"github.com/go-json-experiment/json/jsontext"
 )
@@ -21,16 +21,42 @@ import (
 // and the caller decodes the row as before, with encoding/json's acceptance
 // and error texts. Strict JSON is a subset of what encoding/json accepts,
 // and on that subset both decode to the same values.
+//
+// The fields, names, roles and contents it returns are views of the row's
+// bytes, not copies: a row is ruled on and written to Avro before its
+// buffer is reused (the chunker's next call, or the next batch of the
+// parallel source), and nothing of a row outlives that (chatRules keeps a
+// copy of its preamble). Copying every content into a Go string was ~17%
+// of a chat validation's CPU and most of its garbage. What cannot be a view
+// (a string with escapes, the rows' fields and message lists) is carved out
+// of slabs that are never reused, only dropped, so no view can see another
+// row's bytes.
 type rowDecoder struct {
 	dec      jsontext.Decoder
 	buf      bytes.Buffer
 	messages bool      // also decode the "messages" field
 	tok      Tokenizer // counts the messages' tokens, if set
-	scratch  []byte    // unquoting strings that hold escapes
+	// est is set when tok is CharEstimate, which keeps nothing of the
+	// text: it is given the views. Another tokenizer may keep what it is
+	// given (hfbpe caches pieces), so it gets a copy.
+	est bool
+	// Slabs. A rowDecoder is copied (one per worker) before it decodes
+	// anything, so that no two share one.
+	text []byte
+	rows []fields
+	msgs []message
+	kvs  []rawField
 }
 
+// Slab sizes: one allocation per this many bytes, rows, messages, fields.
+const (
+	slabText = 32 << 10
+	slabRows = 256
+	slabMsgs = 1024
+)
+
 // decode returns line's fields, or false when the row must take the slow
-// path. The raw values alias line.
+// path. The raw values, names and contents alias line.
 func (d *rowDecoder) decode(line []byte) (*fields, bool) {
 	// A bytes.Buffer is parsed in place by jsontext, without a copy.
 	d.buf = *bytes.NewBuffer(line)
@@ -38,7 +64,13 @@ func (d *rowDecoder) decode(line []byte) (*fields, bool) {
 	if tok, err := d.dec.ReadToken(); err != nil || tok.Kind() != '{' {
 		return nil, false
 	}
-	f := &fields{json: make(map[string]json.RawMessage, 2), line: line}
+	f := d.newFields(line)
+	// The row's fields go to the end of the slab (which append may move:
+	// earlier rows keep the old array), or to a new slab once it is big.
+	if len(d.kvs) > slabRows*2 {
+		d.kvs = make([]rawField, 0, slabRows*2+8)
+	}
+	n := len(d.kvs)
 	for d.dec.PeekKind() == '"' {
 		name, err := d.dec.ReadValue()
 		if err != nil {
@@ -58,7 +90,7 @@ func (d *rowDecoder) decode(line []byte) (*fields, bool) {
 			return nil, false
 		}
 		raw := line[start:d.dec.InputOffset()]
-		f.json[key] = bytes.TrimLeft(raw, " \t\r\n:")
+		d.kvs = append(d.kvs, rawField{name: key, raw: bytes.TrimLeft(raw, " \t\r\n:")})
 	}
 	if tok, err := d.dec.ReadToken(); err != nil || tok.Kind() != '}' {
 		return nil, false
@@ -66,7 +98,17 @@ func (d *rowDecoder) decode(line []byte) (*fields, bool) {
 	if _, err := d.dec.ReadToken(); err != io.EOF {
 		return nil, false // more after the object: let the slow path word the error
 	}
+	f.kv = d.kvs[n:len(d.kvs):len(d.kvs)]
 	return f, true
+}
+
+// newFields carves a row's fields out of the slab.
+func (d *rowDecoder) newFields(line []byte) *fields {
+	if len(d.rows) == cap(d.rows) {
+		d.rows = make([]fields, 0, slabRows)
+	}
+	d.rows = append(d.rows, fields{line: line})
+	return &d.rows[len(d.rows)-1]
 }
 
 // decodeMessages reads [{"role": "...", "content": "..."}, ...]; false for
@@ -77,7 +119,11 @@ func (d *rowDecoder) decodeMessages() ([]message, bool) {
 	if _, err := d.dec.ReadToken(); err != nil { // [
 		return nil, false
 	}
-	msgs := make([]message, 0, 4)
+	// The list goes to the end of the slab, as the fields do.
+	if len(d.msgs) > slabMsgs {
+		d.msgs = make([]message, 0, slabMsgs+16)
+	}
+	start := len(d.msgs)
 	for d.dec.PeekKind() == '{' {
 		if _, err := d.dec.ReadToken(); err != nil {
 			return nil, false
@@ -115,43 +161,49 @@ func (d *rowDecoder) decodeMessages() ([]message, bool) {
 		if tok, err := d.dec.ReadToken(); err != nil || tok.Kind() != '}' || !role || !content {
 			return nil, false
 		}
-		if d.tok != nil {
-			m.tokens, m.counted = d.tok.CountTokens(m.Content), true
+		switch {
+		case d.est:
+			m.tokens, m.counted = CharEstimate{}.CountTokens(m.Content), true
+		case d.tok != nil:
+			m.tokens, m.counted = d.tok.CountTokens(strings.Clone(m.Content)), true
 		}
-		msgs = append(msgs, m)
+		d.msgs = append(d.msgs, m)
 	}
 	if tok, err := d.dec.ReadToken(); err != nil || tok.Kind() != ']' {
 		return nil, false
 	}
-	return msgs, true
+	return d.msgs[start:len(d.msgs):len(d.msgs)], true
 }
 
-// plain returns a name without escapes as a string; false otherwise.
+// plain returns a name without escapes as a view; false otherwise.
 func (d *rowDecoder) plain(name jsontext.Value) (string, bool) {
 	if bytes.IndexByte(name, '\\') >= 0 {
 		return "", false
 	}
-	return string(name[1 : len(name)-1]), true
+	return view(name[1 : len(name)-1]), true
 }
 
-// str returns a valid JSON string value as a Go string. The roles every
-// chat row repeats come back without an allocation.
+// str returns a valid JSON string value as a Go string: a view of the row,
+// or for a string with escapes its unquoted text in the text slab.
 func (d *rowDecoder) str(v jsontext.Value) (string, error) {
 	if bytes.IndexByte(v, '\\') < 0 {
-		switch s := v[1 : len(v)-1]; string(s) {
-		case "User":
-			return "User", nil
-		case "Chatbot":
-			return "Chatbot", nil
-		case "System":
-			return "System", nil
-		default:
-			return string(s), nil
-		}
+		return view(v[1 : len(v)-1]), nil
 	}
+	// The unquoted text is never longer than the quoted one, so appending
+	// to a slab with that much room does not move it.
+	if cap(d.text)-len(d.text) < len(v) {
+		d.text = make([]byte, 0, max(slabText, len(v)))
+	}
+	n := len(d.text)
 	var err error
-	d.scratch, err = jsontext.AppendUnquote(d.scratch[:0], v)
-	return string(d.scratch), err
+	d.text, err = jsontext.AppendUnquote(d.text, v)
+	return view(d.text[n:len(d.text):len(d.text)]), err
+}
+
+// view is b as a string without a copy; b must not change while the
+// string is used (rowDecoder says why that holds).
+func view(b []byte) string {
+	return unsafe.String(unsafe.SliceData(b), len(b))
 }
 
 // foldsToMessageField reports whether a quoted name other than "role" or

@@ -196,7 +196,9 @@ func (c *chatRules) add(b *tally, vals []any, _ *partState) {
 	for i, m := range msgs {
 		if i == 0 && m.Role == "System" {
 			if c.preamble == "" {
-				c.preamble = truncate(m.Content, chatPreambleBytes)
+				// A copy: the content is a view of the row's buffer,
+				// which the next rows reuse (rowDecoder).
+				c.preamble = strings.Clone(truncate(m.Content, chatPreambleBytes))
 			}
 			continue
 		}

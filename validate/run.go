@@ -147,6 +147,7 @@ func (r *run) open(part *silo.Part, data io.Reader) (source, *rowError, error) {
 	var rd rowDecoder
 	if r.lay.hasMessages() {
 		rd.messages, rd.tok = true, r.opts.Tokenizer
+		_, rd.est = rd.tok.(CharEstimate)
 	}
 	if w := parallelWorkers(); w > 1 {
 		return newParallelJSONL(newChunker(br, newline, r.opts.MaxRowBytes), r.opts.MaxRowBytes, rd, w), nil, nil

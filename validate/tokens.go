@@ -21,5 +21,34 @@ type CharEstimate struct{}
 
 // CountTokens returns ⌈runes/4⌉.
 func (CharEstimate) CountTokens(s string) int64 {
-	return int64(utf8.RuneCountInString(s)+3) / 4
+	return int64(runeCount(s)+3) / 4
+}
+
+// runeCount is utf8.RuneCountInString (invalid bytes count one each), 16
+// bytes at a step through ASCII: that loop decodes rune by rune, and was
+// ~9% of a chat validation's CPU for text that is mostly ASCII.
+func runeCount(s string) int {
+	n := 0
+	for len(s) > 0 {
+		for len(s) >= 16 && (word(s)|word(s[8:]))&0x8080808080808080 == 0 {
+			s, n = s[16:], n+16
+		}
+		if len(s) == 0 {
+			break
+		}
+		if s[0] < utf8.RuneSelf {
+			s, n = s[1:], n+1
+			continue
+		}
+		_, size := utf8.DecodeRuneInString(s)
+		s, n = s[size:], n+1
+	}
+	return n
+}
+
+// word is s's first 8 bytes, little-endian (one load once compiled).
+func word(s string) uint64 {
+	_ = s[7]
+	return uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
+		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
 }
