@@ -56,10 +56,11 @@ func Errorf(code, format string, args ...any) *Error {
 // ETIMEOUT for context errors, EUNAVAILABLE for a local disk that is full,
 // read-only or failing (see Fault), EINTERNAL for anything else, "" for nil.
 func ErrorCode(err error) string {
+	if err == nil {
+		return "" // before e: errors.As moves e to the heap on every call
+	}
 	var e *Error
 	switch {
-	case err == nil:
-		return ""
 	case errors.As(err, &e):
 		return e.Code
 	case diskFault(err) != "":

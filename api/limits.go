@@ -226,6 +226,10 @@ func (s *Server) limitBody(next http.Handler) http.Handler {
 			writeError(w, r, silo.Errorf(silo.EINVALID, "The request body is too large: at most %d bytes (%s) are accepted here.", limit, silo.FormatSize(limit)))
 			return
 		}
+		if r.ContentLength == 0 { // no body: nothing to bound or time
+			next.ServeHTTP(w, r)
+			return
+		}
 		r.Body = http.MaxBytesReader(w, r.Body, limit)
 		if idle := s.bodyIdleTimeout(); idle > 0 && r.ContentLength != 0 {
 			rc := http.NewResponseController(w)

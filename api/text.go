@@ -2,6 +2,7 @@ package api
 
 import (
 	"net/http"
+	"net/url"
 	"strings"
 	"unicode/utf8"
 
@@ -32,11 +33,14 @@ func (s *Server) validText(next http.Handler) http.Handler {
 	})
 }
 
-func checkText(r *http.Request) error {
-	if !isText(r.URL.Path) {
-		return silo.Errorf(silo.ENOTFOUND, "not found: the path is not valid UTF-8 text")
+// checkQuery checks a query's names and values; an empty query (most
+// requests) builds no map.
+func checkQuery(raw string) error {
+	if raw == "" {
+		return nil
 	}
-	for name, values := range r.URL.Query() {
+	q, _ := url.ParseQuery(raw) // what the handlers will see: r.URL.Query drops malformed pairs the same way
+	for name, values := range q {
 		if !isText(name) {
 			return silo.Errorf(silo.EINVALID, "A query parameter name is not valid UTF-8 text or holds a NUL byte.")
 		}
@@ -45,6 +49,16 @@ func checkText(r *http.Request) error {
 				return silo.Errorf(silo.EINVALID, "The %s parameter is not valid UTF-8 text or holds a NUL byte.", name)
 			}
 		}
+	}
+	return nil
+}
+
+func checkText(r *http.Request) error {
+	if !isText(r.URL.Path) {
+		return silo.Errorf(silo.ENOTFOUND, "not found: the path is not valid UTF-8 text")
+	}
+	if err := checkQuery(r.URL.RawQuery); err != nil {
+		return err
 	}
 	for _, h := range textHeaders {
 		for _, v := range r.Header.Values(h) {
