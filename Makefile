@@ -65,7 +65,7 @@ FUZZTIME ?= 3000x
 FUZZMINTIME ?= 100x
 FUZZ_TARGETS = \
 	.:FuzzParseSize .:FuzzParseDuration \
-	./api:FuzzParseListQuery ./api:FuzzParseCreateQuery ./api:FuzzBearer ./api:FuzzCreateMultipart ./api:FuzzEdgeText \
+	./api:FuzzParseListQuery ./api:FuzzParseCreateQuery ./api:FuzzBearer ./api:FuzzCreateMultipart ./api:FuzzEdgeText ./api:FuzzRequestLine \
 	./validate:FuzzJSONL ./validate:FuzzCSV ./validate:FuzzTXT ./validate:FuzzChunker ./validate:FuzzRowDecoder \
 	./internal/mpart:FuzzReader
 

@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -12,13 +13,15 @@ import (
 
 type ctxKey int
 
-const (
-	callerKey ctxKey = iota
-	infoKey
-)
+// infoKey is the one context value the middleware adds: the request's
+// requestInfo, which later layers fill in (the caller, the route) rather
+// than each copying the request to add a value of its own.
+const infoKey ctxKey = 0
 
-// requestInfo collects what the request's log line reports.
+// requestInfo collects what the request's log line reports, and who the
+// caller is once authenticate knows.
 type requestInfo struct {
+	caller *silo.Caller
 	id     string
 	org    string
 	client string
@@ -69,8 +72,10 @@ func InfoOf(r *http.Request) RequestInfo {
 }
 
 func callerOf(r *http.Request) *silo.Caller {
-	c, _ := r.Context().Value(callerKey).(*silo.Caller)
-	return c
+	if i, _ := r.Context().Value(infoKey).(*requestInfo); i != nil {
+		return i.caller
+	}
+	return nil
 }
 
 // bearer returns the key of an "Authorization: Bearer KEY" header; the
@@ -101,11 +106,14 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 			writeError(w, r, err)
 			return
 		}
-		c := &silo.Caller{Key: key, ClientName: clientName(r), Org: org}
-		if i, _ := r.Context().Value(infoKey).(*requestInfo); i != nil {
-			i.org = key.OrgID
+		i, _ := r.Context().Value(infoKey).(*requestInfo)
+		if i == nil { // logRequests puts it there; only a mis-built chain lacks it
+			writeError(w, r, errors.New("api: authenticate runs outside logRequests"))
+			return
 		}
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), callerKey, c)))
+		i.org = key.OrgID
+		i.caller = &silo.Caller{Key: key, ClientName: i.client, Org: org}
+		next.ServeHTTP(w, r)
 	})
 }
 
@@ -179,10 +187,9 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 			if info.status >= 500 && info.status != 503 {
 				level = slog.LevelError
 			}
-			s.logger().LogAttrs(r.Context(), level, "request",
-				slog.String("request_id", info.id), slog.String("method", r.Method), slog.String("route", info.routeOr(r)),
-				slog.Int("status", info.status), slog.Int64("bytes_in", info.in), slog.Int64("bytes_out", info.out),
-				slog.Duration("duration", time.Since(start)), slog.String("org", info.org), slog.String("client", info.client))
+			s.logRequest(r.Context(), requestLine{at: time.Now(), level: level, id: info.id, method: r.Method,
+				route: info.routeOr(r), status: info.status, in: info.in, out: info.out, duration: time.Since(start),
+				org: info.org, client: info.client})
 		}()
 		next.ServeHTTP(sw, r)
 	})

@@ -9,6 +9,7 @@ import (
 	"crypto/tls"
 	"encoding/hex"
 	"errors"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -25,6 +26,11 @@ import (
 type Server struct {
 	Service *silo.Service
 	Logger  *slog.Logger
+	// RequestLogText, if set, takes each request's log line directly, in
+	// the bytes slog.NewTextHandler(w, nil) would write (requestlog.go);
+	// set it only when Logger is such a handler on the same writer. It
+	// gets one whole line per Write, from many goroutines at once.
+	RequestLogText io.Writer
 
 	Addr          string        // listen address; port 0 picks one
 	PublicURL     string        // base of signed download URLs; default http://Addr

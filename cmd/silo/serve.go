@@ -215,6 +215,9 @@ func (m *Main) Open(ctx context.Context) error {
 		Service: m.Service, Logger: m.Logger, Addr: c.Addr, PublicURL: c.PublicURL,
 		URLTTL: ttl, SigningKey: []byte(secret),
 	}
+	if c.LogFormat != "json" { // newLogger made a text handler on logOut
+		m.Server.RequestLogText = m.logOut
+	}
 	limits.apply(m.Server)
 	if embedded {
 		m.Server.Backup = embeddedBackup(m)
