@@ -82,11 +82,15 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader) (n int64, err 
 			os.Remove(tmp)
 		}
 	}()
+	w := newSyncer(f)
 	if wc, ok := r.(wholeChunks); ok {
 		// silo's upload pipeline: its chunks are large buffers already.
-		n, err = wc.WriteTo(f)
+		n, err = wc.WriteTo(w)
 	} else {
-		n, err = fillCopy(f, ctxReader{ctx, r}, make([]byte, copyBufSize))
+		n, err = fillCopy(w, ctxReader{ctx, r}, make([]byte, copyBufSize))
+	}
+	if serr := w.stop(); err == nil {
+		err = serr
 	}
 	if err != nil {
 		return n, err
