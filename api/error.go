@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 
 	"github.com/silo-datasets/silo"
 )
@@ -90,19 +91,37 @@ func writeError(w http.ResponseWriter, r *http.Request, err error) {
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false) // messages quote <key> and the like; keep them readable
-	if err := enc.Encode(v); err != nil {
+	e := jsonEncoders.Get().(*jsonEncoder)
+	defer func() {
+		if e.buf.Cap() <= 64<<10 { // a long list's buffer is not kept
+			jsonEncoders.Put(e)
+		}
+	}()
+	e.buf.Reset()
+	if err := e.enc.Encode(v); err != nil {
 		status = http.StatusInternalServerError
-		buf.Reset()
+		e.buf.Reset()
 		b, _ := json.Marshal(newErrorBody(w, "internal server error"))
-		buf.Write(append(b, '\n'))
+		e.buf.Write(append(b, '\n'))
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
-	w.Write(buf.Bytes())
+	w.Write(e.buf.Bytes())
 }
+
+// jsonEncoder is an encoder with its buffer, pooled: most answers are
+// small, and a new buffer grew twice and an encoder was made for each.
+type jsonEncoder struct {
+	buf bytes.Buffer
+	enc *json.Encoder
+}
+
+var jsonEncoders = sync.Pool{New: func() any {
+	e := &jsonEncoder{}
+	e.enc = json.NewEncoder(&e.buf)
+	e.enc.SetEscapeHTML(false) // messages quote <key> and the like; keep them readable
+	return e
+}}
 
 // jsonErrors makes every error that net/http itself writes inside the
 // handler chain (the mux's 404 and 405, MaxBytesReader, ServeContent's 416)
