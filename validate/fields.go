@@ -19,6 +19,8 @@ type fields struct {
 	// (rowDecoder) when hasMsgs is set.
 	msgs    []message
 	hasMsgs bool
+	// prep is what a decoding worker already checked (prepare.go).
+	prep rowPrep
 }
 
 // rawField is one field of a JSONL row, name and value views of the row.

@@ -31,9 +31,10 @@ type parallelJSONL struct {
 	stop     chan struct{}
 	stopOnce sync.Once
 	wg       sync.WaitGroup
-	// free holds the buffers of batches done with, for the next ones: no
-	// allocation churn for the GC and the scavenger at hundreds of MB/s.
-	free chan []byte
+	// free holds the batches done with, for the next ones (their buffers,
+	// row lists and arenas): no allocation churn for the GC and the
+	// scavenger at hundreds of MB/s.
+	free chan *batch
 }
 
 const (
@@ -43,11 +44,12 @@ const (
 
 // batch is a run of consecutive rows of the file.
 type batch struct {
-	data []byte   // the rows' bytes
-	in   []rawRow // where each row is in data
-	out  []decodedRow
-	err  error // an I/O error after the rows: the last batch
-	done chan struct{}
+	data  []byte   // the rows' bytes
+	in    []rawRow // where each row is in data
+	out   []decodedRow
+	arena rowArena // what the rows' fields are carved out of
+	err   error    // an I/O error after the rows: the last batch
+	done  chan struct{}
 }
 
 type rawRow struct {
@@ -64,10 +66,15 @@ type decodedRow struct {
 
 // newParallelJSONL starts reading c; close must be called once done.
 func newParallelJSONL(c *chunker, max int, rd rowDecoder, workers int) *parallelJSONL {
-	s := &parallelJSONL{order: make(chan *batch, 2*workers), stop: make(chan struct{}),
-		free: make(chan []byte, 2*workers+2)}
+	// The queues hold as many batches as the budget lets be in flight, so
+	// that the budget, not a short queue, bounds how far the reader and
+	// the workers run ahead of the run: the stages then absorb each
+	// other's stalls instead of waiting in turn.
+	depth := parallelBudget/parallelBatch + workers
+	s := &parallelJSONL{order: make(chan *batch, depth), stop: make(chan struct{}),
+		free: make(chan *batch, depth+2)}
 	s.cond = sync.NewCond(&s.mu)
-	work := make(chan *batch, workers)
+	work := make(chan *batch, depth)
 	s.wg.Add(1 + workers)
 	go func() {
 		defer s.wg.Done()
@@ -95,12 +102,16 @@ func parallelWorkers() int { return runtime.GOMAXPROCS(0) }
 // the same order, to next.
 func (s *parallelJSONL) cut(c *chunker, work chan<- *batch) {
 	for {
-		b := &batch{done: make(chan struct{})}
+		var b *batch
 		select {
-		case b.data = <-s.free:
+		case b = <-s.free:
+			// The run is done with every row of it (next).
+			b.data, b.in, b.out, b.err = b.data[:0], b.in[:0], b.out[:0], nil
+			b.arena.reset()
 		default:
-			b.data = make([]byte, 0, parallelBatch+parallelBatch/4)
+			b = &batch{data: make([]byte, 0, parallelBatch+parallelBatch/4)}
 		}
+		b.done = make(chan struct{})
 		var err error
 		for len(b.data) < parallelBatch {
 			chunk, line, tooLong, cerr := c.next()
@@ -139,7 +150,7 @@ func (s *parallelJSONL) cut(c *chunker, work chan<- *batch) {
 
 func (b *batch) decode(rd *rowDecoder, max int) {
 	defer close(b.done)
-	b.out = make([]decodedRow, 0, len(b.in))
+	rd.a = &b.arena
 	for _, r := range b.in {
 		if r.tooLong {
 			b.out = append(b.out, decodedRow{line: r.line, rerr: tooLongError(max)})
@@ -181,7 +192,7 @@ func (s *parallelJSONL) next() (*fields, int64, int64, *rowError, error) {
 			s.release(len(s.cur.data))
 			if cap(s.cur.data) <= 2*parallelBatch { // not a capped giant row's
 				select {
-				case s.free <- s.cur.data[:0]:
+				case s.free <- s.cur:
 				default:
 				}
 			}

@@ -29,8 +29,7 @@ import (
 // copy of its preamble). Copying every content into a Go string was ~17%
 // of a chat validation's CPU and most of its garbage. What cannot be a view
 // (a string with escapes, the rows' fields and message lists) is carved out
-// of slabs that are never reused, only dropped, so no view can see another
-// row's bytes.
+// of the arena, which is reused only when the row's buffer is.
 type rowDecoder struct {
 	dec      jsontext.Decoder
 	buf      bytes.Buffer
@@ -40,20 +39,15 @@ type rowDecoder struct {
 	// text: it is given the views. Another tokenizer may keep what it is
 	// given (hfbpe caches pieces), so it gets a copy.
 	est bool
-	// Slabs. A rowDecoder is copied (one per worker) before it decodes
-	// anything, so that no two share one.
-	text []byte
-	rows []fields
-	msgs []message
-	kvs  []rawField
+	// a is where rows are carved out of: the batch's, or the sequential
+	// source's; nil makes one.
+	a *rowArena
+	// prep runs the row's own checks where it is decoded (prepare.go).
+	prep func(f *fields, a *rowArena)
 }
 
-// Slab sizes: one allocation per this many bytes, rows, messages, fields.
-const (
-	slabText = 32 << 10
-	slabRows = 256
-	slabMsgs = 1024
-)
+// slabText is the least a text slab grows by.
+const slabText = 32 << 10
 
 // decode returns line's fields, or false when the row must take the slow
 // path. The raw values, names and contents alias line.
@@ -64,13 +58,14 @@ func (d *rowDecoder) decode(line []byte) (*fields, bool) {
 	if tok, err := d.dec.ReadToken(); err != nil || tok.Kind() != '{' {
 		return nil, false
 	}
+	if d.a == nil {
+		d.a = new(rowArena)
+	}
+	a := d.a
 	f := d.newFields(line)
 	// The row's fields go to the end of the slab (which append may move:
-	// earlier rows keep the old array), or to a new slab once it is big.
-	if len(d.kvs) > slabRows*2 {
-		d.kvs = make([]rawField, 0, slabRows*2+8)
-	}
-	n := len(d.kvs)
+	// earlier rows keep the old array).
+	n := len(a.kvs)
 	for d.dec.PeekKind() == '"' {
 		name, err := d.dec.ReadValue()
 		if err != nil {
@@ -90,7 +85,7 @@ func (d *rowDecoder) decode(line []byte) (*fields, bool) {
 			return nil, false
 		}
 		raw := line[start:d.dec.InputOffset()]
-		d.kvs = append(d.kvs, rawField{name: key, raw: bytes.TrimLeft(raw, " \t\r\n:")})
+		a.kvs = append(a.kvs, rawField{name: key, raw: bytes.TrimLeft(raw, " \t\r\n:")})
 	}
 	if tok, err := d.dec.ReadToken(); err != nil || tok.Kind() != '}' {
 		return nil, false
@@ -98,17 +93,19 @@ func (d *rowDecoder) decode(line []byte) (*fields, bool) {
 	if _, err := d.dec.ReadToken(); err != io.EOF {
 		return nil, false // more after the object: let the slow path word the error
 	}
-	f.kv = d.kvs[n:len(d.kvs):len(d.kvs)]
+	f.kv = a.kvs[n:len(a.kvs):len(a.kvs)]
 	return f, true
 }
 
-// newFields carves a row's fields out of the slab.
+// newFields carves a row's fields out of the arena. A full slab is
+// replaced, not grown: the rows carved out of it stay where they are.
 func (d *rowDecoder) newFields(line []byte) *fields {
-	if len(d.rows) == cap(d.rows) {
-		d.rows = make([]fields, 0, slabRows)
+	a := d.a
+	if len(a.rows) == cap(a.rows) {
+		a.rows = make([]fields, 0, max(64, 2*cap(a.rows)))
 	}
-	d.rows = append(d.rows, fields{line: line})
-	return &d.rows[len(d.rows)-1]
+	a.rows = append(a.rows, fields{line: line})
+	return &a.rows[len(a.rows)-1]
 }
 
 // decodeMessages reads [{"role": "...", "content": "..."}, ...]; false for
@@ -120,10 +117,8 @@ func (d *rowDecoder) decodeMessages() ([]message, bool) {
 		return nil, false
 	}
 	// The list goes to the end of the slab, as the fields do.
-	if len(d.msgs) > slabMsgs {
-		d.msgs = make([]message, 0, slabMsgs+16)
-	}
-	start := len(d.msgs)
+	a := d.a
+	start := len(a.msgs)
 	for d.dec.PeekKind() == '{' {
 		if _, err := d.dec.ReadToken(); err != nil {
 			return nil, false
@@ -167,12 +162,12 @@ func (d *rowDecoder) decodeMessages() ([]message, bool) {
 		case d.tok != nil:
 			m.tokens, m.counted = d.tok.CountTokens(strings.Clone(m.Content)), true
 		}
-		d.msgs = append(d.msgs, m)
+		a.msgs = append(a.msgs, m)
 	}
 	if tok, err := d.dec.ReadToken(); err != nil || tok.Kind() != ']' {
 		return nil, false
 	}
-	return d.msgs[start:len(d.msgs):len(d.msgs)], true
+	return a.msgs[start:len(a.msgs):len(a.msgs)], true
 }
 
 // plain returns a name without escapes as a view; false otherwise.
@@ -191,13 +186,14 @@ func (d *rowDecoder) str(v jsontext.Value) (string, error) {
 	}
 	// The unquoted text is never longer than the quoted one, so appending
 	// to a slab with that much room does not move it.
-	if cap(d.text)-len(d.text) < len(v) {
-		d.text = make([]byte, 0, max(slabText, len(v)))
+	a := d.a
+	if cap(a.text)-len(a.text) < len(v) {
+		a.text = make([]byte, 0, max(slabText, len(v)))
 	}
-	n := len(d.text)
+	n := len(a.text)
 	var err error
-	d.text, err = jsontext.AppendUnquote(d.text, v)
-	return view(d.text[n:len(d.text):len(d.text)]), err
+	a.text, err = jsontext.AppendUnquote(a.text, v)
+	return view(a.text[n:len(a.text):len(a.text)]), err
 }
 
 // view is b as a string without a copy; b must not change while the

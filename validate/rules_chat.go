@@ -3,7 +3,6 @@ package validate
 import (
 	"encoding/json"
 	"fmt"
-	"hash/maphash"
 	"strings"
 )
 
@@ -40,31 +39,30 @@ func newChatRules(o *Options) *chatRules {
 }
 
 func (c *chatRules) row(f *fields, p *partState) ([]any, *rowError) {
-	msgs, rerr := chatMessages(f)
-	if rerr != nil {
-		return nil, rerr
+	// The decoding workers ran the row's own checks (prepare.go); a row
+	// from another source runs them here.
+	if !f.prep.done {
+		if rerr := c.check(f, p.eval); rerr != nil {
+			return nil, rerr
+		}
 	}
-	countTokens(msgs, c.tok)
-	if rerr := chatRoleRules(msgs, p); rerr != nil {
-		return nil, rerr
-	}
+	pr := &f.prep
 	i := partIndex(p)
-	long, total := longTurns(msgs)
-	c.rowTokens = total
-	if long > 0 {
+	c.rowTokens = pr.total
+	if pr.long > 0 {
 		c.longN[i]++
 		if len(c.long[i]) < chatTokenListLimit {
 			// Cohere numbers conversations from 0 in this warning ([DOC-CHAT]:
 			// "the conversation index x (which starts at 0)"); received
 			// already counts this row, blank lines excluded.
-			c.long[i] = append(c.long[i], fmt.Sprintf("%d:%d", p.received-1, long))
+			c.long[i] = append(c.long[i], fmt.Sprintf("%d:%d", p.received-1, pr.long))
 		}
 		return nil, &rowError{filtered: true, reason: filteredTokens}
 	}
-	if !c.seen[i].addHash(conversationHash(c.seen[i], msgs)) {
+	if !c.seen[i].addHash(pr.key) {
 		return nil, &rowError{filtered: true, reason: filteredDup}
 	}
-	return []any{msgs}, nil
+	return []any{pr.msgs}, nil
 }
 
 // longTurns counts the turns of a conversation over Cohere's limit. "A turn
@@ -91,12 +89,7 @@ func longTurns(msgs []message) (long int, total int64) {
 	return long, total
 }
 
-func partIndex(p *partState) int {
-	if p.eval {
-		return 1
-	}
-	return 0
-}
+func partIndex(p *partState) int { return evalIndex(p.eval) }
 
 // chatMessages decodes the messages list, requiring string roles and
 // contents. The common case takes one decoding pass; only a list that does
@@ -148,7 +141,7 @@ func chatMessageError(v value, i int) *rowError {
 }
 
 // chatRoleRules apply the role rules with Cohere's messages.
-func chatRoleRules(msgs []message, p *partState) *rowError {
+func chatRoleRules(msgs []message, eval bool) *rowError {
 	var user, bot bool
 	for i, m := range msgs {
 		if !chatRoles[m.Role] {
@@ -158,7 +151,7 @@ func chatRoleRules(msgs []message, p *partState) *rowError {
 		bot = bot || m.Role == "Chatbot"
 		if i == 0 && m.Role == "System" && m.tokens > chatMaxPreamble {
 			what := "train preambles are too long"
-			if p.eval {
+			if eval {
 				what = "preambles are too long" // the eval prefix completes Cohere's wording
 			}
 			return &rowError{msg: fmt.Sprintf("%s: the preamble has about %d tokens, more than %d (line : {line})",
@@ -172,22 +165,6 @@ func chatRoleRules(msgs []message, p *partState) *rowError {
 		return &rowError{msg: "missing User in example (line : {line})"}
 	}
 	return nil
-}
-
-// conversationHash is the key that makes two conversations duplicates: the
-// hash of their roles and contents, each followed by a NUL. maphash hashes
-// what is written to it as one string, so this is the hash of that whole
-// conversation text without building it.
-func conversationHash(set *hashSet, msgs []message) uint64 {
-	var h maphash.Hash
-	h.SetSeed(set.seed)
-	for _, m := range msgs {
-		h.WriteString(m.Role)
-		h.WriteByte(0)
-		h.WriteString(m.Content)
-		h.WriteByte(0)
-	}
-	return h.Sum64()
 }
 
 func (c *chatRules) add(b *tally, vals []any, _ *partState) {

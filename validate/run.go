@@ -71,7 +71,7 @@ func (r *run) fail(msg string) {
 func (r *run) readPart(p *partState, f silo.ValidationFile) error {
 	cr := &countingReader{r: f.Data}
 	defer func() { p.bytes = cr.n }()
-	src, rerr, err := r.open(f.Part, cr)
+	src, rerr, err := r.open(p, f.Part, cr)
 	if err != nil {
 		return err
 	}
@@ -121,7 +121,7 @@ func (r *run) encoderOptions() []ocf.EncoderFunc {
 
 // open picks the parser for the part's format, refusing formats the type
 // does not come in.
-func (r *run) open(part *silo.Part, data io.Reader) (source, *rowError, error) {
+func (r *run) open(p *partState, part *silo.Part, data io.Reader) (source, *rowError, error) {
 	format := silo.FormatJSONL
 	if part != nil && part.Format != "" {
 		format = part.Format
@@ -149,6 +149,7 @@ func (r *run) open(part *silo.Part, data io.Reader) (source, *rowError, error) {
 		rd.messages, rd.tok = true, r.opts.Tokenizer
 		_, rd.est = rd.tok.(CharEstimate)
 	}
+	rd.prep = r.rowPrepFunc(p.eval)
 	if w := parallelWorkers(); w > 1 {
 		return newParallelJSONL(newChunker(br, newline, r.opts.MaxRowBytes), r.opts.MaxRowBytes, rd, w), nil, nil
 	}
@@ -202,7 +203,7 @@ func (r *run) readRows(p *partState, src source, enc *ocf.Encoder) error {
 			}
 			continue
 		}
-		if err := r.keep(p, vals, size, enc); err != nil {
+		if err := r.keep(p, f, vals, size, enc); err != nil {
 			return err
 		}
 	}
@@ -212,7 +213,11 @@ func (r *run) readRows(p *partState, src source, enc *ocf.Encoder) error {
 // metadata fields to a row; nil means the row is not kept.
 func (r *run) checkRow(p *partState, f *fields, rerr *rowError, line int64) []any {
 	if rerr == nil {
-		rerr = r.missing(f)
+		if f.prep.done { // a decoding worker checked it (prepare.go)
+			rerr = f.prep.rerr
+		} else {
+			rerr = r.missing(f)
+		}
 	}
 	var vals []any
 	if rerr == nil {
@@ -290,7 +295,7 @@ func (r *run) prefix(p *partState, msg string) string {
 }
 
 // keep counts an accepted row and writes it to the Avro part.
-func (r *run) keep(p *partState, vals []any, size int64, enc *ocf.Encoder) error {
+func (r *run) keep(p *partState, f *fields, vals []any, size int64, enc *ocf.Encoder) error {
 	if r.err != "" {
 		return nil
 	}
@@ -311,8 +316,12 @@ func (r *run) keep(p *partState, vals []any, size int64, enc *ocf.Encoder) error
 	if len(p.samples) < r.opts.Samples {
 		p.samples = append(p.samples, sampleJSON(r.lay.fields, vals, r.opts.SampleBytes))
 	}
-	r.buf = appendRow(r.buf[:0], r.lay.fields, vals)
-	if _, err := enc.Write(r.buf); err != nil {
+	row := f.prep.avro // encoded by a decoding worker
+	if row == nil {
+		r.buf = appendRow(r.buf[:0], r.lay.fields, vals)
+		row = r.buf
+	}
+	if _, err := enc.Write(row); err != nil {
 		return fmt.Errorf("validate: writing avro: %w", err)
 	}
 	return nil

@@ -145,15 +145,7 @@ func appendRow(b []byte, fs []field, vals []any) []byte {
 			}
 			b = binary.AppendVarint(b, 0)
 		case kMessages:
-			ms := vals[i].([]message)
-			if len(ms) > 0 {
-				b = binary.AppendVarint(b, int64(len(ms)))
-				for _, m := range ms {
-					b = appendString(b, m.Role)
-					b = appendString(b, m.Content)
-				}
-			}
-			b = binary.AppendVarint(b, 0)
+			b = appendMessages(b, vals[i].([]message))
 		case kOptString:
 			if s, ok := vals[i].(string); ok {
 				b = binary.AppendVarint(b, 1)
@@ -174,6 +166,19 @@ func appendRow(b []byte, fs []field, vals []any) []byte {
 		}
 	}
 	return b
+}
+
+// appendMessages writes an array of Message records: one block of them,
+// then the empty block that ends an Avro array.
+func appendMessages(b []byte, ms []message) []byte {
+	if len(ms) > 0 {
+		b = binary.AppendVarint(b, int64(len(ms)))
+		for _, m := range ms {
+			b = appendString(b, m.Role)
+			b = appendString(b, m.Content)
+		}
+	}
+	return binary.AppendVarint(b, 0)
 }
 
 // appendString writes an Avro string: its zig-zag length, then its bytes

@@ -51,19 +51,24 @@ func tooLongError(max int) *rowError {
 // jsonlSource reads one JSON object per line. Blank lines are skipped, a
 // trailing CR is dropped (CRLF files), and the last line needs no newline.
 type jsonlSource struct {
-	c   *chunker
-	max int
-	rd  rowDecoder
+	c     *chunker
+	max   int
+	rd    rowDecoder
+	arena rowArena
 }
 
 // newJSONLSource reads JSONL rows, decoded by rd (which asks for chat
 // messages, or not).
 func newJSONLSource(br *bufio.Reader, max int, rd rowDecoder) *jsonlSource {
-	return &jsonlSource{c: newChunker(br, newline, max), max: max, rd: rd}
+	s := &jsonlSource{c: newChunker(br, newline, max), max: max, rd: rd}
+	s.rd.a = &s.arena
+	return s
 }
 
 func (s *jsonlSource) next() (*fields, int64, int64, *rowError, error) {
 	for {
+		// The previous row is done with, as its chunk is (rowDecoder).
+		s.arena.reset()
 		chunk, line, tooLong, err := s.c.next()
 		if err != nil {
 			return nil, line, 0, nil, err
@@ -89,6 +94,9 @@ func (d *rowDecoder) row(chunk []byte) (f *fields, rerr *rowError, blank bool) {
 	}
 	if trimmed[0] == '{' {
 		if f, ok := d.decode(trimmed); ok {
+			if d.prep != nil {
+				d.prep(f, d.a)
+			}
 			return f, nil, false
 		}
 	}
@@ -102,7 +110,14 @@ func (d *rowDecoder) row(chunk []byte) (f *fields, rerr *rowError, blank bool) {
 	if err := unmarshal(trimmed, &m); err != nil {
 		return nil, rowErrorf("row is not valid JSON: %s", jsonErrText(err)), false
 	}
-	return &fields{json: m, line: trimmed}, nil, false
+	f = &fields{json: m, line: trimmed}
+	if d.prep != nil {
+		if d.a == nil {
+			d.a = new(rowArena)
+		}
+		d.prep(f, d.a)
+	}
+	return f, nil, false
 }
 
 func jsonErrText(err error) string {

@@ -77,3 +77,9 @@ func withProcs(t *testing.T, n int, f func()) {
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(n))
 	f()
 }
+
+// TestCorpusOneCore and TestCorpusFourCores check the corpus against the
+// same goldens with rows read on one goroutine (the sequential source,
+// rows prepared where they are read) and on four decoding workers.
+func TestCorpusOneCore(t *testing.T)   { withProcs(t, 1, func() { TestCorpus(t) }) }
+func TestCorpusFourCores(t *testing.T) { withProcs(t, 4, func() { TestCorpus(t) }) }

@@ -1,0 +1,131 @@
+package validate
+
+import "hash/maphash"
+
+// rowArena holds what the one-pass decoder carves out for a batch of rows
+// (their fields, message lists, unquoted strings) and the Avro encoding of
+// the rows the workers prepared. It is reused, not reallocated, once every
+// row of the batch has been ruled on and written: in steady state a row
+// costs no allocation. A slab that append outgrows is dropped, not copied
+// back, so the rows already carved out of it keep their bytes.
+type rowArena struct {
+	text []byte
+	rows []fields
+	msgs []message
+	kvs  []rawField
+	avro []byte
+}
+
+// reset makes the arena's slabs empty for a new batch. What grew past its
+// usual size (a giant row's) is let go rather than kept for every batch.
+func (a *rowArena) reset() {
+	if cap(a.text) > 1<<20 {
+		a.text = nil
+	}
+	if cap(a.avro) > 2*parallelBatch {
+		a.avro = nil
+	}
+	a.text, a.rows, a.msgs, a.kvs, a.avro = a.text[:0], a.rows[:0], a.msgs[:0], a.kvs[:0], a.avro[:0]
+}
+
+// rowPrep is what a decoding worker finds out about a row by itself, so
+// that the run, which sees the rows one at a time in file order, is left
+// with what depends on the rows before (duplicates, counts, the Avro
+// container): the two stages then share the cores evenly.
+type rowPrep struct {
+	done bool
+	rerr *rowError // a missing required field or a rule the row breaks
+	// Chat rows (chatRules.check).
+	msgs  []message
+	long  int
+	total int64
+	key   uint64 // the conversation's hash, with the set's seed
+	// avro is the row's Avro encoding when the part is written as the
+	// rows come (no metadata columns to spool).
+	avro []byte
+}
+
+// preparer is implemented by the rules that can check a row by itself.
+type preparer interface {
+	prepare(f *fields, eval bool, a *rowArena, encode bool)
+}
+
+// rowPrepFunc returns the check the decoders run on each row they decode,
+// or nil when the type has none. It reads only what does not change
+// during the validation (the layout, the rules' seeds and tokenizer), so
+// the workers may run it concurrently.
+func (r *run) rowPrepFunc(eval bool) func(f *fields, a *rowArena) {
+	pr, ok := r.rules.(preparer)
+	if !ok {
+		return nil
+	}
+	encode := r.meta == nil
+	return func(f *fields, a *rowArena) {
+		f.prep.done = true
+		if f.prep.rerr = r.missing(f); f.prep.rerr == nil {
+			pr.prepare(f, eval, a, encode)
+		}
+	}
+}
+
+// prepare runs a chat row's own checks and, if the row may be kept,
+// encodes it: the layout of a chat dataset without metadata fields is the
+// messages alone.
+func (c *chatRules) prepare(f *fields, eval bool, a *rowArena, encode bool) {
+	p := &f.prep
+	if p.rerr = c.check(f, eval); p.rerr != nil || p.long > 0 || !encode {
+		return
+	}
+	if a.avro == nil {
+		// About a batch's worth: a chat row's Avro is a little smaller
+		// than its JSON.
+		a.avro = make([]byte, 0, parallelBatch)
+	}
+	n := len(a.avro)
+	a.avro = appendMessages(a.avro, p.msgs)
+	p.avro = a.avro[n:len(a.avro):len(a.avro)]
+}
+
+// check fills in f.prep with what a chat row's rules need of it alone:
+// its messages (with their tokens), the role and preamble rules, the
+// turns over the limit and, for a row that may be kept, its duplicate key.
+func (c *chatRules) check(f *fields, eval bool) *rowError {
+	p := &f.prep
+	msgs, rerr := chatMessages(f)
+	if rerr != nil {
+		return rerr
+	}
+	countTokens(msgs, c.tok)
+	if rerr := chatRoleRules(msgs, eval); rerr != nil {
+		return rerr
+	}
+	p.msgs = msgs
+	p.long, p.total = longTurns(msgs)
+	if p.long == 0 {
+		p.key = conversationHash(c.seen[evalIndex(eval)].seed, msgs)
+	}
+	return nil
+}
+
+func evalIndex(eval bool) int {
+	if eval {
+		return 1
+	}
+	return 0
+}
+
+// conversationHash is the key that makes two conversations duplicates: the
+// hash of their roles and contents, each followed by a NUL. maphash hashes
+// what is written to it as one string, so this is the hash of that whole
+// conversation text without building it.
+func conversationHash(seed maphash.Seed, msgs []message) uint64 {
+	var h maphash.Hash
+	h.SetSeed(seed)
+	for _, m := range msgs {
+		h.WriteString(m.Role)
+		h.WriteByte(0)
+		h.WriteString(m.Content)
+		h.WriteByte(0)
+	}
+	return h.Sum64()
+}
