@@ -211,3 +211,9 @@ func (c *chatRules) metrics(m *finetuneMetrics, r *run) {
 	t, e := r.trainEval()
 	m.Chat = &chatMetric{NumTrainTurns: t.turns, NumEvalTurns: e.turns, Preamble: c.preamble}
 }
+
+// hashSets lets the run free the duplicate sets' temp files when it ends
+// and fail on a spilled page it could not read back (hashset.go).
+func (c *chatRules) hashSets() []*hashSet { return c.seen[:] }
+
+var _ setHolder = (*chatRules)(nil)
