@@ -35,8 +35,9 @@ type ChunkReader interface {
 
 // pipeDepth is how many chunks may wait between two stages: enough to
 // keep each stage busy, few enough that an upload holds a bounded number
-// of buffers (about pipeDepth × 2 + 2 of 256 KiB).
-const pipeDepth = 4
+// of buffers (about pipeDepth × 2 + 2 of mpart.BufSize, 1 MiB: 6 MiB).
+// With 1 MiB chunks 2 keep the stages as busy as 4 did with 256 KiB.
+const pipeDepth = 2
 
 // addChunks streams one file into the blob store in three stages, so that
 // a 2-core machine runs them side by side: this goroutine reads the body

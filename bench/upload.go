@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/silo-datasets/silo"
+	"github.com/silo-datasets/silo/internal/mpart"
 )
 
 // copyFsync is the baseline of the upload workloads: what the disk can do
@@ -272,7 +273,7 @@ var bareUploadListening = regexp.MustCompile(`bare-upload listening addr=(\S+)`)
 
 // serveBareUpload is a ceiling for workload 3: a bare net/http server that
 // does the part of a create that the checksum contract makes unavoidable:
-// it parses the multipart body (through the same 256 KiB buffer silo uses)
+// it parses the multipart body (through a buffer the size of silo's own)
 // and computes the SHA-256 of the file part, then throws the bytes away.
 // No disk, no quota, no metadata.
 func serveBareUpload(addr string) {
@@ -287,7 +288,7 @@ func serveBareUpload(addr string) {
 			http.Error(w, err.Error(), http.StatusBadRequest)
 			return
 		}
-		mr := multipart.NewReader(bufio.NewReaderSize(r.Body, 256<<10), params["boundary"])
+		mr := multipart.NewReader(bufio.NewReaderSize(r.Body, mpart.BufSize), params["boundary"])
 		h := sha256.New()
 		for {
 			p, err := mr.NextPart()
