@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -83,3 +84,44 @@ func withProcs(t *testing.T, n int, f func()) {
 // rows prepared where they are read) and on four decoding workers.
 func TestCorpusOneCore(t *testing.T)   { withProcs(t, 1, func() { TestCorpus(t) }) }
 func TestCorpusFourCores(t *testing.T) { withProcs(t, 4, func() { TestCorpus(t) }) }
+
+// TestConversationHashSeparates: conversations that differ only in where
+// one message ends and the next begins (or in their roles) are different
+// keys, so neither is dropped as the other's duplicate.
+func TestConversationHashSeparates(t *testing.T) {
+	seed := newHashSet().seed
+	convs := [][]message{
+		{{Role: "User", Content: "x\x00User\x00y"}},
+		{{Role: "User", Content: "x"}, {Role: "User", Content: "y"}},
+		{{Role: "User", Content: "xy"}},
+		{{Role: "Chatbot", Content: "xy"}},
+		{{Role: "User", Content: ""}, {Role: "User", Content: "xy"}},
+		{},
+	}
+	seen := map[uint64]int{}
+	for i, c := range convs {
+		k := conversationHash(seed, c)
+		if j, ok := seen[k]; ok {
+			t.Fatalf("conversations %d and %d have the same key", j, i)
+		}
+		seen[k] = i
+		if conversationHash(seed, slices.Clone(c)) != k {
+			t.Fatalf("conversation %d: the key depends on more than its messages", i)
+		}
+	}
+}
+
+// BenchmarkConversationHash is the duplicate key of a generated chat row.
+func BenchmarkConversationHash(b *testing.B) {
+	row := gen.ChatRow(nil, 7)
+	d := rowDecoder{messages: true}
+	f, ok := d.decode(row[:len(row)-1])
+	if !ok {
+		b.Fatal("the fast path refused a generated row")
+	}
+	seed := newHashSet().seed
+	b.SetBytes(int64(len(row)))
+	for b.Loop() {
+		conversationHash(seed, f.msgs)
+	}
+}
