@@ -17,8 +17,8 @@ import (
 //
 // Decoding is most of a chat row's cost, so this is what lets a dataset be
 // validated about as fast as it was uploaded. Memory stays bounded: at
-// most parallelBudget bytes of batches are in flight (or one batch, if a
-// single capped row is larger).
+// most parallelBudget bytes of batches (their rows and the rows' Avro) are
+// in flight (or one batch, if a single capped row is larger).
 type parallelJSONL struct {
 	order chan *batch // batches in file order, as the reader cut them
 	cur   *batch
@@ -40,6 +40,9 @@ type parallelJSONL struct {
 const (
 	parallelBatch  = 256 << 10 // bytes of rows per batch
 	parallelBudget = 4 << 20   // bytes of batches in flight
+	// inflightCost is what a batch of n bytes is charged against the
+	// budget: its rows and, about as big, their Avro encoding in its arena.
+	inflightCost = 2
 )
 
 // batch is a run of consecutive rows of the file.
@@ -70,7 +73,7 @@ func newParallelJSONL(c *chunker, max int, rd rowDecoder, workers int) *parallel
 	// that the budget, not a short queue, bounds how far the reader and
 	// the workers run ahead of the run: the stages then absorb each
 	// other's stalls instead of waiting in turn.
-	depth := parallelBudget/parallelBatch + workers
+	depth := parallelBudget/(inflightCost*parallelBatch) + workers
 	s := &parallelJSONL{order: make(chan *batch, depth), stop: make(chan struct{}),
 		free: make(chan *batch, depth+2)}
 	s.cond = sync.NewCond(&s.mu)
@@ -129,7 +132,7 @@ func (s *parallelJSONL) cut(c *chunker, work chan<- *batch) {
 		if len(b.in) == 0 && b.err == nil {
 			return // the end of the file, nothing left
 		}
-		if !s.acquire(len(b.data)) {
+		if !s.acquire(inflightCost * len(b.data)) {
 			return
 		}
 		select {
@@ -189,7 +192,7 @@ func (s *parallelJSONL) next() (*fields, int64, int64, *rowError, error) {
 			if s.cur.err != nil {
 				return nil, 0, 0, nil, s.cur.err
 			}
-			s.release(len(s.cur.data))
+			s.release(inflightCost * len(s.cur.data))
 			if cap(s.cur.data) <= 2*parallelBatch { // not a capped giant row's
 				select {
 				case s.free <- s.cur:
