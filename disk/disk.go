@@ -82,7 +82,7 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader) (n int64, err 
 			os.Remove(tmp)
 		}
 	}()
-	w := newSyncer(f)
+	w := newSyncer(f, syncEvery)
 	if wc, ok := r.(wholeChunks); ok {
 		// silo's upload pipeline: its chunks are large buffers already.
 		n, err = wc.WriteTo(w)

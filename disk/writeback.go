@@ -24,25 +24,27 @@ const syncEvery = 64 << 20
 // see it again.
 type syncer struct {
 	f               *os.File
+	every           int64 // syncEvery; smaller in tests
 	written, kicked int64
 	kick            chan struct{} // capacity 1: kicks while an fsync runs coalesce
 	done            chan struct{}
 	mu              sync.Mutex
+	syncs           int   // background fsyncs done
 	err             error // the first background fsync's error
 }
 
-func newSyncer(f *os.File) *syncer {
-	s := &syncer{f: f, kick: make(chan struct{}, 1), done: make(chan struct{})}
+func newSyncer(f *os.File, every int64) *syncer {
+	s := &syncer{f: f, every: every, kick: make(chan struct{}, 1), done: make(chan struct{})}
 	go func() {
 		defer close(s.done)
 		for range s.kick {
-			if err := f.Sync(); err != nil {
-				s.mu.Lock()
-				if s.err == nil {
-					s.err = err
-				}
-				s.mu.Unlock()
+			err := f.Sync()
+			s.mu.Lock()
+			s.syncs++
+			if err != nil && s.err == nil {
+				s.err = err
 			}
+			s.mu.Unlock()
 		}
 	}()
 	return s
@@ -51,7 +53,7 @@ func newSyncer(f *os.File) *syncer {
 func (s *syncer) Write(p []byte) (int, error) {
 	n, err := s.f.Write(p)
 	s.written += int64(n)
-	if s.written-s.kicked >= syncEvery {
+	if s.written-s.kicked >= s.every {
 		s.kicked = s.written
 		select {
 		case s.kick <- struct{}{}:
