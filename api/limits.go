@@ -1,7 +1,6 @@
 package api
 
 import (
-	"context"
 	"fmt"
 	"math"
 	"net"
@@ -206,7 +205,7 @@ func (s *Server) deadline(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
-		ctx, cancel := context.WithTimeout(r.Context(), d)
+		ctx, cancel := withLazyDeadline(r.Context(), time.Now().Add(d))
 		defer cancel()
 		next.ServeHTTP(w, r.WithContext(ctx))
 	})
