@@ -57,7 +57,7 @@ func faultDeadline() time.Duration {
 	return 3 * time.Second
 }
 
-func startFaulty(t *testing.T) *faultEnv {
+func startFaulty(t *testing.T, wrapBlobs ...func(silo.BlobStore) silo.BlobStore) *faultEnv {
 	t.Helper()
 	dir := t.TempDir()
 	ctx := context.Background()
@@ -70,8 +70,12 @@ func startFaulty(t *testing.T) *faultEnv {
 		t.Fatal(err)
 	}
 	f := &faultstore.Faults{}
+	var blobs silo.BlobStore = faultstore.WrapBlobs(bl, f)
+	for _, w := range wrapBlobs {
+		blobs = w(blobs)
+	}
 	svc := &silo.Service{
-		Store: silo.WithDeadlines(faultstore.Wrap(st, f), faultDeadline()), Blobs: faultstore.WrapBlobs(bl, f),
+		Store: silo.WithDeadlines(faultstore.Wrap(st, f), faultDeadline()), Blobs: blobs,
 		Validator: validate.New(validate.Options{}), Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Node: silo.NewID("node_"), LeaseTTL: faultLease(), SettleTimeout: 2 * faultDeadline(), Workers: 2,
 	}

@@ -222,7 +222,7 @@ func (s *Service) validate(ctx context.Context, job *Job) error {
 	}
 	if verr != nil {
 		if errors.Is(context.Cause(ctx), errJobGone) {
-			s.kickSweep() // the delete made the job's blobs garbage
+			s.dropAttemptBlobs(parent, avroKeys)
 			return nil
 		}
 		return s.retry(parent, job, verr)
@@ -236,7 +236,7 @@ func (s *Service) validate(ctx context.Context, job *Job) error {
 		if ErrorCode(err) == ENOTFOUND {
 			// Deleted mid-validation, or the lease was lost: whoever took
 			// the job made this attempt's blobs garbage.
-			s.kickSweep()
+			s.dropAttemptBlobs(parent, avroKeys)
 			return nil
 		}
 		// The finish may have committed or not: nothing is deleted here.
@@ -297,6 +297,22 @@ func retryBackoff(attempt int) time.Duration {
 		return MaxRetryBackoff
 	}
 	return min(time.Second<<(attempt-1), MaxRetryBackoff)
+}
+
+// dropAttemptBlobs deletes the Avro parts of an attempt whose job is gone
+// (its dataset deleted, or its lease lost), once their writes have ended.
+// The delete (or the new claim) made them garbage at once, and a sweep may
+// have deleted them and forgotten their rows while they were still being
+// written; a write that then landed (an object store commits a body it
+// has whole, even after its client gave up) would be an orphan nothing
+// knows of. Only this attempt writes these keys, so deleting them again,
+// after every write returned, cannot touch anything live; a row still in
+// the ledger is forgotten here or by the next sweep.
+func (s *Service) dropAttemptBlobs(ctx context.Context, keys []string) {
+	ctx, cancel := bounded(ctx)
+	defer cancel()
+	s.deleteBlobs(ctx, keys)
+	s.kickSweep()
 }
 
 var errJobGone = errors.New("the dataset was deleted during its validation")
