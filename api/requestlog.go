@@ -31,10 +31,7 @@ type requestLine struct {
 // bytes with a few appends (TestRequestLineLikeSlog, FuzzRequestLine).
 func (s *Server) logRequest(ctx context.Context, l requestLine) {
 	if s.RequestLogText == nil {
-		s.logger().LogAttrs(ctx, l.level, "request",
-			slog.String("request_id", l.id), slog.String("method", l.method), slog.String("route", l.route),
-			slog.Int("status", l.status), slog.Int64("bytes_in", l.in), slog.Int64("bytes_out", l.out),
-			slog.Duration("duration", l.duration), slog.String("org", l.org), slog.String("client", l.client))
+		s.logger().LogAttrs(ctx, l.level, "request", l.attrs()...)
 		return
 	}
 	bp := lineBufs.Get().(*[]byte)
@@ -44,11 +41,17 @@ func (s *Server) logRequest(ctx context.Context, l requestLine) {
 	lineBufs.Put(bp)
 }
 
+// attrs are the line's attributes as the logger takes them.
+func (l requestLine) attrs() []slog.Attr {
+	return []slog.Attr{slog.String("request_id", l.id), slog.String("method", l.method), slog.String("route", l.route),
+		slog.Int("status", l.status), slog.Int64("bytes_in", l.in), slog.Int64("bytes_out", l.out),
+		slog.Duration("duration", l.duration), slog.String("org", l.org), slog.String("client", l.client)}
+}
+
 var lineBufs = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
 
 // appendRequestText appends l as slog.NewTextHandler(w, nil) writes the
-// record LogAttrs(ctx, l.level, "request", <the attributes above>) made at
-// l.at.
+// record LogAttrs(ctx, l.level, "request", l.attrs()...) made at l.at.
 func appendRequestText(b []byte, l requestLine) []byte {
 	b = append(b, "time="...)
 	b = appendRFC3339Millis(b, l.at.Round(0))

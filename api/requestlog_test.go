@@ -14,9 +14,7 @@ func slogLine(t testing.TB, l requestLine) string {
 	var buf bytes.Buffer
 	h := slog.NewTextHandler(&buf, nil)
 	r := slog.NewRecord(l.at, l.level, "request", 0)
-	r.AddAttrs(slog.String("request_id", l.id), slog.String("method", l.method), slog.String("route", l.route),
-		slog.Int("status", l.status), slog.Int64("bytes_in", l.in), slog.Int64("bytes_out", l.out),
-		slog.Duration("duration", l.duration), slog.String("org", l.org), slog.String("client", l.client))
+	r.AddAttrs(l.attrs()...) // what the logger is given when the log is not text
 	if err := h.Handle(context.Background(), r); err != nil {
 		t.Fatal(err)
 	}

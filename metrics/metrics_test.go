@@ -2,7 +2,6 @@ package metrics_test
 
 import (
 	"fmt"
-	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -27,19 +26,11 @@ func start(t *testing.T) *silotest.Env {
 
 func scrape(t *testing.T, url string) string {
 	t.Helper()
-	resp, err := http.Get(url + "/metrics")
-	if err != nil {
-		t.Fatal(err)
+	status, h, body := silotest.Get(t, url+"/metrics", "")
+	if status != 200 || !strings.HasPrefix(h.Get("Content-Type"), "text/plain") {
+		t.Fatalf("GET /metrics: %d %s", status, h.Get("Content-Type"))
 	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/plain") {
-		t.Fatalf("GET /metrics: %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
-	}
-	return string(b)
+	return body
 }
 
 func upload(c *client.Client, t *testing.T, body string) error {
