@@ -56,12 +56,20 @@ func TestMetrics(t *testing.T) {
 	if _, err := http.Get(e.URL + "/v1/datasets"); err != nil { // no key: 401
 		t.Fatal(err)
 	}
+	for _, m := range []string{"BREW", "FETCH"} { // methods a client made up share one series
+		resp, err := http.DefaultClient.Do(silotest.NewRequest(t, m, e.URL+"/v1/datasets", nil))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
 	e.WaitJobs(t)
 	text := scrape(t, e.URL)
 	for _, want := range []string{
 		`silo_http_requests_total{method="POST",route="POST /v1/datasets",status="200"} 2`,
 		`silo_http_requests_total{method="POST",route="POST /v1/datasets",status="400"} 1`,
 		`silo_http_requests_total{method="GET",route="unmatched",status="401"} 1`,
+		`silo_http_requests_total{method="OTHER",route="unmatched",status="401"} 2`,
 		`silo_http_request_duration_seconds_count{method="POST",route="POST /v1/datasets"} 3`,
 		`silo_quota_refusals_total 1`,
 		fmt.Sprintf(`silo_org_usage_bytes{name="small",org="%s"} %d`, orgID, len(row)+1),
