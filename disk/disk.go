@@ -98,6 +98,7 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader) (n int64, err 
 	if err = f.Sync(); err != nil {
 		return n, fault(fmt.Errorf("disk: fsync: %w", err))
 	}
+	dropCache(f, 0, 0) // all of it is durable now (cache.go)
 	if err = f.Close(); err != nil {
 		return n, fault(fmt.Errorf("disk: %w", err))
 	}
@@ -193,13 +194,14 @@ func (s *Store) Open(ctx context.Context, key string, offset, length int64) (io.
 			return nil, fault(fmt.Errorf("disk: %w", err))
 		}
 	}
+	r := newSeqReader(f, offset)
 	if length < 0 {
-		return f, nil
+		return r, nil
 	}
 	return struct {
 		io.Reader
 		io.Closer
-	}{io.LimitReader(f, length), f}, nil
+	}{io.LimitReader(r, length), r}, nil
 }
 
 // Delete removes a blob and any temp file of it.

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"sync"
+	"sync/atomic"
 )
 
 // syncEvery is how many bytes a Put writes between two background fsyncs
@@ -19,42 +20,63 @@ const syncEvery = 64 << 20
 // 1 GiB upload waited 0.65–0.77 s after its last byte for it; flushed as
 // it goes, 0.04 s.
 //
+// After each background fsync the bytes it made durable are dropped from
+// the page cache (dropCache), so that a blob of any size holds at most
+// about 2 × syncEvery of it (cache.go says why that matters).
+//
 // A background fsync's error fails the Put: Linux reports a writeback
 // error once per open file, so the final fsync could not be trusted to
 // see it again.
 type syncer struct {
-	f               *os.File
-	every           int64 // syncEvery; smaller in tests
-	written, kicked int64
-	kick            chan struct{} // capacity 1: kicks while an fsync runs coalesce
-	done            chan struct{}
-	mu              sync.Mutex
-	syncs           int   // background fsyncs done
-	err             error // the first background fsync's error
+	f       *os.File
+	every   int64 // syncEvery; smaller in tests
+	written int64
+	kicked  atomic.Int64  // bytes written when the last fsync was asked for
+	kick    chan struct{} // capacity 1: kicks while an fsync runs coalesce
+	done    chan struct{}
+	// drop is told each range that an fsync made durable, in order, once;
+	// dropCache, or a recorder in tests.
+	drop func(off, n int64)
+	mu   sync.Mutex
+	// syncs counts background fsyncs done; err is the first one's error.
+	syncs int
+	err   error
 }
 
 func newSyncer(f *os.File, every int64) *syncer {
-	s := &syncer{f: f, every: every, kick: make(chan struct{}, 1), done: make(chan struct{})}
-	go func() {
-		defer close(s.done)
-		for range s.kick {
-			err := f.Sync()
-			s.mu.Lock()
-			s.syncs++
-			if err != nil && s.err == nil {
-				s.err = err
-			}
-			s.mu.Unlock()
-		}
-	}()
+	s := &syncer{f: f, every: every, kick: make(chan struct{}, 1), done: make(chan struct{}),
+		drop: func(off, n int64) { dropCache(f, off, n) }}
+	go s.loop()
 	return s
+}
+
+func (s *syncer) loop() {
+	defer close(s.done)
+	var durable int64 // bytes made durable and dropped
+	for range s.kick {
+		// Every byte written before the fsync starts is durable once it
+		// returns without an error.
+		upto := s.kicked.Load()
+		err := s.f.Sync()
+		s.mu.Lock()
+		s.syncs++
+		if err != nil && s.err == nil {
+			s.err = err
+		}
+		failed := s.err != nil
+		s.mu.Unlock()
+		if !failed && upto > durable {
+			s.drop(durable, upto-durable)
+			durable = upto
+		}
+	}
 }
 
 func (s *syncer) Write(p []byte) (int, error) {
 	n, err := s.f.Write(p)
 	s.written += int64(n)
-	if s.written-s.kicked >= s.every {
-		s.kicked = s.written
+	if s.written-s.kicked.Load() >= s.every {
+		s.kicked.Store(s.written)
 		select {
 		case s.kick <- struct{}{}:
 		default: // one is running: it or the next takes these bytes too

@@ -41,6 +41,55 @@ func TestSyncerKeepsEveryByte(t *testing.T) {
 	}
 }
 
+// TestSyncerDropsOnlyWhatIsDurable: the syncer drops from the page cache
+// only ranges that an fsync it waited for covered, each once and in
+// order, and a failed fsync stops the dropping (its bytes may not be on
+// disk).
+func TestSyncerDropsOnlyWhatIsDurable(t *testing.T) {
+	f, err := os.Create(filepath.Join(t.TempDir(), "blob"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	s := newSyncer(f, 4096)
+	var dropped [][2]int64
+	s.drop = func(off, n int64) { dropped = append(dropped, [2]int64{off, n}) }
+	for range 100 {
+		if _, err := s.Write(make([]byte, 1000)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.stop(); err != nil {
+		t.Fatal(err)
+	}
+	if len(dropped) == 0 {
+		t.Fatal("nothing was dropped after background fsyncs of 100 KB")
+	}
+	var next int64
+	for _, r := range dropped {
+		if r[0] != next || r[1] <= 0 {
+			t.Fatalf("dropped ranges %v: not contiguous from 0", dropped)
+		}
+		next = r[0] + r[1]
+	}
+	if next > s.kicked.Load() {
+		t.Fatalf("dropped up to %d, but fsyncs were asked for up to %d only", next, s.kicked.Load())
+	}
+
+	// A file that cannot be fsynced (a pipe): nothing may be dropped.
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	go io.Copy(io.Discard, r)
+	s = newSyncer(w, 10)
+	s.drop = func(off, n int64) { t.Errorf("dropped [%d, +%d) after a failed fsync", off, n) }
+	s.Write(make([]byte, 100))
+	s.stop()
+	w.Close()
+}
+
 // TestSyncerReportsBackgroundError: a background fsync that fails fails
 // the whole write (Linux reports a writeback error once per open file, so
 // the final fsync might not see it again). A pipe cannot be fsynced.
