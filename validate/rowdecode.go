@@ -1,23 +1,24 @@
 package validate
 
 import (
-	"bytes"
-	"io"
 	"strings"
 	"unsafe"
 
 	"github.com/go-json-experiment/json/jsontext"
 )
 
-// rowDecoder reads a JSONL row in one pass of the v2 tokenizer: the row's
+// rowDecoder reads a JSONL row in one pass of the scanner (scan.go): the row's
 // fields as raw JSON and, for chat rows, the messages already decoded, so
 // that the contents (~95% of a chat row's bytes) are scanned once instead
 // of three times (utf8.Valid, the row into raw fields, messages again).
 //
 // It is a fast path, not a second parser with its own opinions: it accepts
 // only rows whose meaning is unambiguous (strict JSON: valid UTF-8, no
-// duplicate names; messages as objects with exactly-named string role and
-// content). Anything else, well-formed or not, makes decode report false,
+// control characters in strings; no duplicate names in the row or in a
+// message, whose values it reads; messages as objects with exactly-named
+// string role and content; escapes that encoding/json reads as strict JSON
+// does). Duplicates deeper down do not matter: those values are kept raw,
+// byte for byte what the slow path keeps. Anything else, well-formed or not, makes decode report false,
 // and the caller decodes the row as before, with encoding/json's acceptance
 // and error texts. Strict JSON is a subset of what encoding/json accepts,
 // and on that subset both decode to the same values.
@@ -31,8 +32,6 @@ import (
 // (a string with escapes, the rows' fields and message lists) is carved out
 // of the arena, which is reused only when the row's buffer is.
 type rowDecoder struct {
-	dec      jsontext.Decoder
-	buf      bytes.Buffer
 	messages bool      // also decode the "messages" field
 	tok      Tokenizer // counts the messages' tokens, if set
 	// est is set when tok is CharEstimate, which keeps nothing of the
@@ -52,10 +51,8 @@ const slabText = 32 << 10
 // decode returns line's fields, or false when the row must take the slow
 // path. The raw values, names and contents alias line.
 func (d *rowDecoder) decode(line []byte) (*fields, bool) {
-	// A bytes.Buffer is parsed in place by jsontext, without a copy.
-	d.buf = *bytes.NewBuffer(line)
-	d.dec.Reset(&d.buf)
-	if tok, err := d.dec.ReadToken(); err != nil || tok.Kind() != '{' {
+	s := scanner{b: line}
+	if !s.eat('{') {
 		return nil, false
 	}
 	if d.a == nil {
@@ -66,31 +63,44 @@ func (d *rowDecoder) decode(line []byte) (*fields, bool) {
 	// The row's fields go to the end of the slab (which append may move:
 	// earlier rows keep the old array).
 	n := len(a.kvs)
-	for d.dec.PeekKind() == '"' {
-		name, err := d.dec.ReadValue()
-		if err != nil {
-			return nil, false
-		}
-		key, ok := d.plain(name)
-		if !ok {
-			return nil, false
-		}
-		start := d.dec.InputOffset()
-		if d.messages && key == "messages" && d.dec.PeekKind() == '[' {
-			if f.msgs, ok = d.decodeMessages(); !ok {
+	if !s.eat('}') {
+		for {
+			s.space()
+			name, esc, ok := s.str()
+			if !ok || esc || !s.eat(':') {
 				return nil, false
 			}
-			f.hasMsgs = true
-		} else if _, err := d.dec.ReadValue(); err != nil {
-			return nil, false
+			key := view(name)
+			for _, kv := range a.kvs[n:] {
+				if kv.name == key {
+					return nil, false // encoding/json keeps the last one
+				}
+			}
+			var start int
+			if d.messages && key == "messages" && s.peek() == '[' {
+				start = s.i
+				if f.msgs, ok = d.decodeMessages(&s); !ok {
+					return nil, false
+				}
+				f.hasMsgs = true
+			} else {
+				s.space()
+				start = s.i
+				if !s.value(0) {
+					return nil, false
+				}
+			}
+			a.kvs = append(a.kvs, rawField{name: key, raw: line[start:s.i]})
+			if s.eat(',') {
+				continue
+			}
+			if !s.eat('}') {
+				return nil, false
+			}
+			break
 		}
-		raw := line[start:d.dec.InputOffset()]
-		a.kvs = append(a.kvs, rawField{name: key, raw: bytes.TrimLeft(raw, " \t\r\n:")})
 	}
-	if tok, err := d.dec.ReadToken(); err != nil || tok.Kind() != '}' {
-		return nil, false
-	}
-	if _, err := d.dec.ReadToken(); err != io.EOF {
+	if s.space(); s.i != len(line) {
 		return nil, false // more after the object: let the slow path word the error
 	}
 	f.kv = a.kvs[n:len(a.kvs):len(a.kvs)]
@@ -108,52 +118,23 @@ func (d *rowDecoder) newFields(line []byte) *fields {
 	return &a.rows[len(a.rows)-1]
 }
 
-// decodeMessages reads [{"role": "...", "content": "..."}, ...]; false for
-// anything else (a missing or non-string role or content, an element that
-// is not an object, a name that encoding/json would match to role or
-// content case-insensitively).
-func (d *rowDecoder) decodeMessages() ([]message, bool) {
-	if _, err := d.dec.ReadToken(); err != nil { // [
+// decodeMessages reads [{"role": "...", "content": "..."}, ...] at s.i;
+// false for anything else (a missing, repeated or non-string role or
+// content, an element that is not an object, a name that encoding/json
+// would match to role or content case-insensitively).
+func (d *rowDecoder) decodeMessages(s *scanner) ([]message, bool) {
+	if !s.eat('[') {
 		return nil, false
 	}
 	// The list goes to the end of the slab, as the fields do.
 	a := d.a
 	start := len(a.msgs)
-	for d.dec.PeekKind() == '{' {
-		if _, err := d.dec.ReadToken(); err != nil {
-			return nil, false
-		}
-		var m message
-		var role, content bool
-		for d.dec.PeekKind() == '"' {
-			name, err := d.dec.ReadValue()
-			if err != nil {
-				return nil, false
-			}
-			var dst *string
-			switch string(name) {
-			case `"role"`:
-				dst, role = &m.Role, true
-			case `"content"`:
-				dst, content = &m.Content, true
-			default:
-				if foldsToMessageField(name) {
-					return nil, false
-				}
-				if err := d.dec.SkipValue(); err != nil {
-					return nil, false
-				}
-				continue
-			}
-			v, err := d.dec.ReadValue()
-			if err != nil || v.Kind() != '"' {
-				return nil, false
-			}
-			if *dst, err = d.str(v); err != nil {
-				return nil, false
-			}
-		}
-		if tok, err := d.dec.ReadToken(); err != nil || tok.Kind() != '}' || !role || !content {
+	if s.eat(']') {
+		return a.msgs[start:start:start], true
+	}
+	for {
+		m, ok := d.message(s)
+		if !ok {
 			return nil, false
 		}
 		switch {
@@ -163,37 +144,83 @@ func (d *rowDecoder) decodeMessages() ([]message, bool) {
 			m.tokens, m.counted = d.tok.CountTokens(strings.Clone(m.Content)), true
 		}
 		a.msgs = append(a.msgs, m)
+		if s.eat(',') {
+			continue
+		}
+		if !s.eat(']') {
+			return nil, false
+		}
+		return a.msgs[start:len(a.msgs):len(a.msgs)], true
 	}
-	if tok, err := d.dec.ReadToken(); err != nil || tok.Kind() != ']' {
-		return nil, false
-	}
-	return a.msgs[start:len(a.msgs):len(a.msgs)], true
 }
 
-// plain returns a name without escapes as a view; false otherwise.
-func (d *rowDecoder) plain(name jsontext.Value) (string, bool) {
-	if bytes.IndexByte(name, '\\') >= 0 {
-		return "", false
+// message reads one {"role": "...", "content": "..."} at s.i.
+func (d *rowDecoder) message(s *scanner) (m message, ok bool) {
+	if !s.eat('{') {
+		return m, false
 	}
-	return view(name[1 : len(name)-1]), true
+	var role, content bool
+	if !s.eat('}') {
+		for {
+			s.space()
+			q := s.i
+			name, _, ok := s.str()
+			if !ok || !s.eat(':') {
+				return m, false
+			}
+			switch string(name) {
+			case "role", "content":
+				dst, seen := &m.Role, &role
+				if name[0] == 'c' {
+					dst, seen = &m.Content, &content
+				}
+				if *seen || s.peek() != '"' {
+					return m, false
+				}
+				*seen = true
+				vq := s.i
+				body, esc, ok := s.str()
+				if !ok {
+					return m, false
+				}
+				if *dst, ok = d.unquote(body, esc, s.b[vq:s.i]); !ok {
+					return m, false
+				}
+			default:
+				if foldsToMessageField(s.b[q:q+len(name)+2]) || !s.value(0) {
+					return m, false
+				}
+			}
+			if s.eat(',') {
+				continue
+			}
+			if !s.eat('}') {
+				return m, false
+			}
+			break
+		}
+	}
+	return m, role && content
 }
 
-// str returns a valid JSON string value as a Go string: a view of the row,
-// or for a string with escapes its unquoted text in the text slab.
-func (d *rowDecoder) str(v jsontext.Value) (string, error) {
-	if bytes.IndexByte(v, '\\') < 0 {
-		return view(v[1 : len(v)-1]), nil
+// unquote returns a string as a Go string: its body as a view of the row,
+// or for a string with escapes its unquoted text in the text slab; false
+// for an escape that strict JSON refuses and encoding/json reads its own
+// way (a lone surrogate). quoted is the string with its quotes.
+func (d *rowDecoder) unquote(body []byte, esc bool, quoted []byte) (string, bool) {
+	if !esc {
+		return view(body), true
 	}
 	// The unquoted text is never longer than the quoted one, so appending
 	// to a slab with that much room does not move it.
 	a := d.a
-	if cap(a.text)-len(a.text) < len(v) {
-		a.text = make([]byte, 0, max(slabText, len(v)))
+	if cap(a.text)-len(a.text) < len(quoted) {
+		a.text = make([]byte, 0, max(slabText, len(quoted)))
 	}
 	n := len(a.text)
 	var err error
-	a.text, err = jsontext.AppendUnquote(a.text, v)
-	return view(a.text[n:len(a.text):len(a.text)]), err
+	a.text, err = jsontext.AppendUnquote(a.text, quoted)
+	return view(a.text[n:len(a.text):len(a.text)]), err == nil
 }
 
 // view is b as a string without a copy; b must not change while the
