@@ -40,6 +40,8 @@ type hashSet struct {
 	// err is a failed read of the run: the set's answers from then on are
 	// not exact, so the validation must fail with it (run.setsErr).
 	err error
+	// sink keeps prefetch's loads from being optimised away.
+	sink uint64
 }
 
 // hashSetMemKeys is how many hashes a set holds in memory before it
@@ -74,6 +76,19 @@ func (h *hashSet) addHash(k uint64) bool {
 	return true
 }
 
+// prefetch reads the memory that looking k up will read (its slot in the
+// table, its block of the run's filter) without waiting on it: called for
+// many keys in a row, the misses overlap. The answer is the same without.
+func (h *hashSet) prefetch(k uint64) {
+	if t := &h.recent; t.slots != nil {
+		h.sink ^= t.slots[t.slot(k)]
+	}
+	if h.run != nil {
+		blk, _ := h.run.bloom.pos(k)
+		h.sink ^= blk[0]
+	}
+}
+
 func (h *hashSet) len() int {
 	n := h.recent.len()
 	if h.run != nil {
@@ -84,8 +99,7 @@ func (h *hashSet) len() int {
 
 // spill merges the map into the run on disk.
 func (h *hashSet) spill() error {
-	h.sorted = h.recent.appendKeys(h.sorted[:0])
-	slices.Sort(h.sorted)
+	h.sorted = h.recent.appendSorted(h.sorted[:0])
 	next, err := mergeRun(h.dir, h.run, h.sorted)
 	if err != nil {
 		return err
@@ -275,8 +289,10 @@ func (b *bloom) mayHave(k uint64) bool {
 
 // keyTable is the in-memory part of a hashSet: an open-addressing table of
 // hashes with linear probing, half full at most. The keys are hashes
-// already, so one multiply spreads them; a map[uint64] would hash them
-// again and keep control bytes besides.
+// already, uniform in every bit, so a key's top bits are its slot; a
+// map[uint64] would hash them again and keep control bytes besides. Slots
+// in key order also make the table nearly sorted: a spill sorts it by
+// moving the few keys that probing put a little past their place.
 type keyTable struct {
 	slots []uint64 // 0 marks an empty slot
 	shift uint     // 64 - log2(len(slots))
@@ -284,7 +300,7 @@ type keyTable struct {
 	zero  bool     // the key 0, which has no slot
 }
 
-func (t *keyTable) slot(k uint64) int { return int((k * 0x9E3779B97F4A7C15) >> t.shift) }
+func (t *keyTable) slot(k uint64) int { return int(k >> t.shift) }
 
 func (t *keyTable) has(k uint64) bool {
 	if k == 0 {
@@ -340,13 +356,43 @@ func (t *keyTable) len() int {
 	return t.n
 }
 
-func (t *keyTable) appendKeys(dst []uint64) []uint64 {
+// appendSorted appends the table's keys in ascending order.
+func (t *keyTable) appendSorted(dst []uint64) []uint64 {
 	if t.zero {
 		dst = append(dst, 0)
 	}
-	for _, k := range t.slots {
-		if k != 0 {
+	if t.n == 0 {
+		return dst
+	}
+	// From the slot after an empty one, so that the keys probing wrapped
+	// around to the first slots come last, where they sort.
+	mask := len(t.slots) - 1
+	e := 0
+	for t.slots[e] != 0 {
+		e++
+	}
+	from := len(dst)
+	for i := (e + 1) & mask; i != e; i = (i + 1) & mask {
+		if k := t.slots[i]; k != 0 {
 			dst = append(dst, k)
+		}
+	}
+	// Insertion sort: each key is at most its probe run's length from
+	// its place (those of the run that wraps around, a few, further).
+	// Hashes are seeded, so nobody can choose keys that make this slow;
+	// past a budget of moves a general sort finishes anyway.
+	keys := dst[from:]
+	budget := 8 * len(keys)
+	for i := 1; i < len(keys); i++ {
+		k := keys[i]
+		j := i
+		for ; j > 0 && keys[j-1] > k; j-- {
+			keys[j] = keys[j-1]
+		}
+		keys[j] = k
+		if budget -= i - j; budget < 0 {
+			slices.Sort(keys)
+			break
 		}
 	}
 	return dst

@@ -3,6 +3,7 @@ package validate
 import (
 	"math/rand/v2"
 	"path/filepath"
+	"slices"
 	"testing"
 )
 
@@ -104,6 +105,41 @@ func TestBloom(t *testing.T) {
 		t.Logf("%d keys in a filter for 100000: %.1f%% false positives", fill, float64(fp)/1000)
 		if fp > 12000 {
 			t.Fatalf("%d false positives in 100000", fp)
+		}
+	}
+}
+
+// TestKeyTableSorted: the table's keys come out sorted whatever their
+// values, the key 0 and keys that probing wrapped around to the first
+// slots included.
+func TestKeyTableSorted(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	for _, n := range []int{0, 1, 2, 100, 5000, 70000} {
+		var tb keyTable
+		want := map[uint64]bool{}
+		add := func(k uint64) {
+			if !want[k] {
+				want[k] = true
+				tb.insert(k)
+			}
+		}
+		for range n {
+			add(r.Uint64())
+		}
+		if n > 2 {
+			add(0)
+			for i := range uint64(20) {
+				add(^uint64(0) - i) // all homed in the last slot: they wrap
+			}
+		}
+		got := tb.appendSorted(nil)
+		if len(got) != len(want) || !slices.IsSorted(got) {
+			t.Fatalf("n=%d: %d keys, sorted %v; want %d", n, len(got), slices.IsSorted(got), len(want))
+		}
+		for _, k := range got {
+			if !want[k] {
+				t.Fatalf("n=%d: key %x was never added", n, k)
+			}
 		}
 	}
 }

@@ -35,6 +35,9 @@ type parallelJSONL struct {
 	// row lists and arenas): no allocation churn for the GC and the
 	// scavenger at hundreds of MB/s.
 	free chan *batch
+	// warm, if set, is given each batch's rows before next hands out the
+	// first of them (prefetchers in prepare.go).
+	warm func([]decodedRow)
 }
 
 const (
@@ -207,6 +210,9 @@ func (s *parallelJSONL) next() (*fields, int64, int64, *rowError, error) {
 		}
 		<-b.done
 		s.cur, s.i = b, 0
+		if s.warm != nil {
+			s.warm(b.out)
+		}
 	}
 	r := s.cur.out[s.i]
 	s.i++

@@ -45,6 +45,15 @@ type rowPrep struct {
 	avro []byte
 }
 
+// prefetcher is implemented by the rules whose run looks each row up in
+// a large table (the duplicate set): given a batch of decoded rows before
+// the run reaches them, it touches the memory their lookups will read, all
+// at once, so that the cache misses overlap instead of costing one row at
+// a time on the run's goroutine, which every row passes through.
+type prefetcher interface {
+	prefetch(rows []decodedRow, eval bool)
+}
+
 // preparer is implemented by the rules that can check a row by itself.
 type preparer interface {
 	prepare(f *fields, eval bool, a *rowArena, encode bool)

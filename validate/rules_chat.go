@@ -212,6 +212,20 @@ func (c *chatRules) metrics(m *finetuneMetrics, r *run) {
 	m.Chat = &chatMetric{NumTrainTurns: t.turns, NumEvalTurns: e.turns, Preamble: c.preamble}
 }
 
+// prefetch touches where the rows' conversations will be looked up in
+// the duplicate set (prefetcher).
+func (c *chatRules) prefetch(rows []decodedRow, eval bool) {
+	set := c.seen[0]
+	if eval {
+		set = c.seen[1]
+	}
+	for _, r := range rows {
+		if r.f != nil && r.f.prep.done && r.f.prep.rerr == nil && r.f.prep.long == 0 {
+			set.prefetch(r.f.prep.key)
+		}
+	}
+}
+
 // hashSets lets the run free the duplicate sets' temp files when it ends
 // and fail on a spilled page it could not read back (hashset.go).
 func (c *chatRules) hashSets() []*hashSet { return c.seen[:] }

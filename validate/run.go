@@ -151,7 +151,11 @@ func (r *run) open(p *partState, part *silo.Part, data io.Reader) (source, *rowE
 	}
 	rd.prep = r.rowPrepFunc(p.eval)
 	if w := parallelWorkers(); w > 1 {
-		return newParallelJSONL(newChunker(br, newline, r.opts.MaxRowBytes), r.opts.MaxRowBytes, rd, w), nil, nil
+		src := newParallelJSONL(newChunker(br, newline, r.opts.MaxRowBytes), r.opts.MaxRowBytes, rd, w)
+		if pf, ok := r.rules.(prefetcher); ok {
+			src.warm = func(rows []decodedRow) { pf.prefetch(rows, p.eval) }
+		}
+		return src, nil, nil
 	}
 	return newJSONLSource(br, r.opts.MaxRowBytes, rd), nil, nil
 }
