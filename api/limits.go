@@ -173,8 +173,7 @@ func (s *Server) shed(next http.Handler) http.Handler {
 }
 
 func limited(r *http.Request) bool {
-	p := r.URL.Path
-	return strings.HasPrefix(p, "/v1/") || strings.HasPrefix(p, "/v2/") || strings.HasPrefix(p, "/download/")
+	return isAPIPath(r.URL.Path) || strings.HasPrefix(r.URL.Path, "/download/")
 }
 
 // isUpload reports whether the request is a create, whose body may be a

@@ -46,7 +46,8 @@ type Server struct {
 	// /v1/admin/backup; nil answers 501 (PostgreSQL + S3 have their own).
 	Backup backupFunc
 
-	// Extra routes mounted on the same mux (dashboard, OpenAPI).
+	// Extra routes mounted on the same mux (dashboard, OpenAPI); never
+	// under /v1/ or /v2/, which are the API's (apiFirst).
 	Extra map[string]http.Handler
 	// Metrics, if set, is served at GET /metrics to admin and metrics keys
 	// only; with MetricsAddr, also without a key on that separate listener,
@@ -129,7 +130,7 @@ func (s *Server) build() http.Handler {
 	// Authentication comes before routing, so that an unauthenticated
 	// caller learns nothing about which routes or ids exist.
 	authed := s.deadline(s.authenticate(s.validText(s.rateLimit(s.perKey(s.limitBody(v1))))))
-	mux.Handle("/v1/", authed)
+	mux.Handle("/v1/", authed) // what apiFirst lets through: /v1 (redirected), paths that clean into /v1/
 	mux.Handle("/v2/", authed)
 	for pattern, h := range s.Extra {
 		mux.Handle(pattern, h)
@@ -137,11 +138,32 @@ func (s *Server) build() http.Handler {
 	if s.Metrics != nil {
 		mux.Handle("GET /metrics", s.requireMetricsKey(s.Metrics))
 	}
-	var h http.Handler = s.drain(s.shed(recoverPanics(mux)))
+	var h http.Handler = s.drain(s.shed(recoverPanics(apiFirst(authed, mux))))
 	if s.Wrap != nil {
 		h = s.Wrap(h)
 	}
 	return s.logRequests(h)
+}
+
+// apiFirst sends every request whose path is under /v1/ or /v2/ to api,
+// whose authentication runs before its own routes, and the rest to mux.
+// Deciding by the path's prefix rather than by mux's routes keeps what
+// reaches api free of a second routing pass (mux's match of "/v1/" is two
+// matches: it also tries the path with a slash added), and of mux's own
+// answers before authentication: a path that is not clean ("/v1//x",
+// "/v1/a/../b") is redirected by api's routes, to a caller with a key.
+func apiFirst(api, mux http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if isAPIPath(r.URL.Path) {
+			api.ServeHTTP(w, r)
+			return
+		}
+		mux.ServeHTTP(w, r)
+	})
+}
+
+func isAPIPath(p string) bool {
+	return strings.HasPrefix(p, "/v1/") || strings.HasPrefix(p, "/v2/")
 }
 
 // unimplemented are Cohere routes silo recognises but does not serve: 501,
