@@ -5,12 +5,13 @@ package api
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/tls"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"strings"
@@ -313,8 +314,13 @@ func recoverPanics(next http.Handler) http.Handler {
 	})
 }
 
+// newRequestID is 64 random bits in hex. They need to be unique, not
+// secret: math/rand/v2's generator (ChaCha8, seeded by the runtime) makes
+// them without crypto/rand's system call and allocation.
 func newRequestID() string {
-	b := make([]byte, 8)
-	rand.Read(b)
-	return hex.EncodeToString(b)
+	var raw [8]byte
+	binary.LittleEndian.PutUint64(raw[:], rand.Uint64())
+	var b [16]byte
+	hex.Encode(b[:], raw[:])
+	return string(b[:])
 }
