@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"unicode/utf8"
 
 	"github.com/silo-datasets/silo"
 )
@@ -92,11 +93,7 @@ func writeError(w http.ResponseWriter, r *http.Request, err error) {
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	e := jsonEncoders.Get().(*jsonEncoder)
-	defer func() {
-		if e.buf.Cap() <= 64<<10 { // a long list's buffer is not kept
-			jsonEncoders.Put(e)
-		}
-	}()
+	defer e.put()
 	e.buf.Reset()
 	if err := e.enc.Encode(v); err != nil {
 		status = http.StatusInternalServerError
@@ -104,9 +101,46 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 		b, _ := json.Marshal(newErrorBody(w, "internal server error"))
 		e.buf.Write(append(b, '\n'))
 	}
-	w.Header().Set("Content-Type", "application/json")
+	writeJSONBody(w, status, e.buf.Bytes())
+}
+
+// writeJSONAppended is writeJSON for an answer that encodes itself:
+// appendJSON appends what json.Marshal would make of it.
+func writeJSONAppended(w http.ResponseWriter, status int, appendJSON func([]byte) []byte) {
+	e := jsonEncoders.Get().(*jsonEncoder)
+	defer e.put()
+	e.buf.Reset()
+	e.buf.Write(append(appendJSON(e.buf.AvailableBuffer()), '\n')) // the newline Encode adds
+	writeJSONBody(w, status, e.buf.Bytes())
+}
+
+// jsonContentType is the Content-Type header of JSON answers, set as one
+// shared value: Header().Set would make the same slice for every answer.
+// net/http and silo replace header values, never write into them.
+var jsonContentType = []string{"application/json"}
+
+func writeJSONBody(w http.ResponseWriter, status int, body []byte) {
+	w.Header()["Content-Type"] = jsonContentType
 	w.WriteHeader(status)
-	w.Write(e.buf.Bytes())
+	w.Write(body)
+}
+
+// appendJSONString appends s as a JSON string, as encoding/json (with
+// HTML escaping off) writes it; what needs no escaping, the common case,
+// is appended as it is.
+func appendJSONString(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c == '"' || c == '\\' || c >= utf8.RuneSelf {
+			e := jsonEncoders.Get().(*jsonEncoder)
+			defer e.put()
+			e.buf.Reset()
+			e.enc.Encode(s)
+			return append(b, bytes.TrimSuffix(e.buf.Bytes(), []byte("\n"))...)
+		}
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
 }
 
 // jsonEncoder is an encoder with its buffer, pooled: most answers are
@@ -114,6 +148,14 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 type jsonEncoder struct {
 	buf bytes.Buffer
 	enc *json.Encoder
+}
+
+// put returns e to the pool, unless its buffer grew past what most
+// answers need (a long list's).
+func (e *jsonEncoder) put() {
+	if e.buf.Cap() <= 64<<10 {
+		jsonEncoders.Put(e)
+	}
 }
 
 var jsonEncoders = sync.Pool{New: func() any {
