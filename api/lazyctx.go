@@ -24,10 +24,10 @@ type lazyDeadline struct {
 	stopped bool
 }
 
-// withLazyDeadline is context.WithDeadline, made lazily.
-func withLazyDeadline(parent context.Context, at time.Time) (context.Context, context.CancelFunc) {
-	l := &lazyDeadline{parent: parent, at: at}
-	return l, l.stop
+// withLazyDeadline is context.WithDeadline, made lazily; its stop method
+// is the CancelFunc (returning l.stop as one would allocate a closure).
+func withLazyDeadline(parent context.Context, at time.Time) *lazyDeadline {
+	return &lazyDeadline{parent: parent, at: at}
 }
 
 func (l *lazyDeadline) real() context.Context {

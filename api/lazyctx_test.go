@@ -9,7 +9,8 @@ import (
 
 func TestLazyDeadline(t *testing.T) {
 	t.Run("expires like WithDeadline", func(t *testing.T) {
-		ctx, cancel := withLazyDeadline(context.Background(), time.Now().Add(20*time.Millisecond))
+		ctx := withLazyDeadline(context.Background(), time.Now().Add(20*time.Millisecond))
+		cancel := ctx.stop
 		defer cancel()
 		child, stopChild := context.WithCancel(ctx) // a child made before the real one
 		defer stopChild()
@@ -21,7 +22,8 @@ func TestLazyDeadline(t *testing.T) {
 	})
 	t.Run("the parent's end ends it", func(t *testing.T) {
 		parent, stopParent := context.WithCancelCause(context.Background())
-		ctx, cancel := withLazyDeadline(parent, time.Now().Add(time.Hour))
+		ctx := withLazyDeadline(parent, time.Now().Add(time.Hour))
+		cancel := ctx.stop
 		defer cancel()
 		boom := errors.New("boom")
 		stopParent(boom)
@@ -34,7 +36,8 @@ func TestLazyDeadline(t *testing.T) {
 		soon := time.Now().Add(time.Minute)
 		parent, stop := context.WithDeadline(context.Background(), soon)
 		defer stop()
-		ctx, cancel := withLazyDeadline(parent, soon.Add(time.Hour))
+		ctx := withLazyDeadline(parent, soon.Add(time.Hour))
+		cancel := ctx.stop
 		defer cancel()
 		if d, ok := ctx.Deadline(); !ok || !d.Equal(soon) {
 			t.Fatalf("Deadline %v %v, want %v", d, ok, soon)
@@ -42,11 +45,12 @@ func TestLazyDeadline(t *testing.T) {
 	})
 	t.Run("our values need nothing made; after stop it is cancelled", func(t *testing.T) {
 		info := &requestInfo{id: "x"}
-		ctx, cancel := withLazyDeadline(context.WithValue(context.Background(), infoKey, info), time.Now().Add(time.Hour))
+		ctx := withLazyDeadline(context.WithValue(context.Background(), infoKey, info), time.Now().Add(time.Hour))
+		cancel := ctx.stop
 		if ctx.Value(infoKey) != info {
 			t.Fatal("requestInfo not found through the lazy context")
 		}
-		if l := ctx.(*lazyDeadline); l.ctx != nil {
+		if ctx.ctx != nil {
 			t.Fatal("reading the API's own value made the deadline context")
 		}
 		cancel()
@@ -60,7 +64,8 @@ func TestLazyDeadline(t *testing.T) {
 		}
 	})
 	t.Run("cancel after use stops it", func(t *testing.T) {
-		ctx, cancel := withLazyDeadline(context.Background(), time.Now().Add(time.Hour))
+		ctx := withLazyDeadline(context.Background(), time.Now().Add(time.Hour))
+		cancel := ctx.stop
 		done := ctx.Done()
 		cancel()
 		<-done

@@ -204,8 +204,8 @@ func (s *Server) deadline(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
-		ctx, cancel := withLazyDeadline(r.Context(), time.Now().Add(d))
-		defer cancel()
+		ctx := withLazyDeadline(r.Context(), time.Now().Add(d))
+		defer ctx.stop()
 		next.ServeHTTP(w, r.WithContext(ctx))
 	})
 }

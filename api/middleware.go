@@ -21,7 +21,8 @@ const infoKey ctxKey = 0
 // requestInfo collects what the request's log line reports, and who the
 // caller is once authenticate knows.
 type requestInfo struct {
-	caller *silo.Caller
+	caller *silo.Caller // nil until authenticate knows; then &authed, in the same allocation
+	authed silo.Caller
 	id     string
 	org    string
 	client string
@@ -112,7 +113,8 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 			return
 		}
 		i.org = key.OrgID
-		i.caller = &silo.Caller{Key: key, ClientName: i.client, Org: org}
+		i.authed = silo.Caller{Key: key, ClientName: i.client, Org: org}
+		i.caller = &i.authed
 		next.ServeHTTP(w, r)
 	})
 }
