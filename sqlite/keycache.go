@@ -53,13 +53,17 @@ func (c *keyCache) get(hash []byte) (k *silo.Key, o *silo.Org, ok bool, gen uint
 	if !ok {
 		return nil, nil, false, gen
 	}
-	k = new(silo.Key)
-	*k = e.key
-	if e.org != nil {
-		o = new(silo.Org)
-		*o = *e.org
+	if e.org == nil {
+		k = new(silo.Key)
+		*k = e.key
+		return k, nil, true, gen
 	}
-	return k, o, true, gen
+	// Both copies in one allocation: every request makes them.
+	p := &struct {
+		k silo.Key
+		o silo.Org
+	}{e.key, *e.org}
+	return &p.k, &p.o, true, gen
 }
 
 // put stores what a reader read from the database, unless a write
