@@ -135,7 +135,47 @@ func parseTime(q url.Values, name string) (*time.Time, error) {
 	return &t, nil
 }
 
-// formatTime renders times as Cohere does: RFC 3339, UTC, microseconds.
+// timeLayout is how times are rendered, as Cohere does: RFC 3339, UTC,
+// microseconds.
+const timeLayout = "2006-01-02T15:04:05.000000Z"
+
+// formatTime renders t in timeLayout.
 func formatTime(t time.Time) string {
-	return t.UTC().Format("2006-01-02T15:04:05.000000Z")
+	var b [len(timeLayout)]byte
+	return string(appendTime(b[:0], t))
+}
+
+// appendTime appends t in timeLayout. It writes the digits itself: Format
+// parses its layout on every call, and every usage answer has a time.
+func appendTime(b []byte, t time.Time) []byte {
+	t = t.UTC()
+	year, month, day := t.Date()
+	if year < 0 || year > 9999 {
+		return t.AppendFormat(b, timeLayout)
+	}
+	hour, min, sec := t.Clock()
+	b = appendDigits(b, year, 4)
+	b = append(b, '-')
+	b = appendDigits(b, int(month), 2)
+	b = append(b, '-')
+	b = appendDigits(b, day, 2)
+	b = append(b, 'T')
+	b = appendDigits(b, hour, 2)
+	b = append(b, ':')
+	b = appendDigits(b, min, 2)
+	b = append(b, ':')
+	b = appendDigits(b, sec, 2)
+	b = append(b, '.')
+	b = appendDigits(b, t.Nanosecond()/1000, 6)
+	return append(b, 'Z')
+}
+
+// appendDigits appends n (≥ 0) in exactly width decimal digits.
+func appendDigits(b []byte, n, width int) []byte {
+	b = append(b, make([]byte, width)...)
+	for i := len(b) - 1; i >= len(b)-width; i-- {
+		b[i] = byte('0' + n%10)
+		n /= 10
+	}
+	return b
 }

@@ -46,3 +46,29 @@ func FuzzUsageJSON(f *testing.F) {
 		}
 	})
 }
+
+// TestFormatTimeLikeLayout: formatTime writes what Format(timeLayout)
+// writes, in and out of the years it writes itself, in any zone.
+func TestFormatTimeLikeLayout(t *testing.T) {
+	zone := time.FixedZone("x", -7*3600-30*60)
+	for _, tm := range []time.Time{
+		time.Now(), time.Unix(0, 0), time.Unix(0, 999), time.Unix(1<<31, 999_999_999).In(zone),
+		time.Date(9999, 12, 31, 23, 59, 59, 999_999_999, time.UTC), time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC),
+		time.Date(0, 1, 1, 0, 0, 0, 1000, time.UTC), time.Date(-1, 12, 31, 23, 59, 59, 0, time.UTC), {},
+	} {
+		if got, want := formatTime(tm), tm.UTC().Format(timeLayout); got != want {
+			t.Errorf("formatTime(%v) = %s, want %s", tm, got, want)
+		}
+	}
+}
+
+func FuzzFormatTime(f *testing.F) {
+	f.Add(int64(0), int64(0), int64(0))
+	f.Add(int64(1<<40), int64(123_456_789), int64(3600))
+	f.Fuzz(func(t *testing.T, sec, nsec, offset int64) {
+		tm := time.Unix(sec, nsec).In(time.FixedZone("z", int(offset%(48*3600))))
+		if got, want := formatTime(tm), tm.UTC().Format(timeLayout); got != want {
+			t.Fatalf("formatTime(%v) = %s, want %s", tm, got, want)
+		}
+	})
+}
