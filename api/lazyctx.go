@@ -14,6 +14,8 @@ import (
 // Done, Err and Value make it first (Value for the context package's own
 // lookups, such as context.Cause's), so what anyone observes is the real
 // context. The API's own keys are the parent's and need nothing made.
+// logRequests makes it as part of the request's served (deadlineOf says
+// when), and stop is its CancelFunc.
 type lazyDeadline struct {
 	parent context.Context
 	at     time.Time
@@ -22,12 +24,6 @@ type lazyDeadline struct {
 	ctx     context.Context // the real one, once made
 	cancel  context.CancelFunc
 	stopped bool
-}
-
-// withLazyDeadline is context.WithDeadline, made lazily; its stop method
-// is the CancelFunc (returning l.stop as one would allocate a closure).
-func withLazyDeadline(parent context.Context, at time.Time) *lazyDeadline {
-	return &lazyDeadline{parent: parent, at: at}
 }
 
 func (l *lazyDeadline) real() context.Context {

@@ -9,7 +9,7 @@ import (
 
 func TestLazyDeadline(t *testing.T) {
 	t.Run("expires like WithDeadline", func(t *testing.T) {
-		ctx := withLazyDeadline(context.Background(), time.Now().Add(20*time.Millisecond))
+		ctx := newLazyDeadline(context.Background(), time.Now().Add(20*time.Millisecond))
 		cancel := ctx.stop
 		defer cancel()
 		child, stopChild := context.WithCancel(ctx) // a child made before the real one
@@ -22,7 +22,7 @@ func TestLazyDeadline(t *testing.T) {
 	})
 	t.Run("the parent's end ends it", func(t *testing.T) {
 		parent, stopParent := context.WithCancelCause(context.Background())
-		ctx := withLazyDeadline(parent, time.Now().Add(time.Hour))
+		ctx := newLazyDeadline(parent, time.Now().Add(time.Hour))
 		cancel := ctx.stop
 		defer cancel()
 		boom := errors.New("boom")
@@ -36,7 +36,7 @@ func TestLazyDeadline(t *testing.T) {
 		soon := time.Now().Add(time.Minute)
 		parent, stop := context.WithDeadline(context.Background(), soon)
 		defer stop()
-		ctx := withLazyDeadline(parent, soon.Add(time.Hour))
+		ctx := newLazyDeadline(parent, soon.Add(time.Hour))
 		cancel := ctx.stop
 		defer cancel()
 		if d, ok := ctx.Deadline(); !ok || !d.Equal(soon) {
@@ -45,7 +45,7 @@ func TestLazyDeadline(t *testing.T) {
 	})
 	t.Run("our values need nothing made; after stop it is cancelled", func(t *testing.T) {
 		info := &requestInfo{id: "x"}
-		ctx := withLazyDeadline(context.WithValue(context.Background(), infoKey, info), time.Now().Add(time.Hour))
+		ctx := newLazyDeadline(context.WithValue(context.Background(), infoKey, info), time.Now().Add(time.Hour))
 		cancel := ctx.stop
 		if ctx.Value(infoKey) != info {
 			t.Fatal("requestInfo not found through the lazy context")
@@ -64,7 +64,7 @@ func TestLazyDeadline(t *testing.T) {
 		}
 	})
 	t.Run("cancel after use stops it", func(t *testing.T) {
-		ctx := withLazyDeadline(context.Background(), time.Now().Add(time.Hour))
+		ctx := newLazyDeadline(context.Background(), time.Now().Add(time.Hour))
 		cancel := ctx.stop
 		done := ctx.Done()
 		cancel()
@@ -73,4 +73,9 @@ func TestLazyDeadline(t *testing.T) {
 			t.Fatalf("Err %v, want Canceled", ctx.Err())
 		}
 	})
+}
+
+// newLazyDeadline is what logRequests makes for a request with a deadline.
+func newLazyDeadline(parent context.Context, at time.Time) *lazyDeadline {
+	return &lazyDeadline{parent: parent, at: at}
 }

@@ -21,7 +21,7 @@ import (
 //     before its body is read, so an overloaded node spends nothing on it;
 //   - rateLimit: a token bucket per API key (after authentication, so a
 //     flood of made-up keys costs one failed lookup each and no bucket);
-//   - deadline: a time limit on every request but uploads and downloads,
+//   - deadlineOf: a time limit on every request but uploads and downloads,
 //     whose length grows with their size; a store call that runs past it
 //     ends with context.DeadlineExceeded, which the error table makes 504;
 //   - limitBody: the largest body a route can need (a dataset plus its
@@ -187,27 +187,22 @@ func isUnpagedList(r *http.Request) bool {
 	return r.Method == http.MethodGet && strings.TrimSuffix(r.URL.Path, "/") == "/v1/datasets" && r.URL.Query().Get("limit") == ""
 }
 
-// deadline bounds every request except uploads, downloads and unpaged
-// lists, whose duration grows with their size (an unpaged list streams all
-// of an organisation's datasets, as Cohere's SDKs ask for them) and which
-// the HTTP server's own timeouts and the client's connection bound instead.
-func (s *Server) deadline(next http.Handler) http.Handler {
+// deadlineOf is the deadline of a request that arrived at start: API
+// requests have one, except uploads and unpaged lists, whose duration
+// grows with their size (an unpaged list streams all of an organisation's
+// datasets, as Cohere's SDKs ask for them) and which the HTTP server's own
+// timeouts and the client's connection bound instead (downloads too, and
+// backups). logRequests puts it in the request's context, which it makes
+// anyway: a second context would be a second copy of the request.
+func (s *Server) deadlineOf(r *http.Request, start time.Time) (time.Time, bool) {
 	d := s.RequestTimeout
 	if d == 0 {
 		d = DefaultRequestTimeout
 	}
-	if d < 0 {
-		return next
+	if d < 0 || !isAPIPath(r.URL.Path) || isUpload(r) || isUnpagedList(r) || r.URL.Path == backupPath {
+		return time.Time{}, false
 	}
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if isUpload(r) || strings.HasPrefix(r.URL.Path, "/download/") || isUnpagedList(r) || r.URL.Path == backupPath {
-			next.ServeHTTP(w, r)
-			return
-		}
-		ctx := withLazyDeadline(r.Context(), time.Now().Add(d))
-		defer ctx.stop()
-		next.ServeHTTP(w, r.WithContext(ctx))
-	})
+	return start.Add(d), true
 }
 
 // limitBody bounds request bodies: a create may carry the largest dataset

@@ -129,12 +129,9 @@ func (m *Metrics) Wrap(next http.Handler) http.Handler {
 		sw := &sniffer{ResponseWriter: w}
 		next.ServeHTTP(sw, r)
 		info := api.InfoOf(r)
-		status := info.Status
+		status := info.Status // as the log line reports it (499: the client went away first)
 		if status == 0 {
-			status = http.StatusOK
-		}
-		if r.Context().Err() != nil && status < 400 && info.Out == 0 {
-			status = 499 // as the log line says: the client went away first
+			status = http.StatusOK // not inside api's request logging
 		}
 		route := info.Route
 		ser := m.seriesOf(route, methodLabel(r.Method), status)
