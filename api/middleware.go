@@ -108,7 +108,7 @@ func bearer(h string) string {
 // authenticate resolves the caller of every API request before routing.
 func (s *Server) authenticate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		h := r.Header.Get("Authorization")
+		h := headerValue(r.Header, "Authorization")
 		if h == "" {
 			writeError(w, r, silo.Errorf(silo.EUNAUTHORIZED, "no api key supplied: send Authorization: Bearer <key>"))
 			return
@@ -137,11 +137,20 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 
 // clientName is X-Client-Name, or the older SDKs' Request-Source, bounded.
 func clientName(r *http.Request) string {
-	n := r.Header.Get("X-Client-Name")
+	n := headerValue(r.Header, "X-Client-Name")
 	if n == "" {
-		n = r.Header.Get("Request-Source")
+		n = headerValue(r.Header, "Request-Source")
 	}
 	return truncate(n, 100)
+}
+
+// headerValue is h.Get(name) for a name already in canonical form: what
+// every request reads skips Get's canonicalisation of the name.
+func headerValue(h http.Header, name string) string {
+	if v := h[name]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
 }
 
 // statusWriter records the status and size of a response.

@@ -15,7 +15,10 @@ import (
 // here, the same on every store, before a create's body is read: 400, or
 // 404 for a path (an id that cannot exist is an id that does not).
 
-// textHeaders are the request headers silo records.
+// textHeaders are the request headers silo records, in canonical form:
+// they are read from the header map directly (r.Header[h]), without
+// Header.Values' canonicalisation of the name on every request
+// (TestTextHeadersCanonical).
 var textHeaders = []string{"X-Client-Name", "Request-Source", "Idempotency-Key"}
 
 // validText answers 400 or 404 to a request whose path, query or recorded
@@ -61,7 +64,7 @@ func checkText(r *http.Request) error {
 		return err
 	}
 	for _, h := range textHeaders {
-		for _, v := range r.Header.Values(h) {
+		for _, v := range r.Header[h] {
 			if !isText(v) {
 				return silo.Errorf(silo.EINVALID, "The %s header is not valid UTF-8 text or holds a NUL byte.", h)
 			}
