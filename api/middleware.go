@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"errors"
+	"io"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -21,8 +22,7 @@ const infoKey ctxKey = 0
 // requestInfo collects what the request's log line reports, and who the
 // caller is once authenticate knows.
 type requestInfo struct {
-	caller *silo.Caller // nil until authenticate knows; then &authed, in the same allocation
-	authed silo.Caller
+	caller silo.Caller // its Key is nil until authenticate knows
 	id     string
 	org    string
 	client string
@@ -31,6 +31,7 @@ type requestInfo struct {
 	in     int64
 	out    int64
 	conn   context.Context // the request's context as net/http made it: ends when the client goes away
+	start  time.Time       // when logRequests began the request
 }
 
 // finalStatus is the status the request's log line and metrics report:
@@ -76,6 +77,7 @@ type RequestInfo struct {
 	Status int
 	In     int64
 	Out    int64
+	Start  time.Time // when the request's handling began; its log line's duration counts from it
 }
 
 // InfoOf returns what is known of a request so far (after next.ServeHTTP
@@ -85,12 +87,12 @@ func InfoOf(r *http.Request) RequestInfo {
 	if i == nil {
 		return RequestInfo{}
 	}
-	return RequestInfo{Route: i.routeOr(r), Org: i.org, Status: i.finalStatus(), In: i.in, Out: i.out}
+	return RequestInfo{Route: i.routeOr(r), Org: i.org, Status: i.finalStatus(), In: i.in, Out: i.out, Start: i.start}
 }
 
 func callerOf(r *http.Request) *silo.Caller {
-	if i, _ := r.Context().Value(infoKey).(*requestInfo); i != nil {
-		return i.caller
+	if i, _ := r.Context().Value(infoKey).(*requestInfo); i != nil && i.caller.Key != nil {
+		return &i.caller
 	}
 	return nil
 }
@@ -129,8 +131,7 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 			return
 		}
 		i.org = key.OrgID
-		i.authed = silo.Caller{Key: key, ClientName: i.client, Org: org}
-		i.caller = &i.authed
+		i.caller = silo.Caller{Key: key, ClientName: i.client, Org: org}
 		next.ServeHTTP(w, r)
 	})
 }
@@ -179,18 +180,17 @@ func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // countingBody counts the request bytes read.
 type countingBody struct {
-	r    interface{ Read([]byte) (int, error) }
-	c    interface{ Close() error }
+	rc   io.ReadCloser
 	info *requestInfo
 }
 
 func (b *countingBody) Read(p []byte) (int, error) {
-	n, err := b.r.Read(p)
+	n, err := b.rc.Read(p)
 	b.info.in += int64(n)
 	return n, err
 }
 
-func (b *countingBody) Close() error { return b.c.Close() }
+func (b *countingBody) Close() error { return b.rc.Close() }
 
 // infoContext is context.WithValue(parent, infoKey, info), made as part of
 // served instead of on its own.
@@ -227,7 +227,7 @@ type served struct {
 func (s *Server) logRequests(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		v := &served{info: requestInfo{id: newRequestID(), client: clientName(r)}}
+		v := &served{info: requestInfo{id: newRequestID(), client: clientName(r), start: start}}
 		info := &v.info
 		v.reqID[0] = info.id
 		w.Header()["X-Request-Id"] = v.reqID[:] // Header().Set, without its slice
@@ -240,7 +240,7 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 		}
 		v.ctx = infoContext{Context: ctx, info: info}
 		r = r.WithContext(&v.ctx)
-		v.body = countingBody{r: r.Body, c: r.Body, info: info}
+		v.body = countingBody{rc: r.Body, info: info}
 		r.Body = &v.body
 		v.je = jsonErrors{ResponseWriter: w}
 		v.sw = statusWriter{ResponseWriter: &v.je, info: info}
@@ -251,8 +251,9 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 			if info.status >= 500 && info.status != 503 {
 				level = slog.LevelError
 			}
-			s.logRequest(r.Context(), requestLine{at: time.Now(), level: level, id: info.id, method: r.Method,
-				route: info.routeOr(r), status: info.status, in: info.in, out: info.out, duration: time.Since(start),
+			end := time.Now()
+			s.logRequest(r.Context(), requestLine{at: end, level: level, id: info.id, method: r.Method,
+				route: info.routeOr(r), status: info.status, in: info.in, out: info.out, duration: end.Sub(start),
 				org: info.org, client: info.client})
 		}()
 		next.ServeHTTP(sw, r)
