@@ -32,6 +32,7 @@ type chatRules struct {
 	// counts next: a real tokenizer costs more than the rest of a chat
 	// row's checks, so each message is tokenized once.
 	rowTokens int64
+	vals      [1]any // what row() returns
 }
 
 func newChatRules(o *Options) *chatRules {
@@ -62,7 +63,11 @@ func (c *chatRules) row(f *fields, p *partState) ([]any, *rowError) {
 	if !c.seen[i].addHash(pr.key) {
 		return nil, &rowError{filtered: true, reason: filteredDup}
 	}
-	return []any{pr.msgs}, nil
+	// A pointer to the row's messages in a slice reused row after row: a
+	// []message in a new []any was two allocations per row on the run's
+	// goroutine. Nothing keeps a row's values past its turn.
+	c.vals[0] = &pr.msgs
+	return c.vals[:], nil
 }
 
 // longTurns counts the turns of a conversation over Cohere's limit. "A turn
@@ -168,7 +173,7 @@ func chatRoleRules(msgs []message, eval bool) *rowError {
 }
 
 func (c *chatRules) add(b *tally, vals []any, _ *partState) {
-	msgs := vals[0].([]message)
+	msgs := messagesOf(vals[0])
 	b.tokens += c.rowTokens
 	for i, m := range msgs {
 		if i == 0 && m.Role == "System" {

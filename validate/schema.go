@@ -145,7 +145,7 @@ func appendRow(b []byte, fs []field, vals []any) []byte {
 			}
 			b = binary.AppendVarint(b, 0)
 		case kMessages:
-			b = appendMessages(b, vals[i].([]message))
+			b = appendMessages(b, messagesOf(vals[i]))
 		case kOptString:
 			if s, ok := vals[i].(string); ok {
 				b = binary.AppendVarint(b, 1)
@@ -166,6 +166,15 @@ func appendRow(b []byte, fs []field, vals []any) []byte {
 		}
 	}
 	return b
+}
+
+// messagesOf is a messages value of a row: a []message, or a pointer to
+// one (chatRules.row).
+func messagesOf(v any) []message {
+	if p, ok := v.(*[]message); ok {
+		return *p
+	}
+	return v.([]message)
 }
 
 // appendMessages writes an array of Message records: one block of them,
