@@ -369,21 +369,44 @@ func closeAll(files []ValidationFile, outs []*avroOut, err error) {
 }
 
 // avroOut is where the validator writes a part's Avro file. Its bytes are
-// gathered into large pooled buffers that go through the upload's pipe: a
-// goroutine hashes them and the blob store's Put writes them, so that the
+// gathered into buffers that go through the upload's pipe: a goroutine
+// hashes them and the blob store's Put writes them, so that the
 // validator's in-order goroutine, which every row passes through, neither
 // hashes (SHA-256 is ~0.7 CPU-s per GiB here) nor waits for the disk.
+//
+// The buffers are the part's own, avroBufs of avroBufSize, made once and
+// passed round: a part holds 2 MiB however long it is, and makes no
+// garbage (with a sync.Pool the GC dropped them at each cycle, and their
+// churn raised the peak heap of a long validation by a few MB).
 type avroOut struct {
 	p      *pipe
-	cur    *pooledBuf // being filled; nil before the first byte
+	free   chan *avroBuf // buffers not in the pipe
+	cur    *avroBuf      // being filled; nil before the first byte
 	n      int64
 	err    error // the blob store stopped reading
 	closed bool
 	done   chan error
 }
 
+const (
+	avroBufs    = 4
+	avroBufSize = 512 << 10
+)
+
+type avroBuf struct {
+	b    []byte
+	free chan *avroBuf
+}
+
+// Release gives the buffer back to its part; it never blocks, the part
+// made no more buffers than free holds.
+func (b *avroBuf) Release() { b.free <- b }
+
 func (s *Service) startPut(ctx context.Context, key string) *avroOut {
-	o := &avroOut{p: newPipe(ctx), done: make(chan error, 1)}
+	o := &avroOut{p: newPipe(ctx), free: make(chan *avroBuf, avroBufs), done: make(chan error, 1)}
+	for range avroBufs {
+		o.free <- &avroBuf{b: make([]byte, 0, avroBufSize), free: o.free}
+	}
 	go o.p.hash()
 	go func() {
 		_, err := s.Blobs.Put(ctx, key, o.p)
@@ -400,7 +423,13 @@ func (o *avroOut) Write(b []byte) (int, error) {
 	n := len(b)
 	for len(b) > 0 {
 		if o.cur == nil {
-			o.cur = avroBufs.Get().(*pooledBuf)
+			// All the buffers are in the pipe: wait for the writer.
+			select {
+			case o.cur = <-o.free:
+			case <-o.p.quit:
+				o.err = errWriterStopped
+				return n - len(b), o.err
+			}
 			o.cur.b = o.cur.b[:0]
 		}
 		k := copy(o.cur.b[len(o.cur.b):cap(o.cur.b)], b)
@@ -418,7 +447,7 @@ func (o *avroOut) Write(b []byte) (int, error) {
 
 // send passes the buffer being filled on to the hash and the write.
 func (o *avroOut) send() error {
-	c := Chunk{Data: o.cur.b, Buf: avroRelease{o.cur}}
+	c := Chunk{Data: o.cur.b, Buf: o.cur}
 	o.cur = nil
 	select {
 	case o.p.in <- c:
@@ -441,7 +470,7 @@ func (o *avroOut) close(err error) {
 		if err == nil && o.err == nil && len(o.cur.b) > 0 {
 			o.err = o.send()
 		} else {
-			avroBufs.Put(o.cur)
+			o.cur.Release()
 			o.cur = nil
 		}
 	}
@@ -462,13 +491,3 @@ func (o *avroOut) wait() error {
 }
 
 func (o *avroOut) sum() string { return hex.EncodeToString(o.p.h.Sum(nil)) }
-
-// avroBufSize is the size of avroOut's buffers: an Avro block (1 MiB by
-// default) fills about one.
-const avroBufSize = 1 << 20
-
-var avroBufs = sync.Pool{New: func() any { return &pooledBuf{b: make([]byte, 0, avroBufSize)} }}
-
-type avroRelease struct{ b *pooledBuf }
-
-func (r avroRelease) Release() { avroBufs.Put(r.b) }
