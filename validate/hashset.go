@@ -10,6 +10,7 @@ import (
 	"os"
 	"slices"
 	"sort"
+	"unsafe"
 )
 
 // hashSet remembers which keys (custom_ids, conversations, queries) were
@@ -83,7 +84,7 @@ func (h *hashSet) prefetch(k uint64) {
 	if t := &h.recent; t.slots != nil {
 		h.sink ^= t.slots[t.slot(k)]
 	}
-	if h.run != nil {
+	if h.run != nil && len(h.run.bloom.blocks) > 0 {
 		blk, _ := h.run.bloom.pos(k)
 		h.sink ^= blk[0]
 	}
@@ -157,9 +158,11 @@ func mergeRun(dir string, old *hashRun, add []uint64) (*hashRun, error) {
 	rebuild := old == nil || n > old.bloom.capacity
 	if rebuild {
 		// The old filter goes first: no lookup happens during the merge,
-		// and both at once would be the set's peak of memory.
+		// and both at once would be the set's peak of memory. If the merge
+		// fails, the old run stays without one (every lookup reads its
+		// page: slower, still exact).
 		if old != nil {
-			old.bloom = bloom{}
+			old.bloom.release()
 		}
 		out.bloom = newBloom(n + n/4)
 	} else {
@@ -188,7 +191,7 @@ func mergeRun(dir string, old *hashRun, add []uint64) (*hashRun, error) {
 		for i := int64(0); i < old.n || have; {
 			if !have {
 				if _, err := io.ReadFull(r, b[:]); err != nil {
-					f.Close()
+					out.close()
 					return nil, fmt.Errorf("validate: duplicate set spill: %w", err)
 				}
 				k, have, i = binary.LittleEndian.Uint64(b[:]), true, i+1
@@ -205,7 +208,7 @@ func mergeRun(dir string, old *hashRun, add []uint64) (*hashRun, error) {
 		put(k)
 	}
 	if err := w.Flush(); err != nil {
-		f.Close()
+		out.close()
 		return nil, fmt.Errorf("validate: duplicate set spill: %w", err)
 	}
 	return out, nil
@@ -244,6 +247,7 @@ func (r *hashRun) has(k uint64) (bool, error) {
 func (r *hashRun) close() {
 	if r != nil {
 		r.f.Close()
+		r.bloom.release()
 	}
 }
 
@@ -251,16 +255,33 @@ func (r *hashRun) close() {
 // bits pick a 64-byte block (one cache line), a remix of all its bits picks
 // four bits in it. At 6-7.5 bits per key it lets ~5-8% of absent keys
 // through to a pread: memory is what the set is bounded by.
+//
+// Its blocks live outside the Go heap (offheap.go): it is the one part of
+// a validation's memory that grows with the file (~4.5 MB at 4 GiB of chat
+// rows), it is rebuilt larger as the run grows, and on the heap each
+// rebuild left the old filter as garbage and raised the GC's goal by twice
+// its size, so that a long validation peaked ~10 MB higher than a short
+// one. Off the heap, a replaced filter is gone at once. A filter without
+// blocks (released, or never built) answers "maybe" to everything.
 type bloom struct {
 	blocks   [][8]uint64
 	capacity int64
+	mem      offHeap
 }
 
 const bloomBlockKeys = 85 // ~6 bits per key
 
 func newBloom(capacity int64) bloom {
 	n := max(1, (capacity+bloomBlockKeys-1)/bloomBlockKeys)
-	return bloom{blocks: make([][8]uint64, n), capacity: capacity}
+	mem := allocOffHeap(int(n) * 64)
+	return bloom{blocks: unsafe.Slice((*[8]uint64)(mem.ptr()), n), capacity: capacity, mem: mem}
+}
+
+// release frees the filter's blocks; it must not be used after, but for
+// mayHave's "maybe".
+func (b *bloom) release() {
+	b.mem.free()
+	*b = bloom{}
 }
 
 func (b *bloom) pos(k uint64) (*[8]uint64, uint64) {
@@ -277,6 +298,9 @@ func (b *bloom) add(k uint64) {
 }
 
 func (b *bloom) mayHave(k uint64) bool {
+	if len(b.blocks) == 0 {
+		return true
+	}
 	blk, h := b.pos(k)
 	for range 4 {
 		h = bits.RotateLeft64(h, 9)

@@ -41,6 +41,35 @@ func TestHashSetSpill(t *testing.T) {
 	}
 }
 
+// TestHashSetFailedMerge: a spill whose merge fails after it let go of the
+// old run's filter (its run unreadable, here truncated) leaves a set that
+// does not panic (it did: a lookup indexed the released filter): lookups
+// read the run's pages, and the read error fails the set (close), as any
+// unreadable spilled page does.
+func TestHashSetFailedMerge(t *testing.T) {
+	h := newHashSet()
+	h.dir, h.max = t.TempDir(), 500
+	for k := range uint64(501) {
+		h.addHash(k + 1) // the 500th spills: a run with a filter
+	}
+	if h.run == nil || len(h.run.bloom.blocks) == 0 {
+		t.Fatal("no run after 500 keys")
+	}
+	if err := h.run.f.Truncate(0); err != nil {
+		t.Fatal(err)
+	}
+	for k := range uint64(1000) {
+		h.addHash(1000 + k) // the next spill fails; lookups go on
+	}
+	if !h.noSpill {
+		t.Fatal("the merge of a truncated run did not fail")
+	}
+	h.addHash(1) // in the run: its page cannot be read
+	if err := h.close(); err == nil {
+		t.Fatal("an unreadable run was not reported")
+	}
+}
+
 // TestHashSetBoundedMemory checks that the set's memory stays at its cap.
 func TestHashSetBoundedMemory(t *testing.T) {
 	h := newHashSet()
