@@ -77,6 +77,7 @@ func main() {
 	smoke := flag.Bool("smoke", false, "small sizes, one round: checks the harness, not the targets")
 	peers := flag.Bool("peers", false, "also measure MinIO (the minio binary on PATH or in .bench/bin)")
 	out := flag.String("out", "BENCHMARKS.md", "where to write the table")
+	bin := flag.String("silo", "", "a silo binary to measure instead of building ./cmd/silo (to compare two builds)")
 	only := flag.String("only", "", "comma-separated workloads to run (usage,scale,upload,memory,validate,parallel,move,scaleout,peers); default all")
 	flag.Parse()
 	if flag.NArg() == 2 && flag.Arg(0) == "bare-usage" {
@@ -92,12 +93,12 @@ func main() {
 	if *smoke {
 		b.sz = smokeSizes
 	}
-	if err := b.run(*peers, *only, *out); err != nil {
+	if err := b.run(*peers, *bin, *only, *out); err != nil {
 		log.Fatal(err)
 	}
 }
 
-func (b *bench) run(peers bool, only, out string) error {
+func (b *bench) run(peers bool, bin, only, out string) error {
 	var err error
 	if b.root, err = os.Getwd(); err != nil {
 		return err
@@ -106,9 +107,11 @@ func (b *bench) run(peers bool, only, out string) error {
 		return err
 	}
 	defer os.RemoveAll(b.tmp)
-	log.Printf("building silo (work dir %s)", b.tmp)
-	if b.siloBin, err = buildSilo(b.root, b.tmp); err != nil {
-		return err
+	if b.siloBin = bin; b.siloBin == "" {
+		log.Printf("building silo (work dir %s)", b.tmp)
+		if b.siloBin, err = buildSilo(b.root, b.tmp); err != nil {
+			return err
+		}
 	}
 	workloads := []struct {
 		name string
