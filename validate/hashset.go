@@ -32,7 +32,6 @@ type hashSet struct {
 	seed   maphash.Seed
 	recent keyTable
 	run    *hashRun // nil until the first spill
-	sorted []uint64 // reused while spilling
 	dir    string   // where runs go; "" is os.TempDir()
 	max    int      // hashes kept in memory before a spill
 	// noSpill is set once a spill failed (no temp space): the set then
@@ -100,9 +99,15 @@ func (h *hashSet) len() int {
 
 // spill merges the map into the run on disk.
 func (h *hashSet) spill() error {
-	h.sorted = h.recent.appendSorted(h.sorted[:0])
-	next, err := mergeRun(h.dir, h.run, h.sorted)
+	sorted := h.recent.sortInPlace()
+	next, err := mergeRun(h.dir, h.run, sorted)
 	if err != nil {
+		// The keys stay in memory (noSpill): back into the table.
+		keys := slices.Clone(sorted)
+		h.recent.reset()
+		for _, k := range keys {
+			h.recent.insert(k)
+		}
 		return err
 	}
 	h.run.close()
@@ -380,32 +385,39 @@ func (t *keyTable) len() int {
 	return t.n
 }
 
-// appendSorted appends the table's keys in ascending order.
-func (t *keyTable) appendSorted(dst []uint64) []uint64 {
-	if t.zero {
-		dst = append(dst, 0)
-	}
+// sortInPlace sorts the table's keys in its own slots and returns them;
+// the table holds nothing usable after, until reset. A spill so needs no
+// second copy of the keys.
+func (t *keyTable) sortInPlace() []uint64 {
 	if t.n == 0 {
-		return dst
+		if t.zero {
+			return []uint64{0}
+		}
+		return nil
 	}
-	// From the slot after an empty one, so that the keys probing wrapped
-	// around to the first slots come last, where they sort.
-	mask := len(t.slots) - 1
+	// Keys in slot order, then those before the first empty slot moved
+	// after the others: probing wrapped them around from the last slots,
+	// and they sort last.
 	e := 0
 	for t.slots[e] != 0 {
 		e++
 	}
-	from := len(dst)
-	for i := (e + 1) & mask; i != e; i = (i + 1) & mask {
-		if k := t.slots[i]; k != 0 {
-			dst = append(dst, k)
+	keys := t.slots[:0]
+	for _, k := range t.slots {
+		if k != 0 {
+			keys = append(keys, k) // never ahead of the slot read
 		}
+	}
+	rotateLeft(keys, e)
+	if t.zero {
+		keys = keys[:len(keys)+1] // the table is at most half full
+		copy(keys[1:], keys)
+		keys[0] = 0
 	}
 	// Insertion sort: each key is at most its probe run's length from
 	// its place (those of the run that wraps around, a few, further).
 	// Hashes are seeded, so nobody can choose keys that make this slow;
 	// past a budget of moves a general sort finishes anyway.
-	keys := dst[from:]
 	budget := 8 * len(keys)
 	for i := 1; i < len(keys); i++ {
 		k := keys[i]
@@ -419,7 +431,14 @@ func (t *keyTable) appendSorted(dst []uint64) []uint64 {
 			break
 		}
 	}
-	return dst
+	return keys
+}
+
+// rotateLeft moves s[:k] to the end of s.
+func rotateLeft(s []uint64, k int) {
+	slices.Reverse(s[:k])
+	slices.Reverse(s[k:])
+	slices.Reverse(s)
 }
 
 // reset empties the table and keeps its memory for the next keys.

@@ -70,6 +70,31 @@ func TestHashSetFailedMerge(t *testing.T) {
 	}
 }
 
+// TestHashSetNoSpillStaysExact: a spill that cannot write its run (no temp
+// space) leaves every key in memory, still found: the spill sorted them in
+// the table's own slots, so they must be put back.
+func TestHashSetNoSpillStaysExact(t *testing.T) {
+	h := newHashSet()
+	h.dir, h.max = filepath.Join(t.TempDir(), "gone"), 500
+	defer h.close()
+	for k := range uint64(2000) {
+		if !h.addHash(k) {
+			t.Fatalf("new key %d reported seen", k)
+		}
+	}
+	if !h.noSpill || h.run != nil {
+		t.Fatalf("noSpill %v, run %v: the spill did not fail", h.noSpill, h.run)
+	}
+	for k := range uint64(2000) {
+		if h.addHash(k) {
+			t.Fatalf("key %d forgotten after the failed spill", k)
+		}
+	}
+	if h.len() != 2000 {
+		t.Fatalf("%d keys, want 2000", h.len())
+	}
+}
+
 // TestHashSetBoundedMemory checks that the set's memory stays at its cap.
 func TestHashSetBoundedMemory(t *testing.T) {
 	h := newHashSet()
@@ -161,7 +186,7 @@ func TestKeyTableSorted(t *testing.T) {
 				add(^uint64(0) - i) // all homed in the last slot: they wrap
 			}
 		}
-		got := tb.appendSorted(nil)
+		got := tb.sortInPlace()
 		if len(got) != len(want) || !slices.IsSorted(got) {
 			t.Fatalf("n=%d: %d keys, sorted %v; want %d", n, len(got), slices.IsSorted(got), len(want))
 		}
