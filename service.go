@@ -25,6 +25,11 @@ type Service struct {
 	LeaseTTL       time.Duration // how long a dead node's leases outlive it
 	ReserveStep    int64         // bytes reserved at a time while streaming
 	Workers        int           // validation workers
+	// ValidationGC is the GC percent (debug.SetGCPercent) while any
+	// validation runs; 0 leaves the GC as it is. A validation allocates
+	// little but keeps ~16 MB live for seconds to minutes, and at the
+	// default 100 the heap's peak wandered with the GC's timing.
+	ValidationGC int
 	// SettleTimeout bounds how long a create or delete whose answer was
 	// lost asks the store what became of it before answering 504.
 	SettleTimeout time.Duration

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"runtime/debug"
 	"sync"
 	"time"
 )
@@ -183,6 +184,7 @@ func (s *Service) validate(ctx context.Context, job *Job) error {
 	} else if err != nil {
 		return s.retry(ctx, job, err)
 	}
+	defer s.validationGC()()
 	start := time.Now()
 	parent := ctx
 	ctx, stop := context.WithCancelCause(ctx)
@@ -491,3 +493,31 @@ func (o *avroOut) wait() error {
 }
 
 func (o *avroOut) sum() string { return hex.EncodeToString(o.p.h.Sum(nil)) }
+
+// gcPercent is the process's GC percent as the validations running set it.
+var gcPercent struct {
+	mu      sync.Mutex
+	running int // validations running with Service.ValidationGC set
+	saved   int // the percent before the first of them
+}
+
+// validationGC sets the GC percent to s.ValidationGC while this and any
+// other validation run; the function returned puts it back after the last.
+func (s *Service) validationGC() (done func()) {
+	if s.ValidationGC <= 0 {
+		return func() {}
+	}
+	gcPercent.mu.Lock()
+	defer gcPercent.mu.Unlock()
+	if gcPercent.running == 0 {
+		gcPercent.saved = debug.SetGCPercent(s.ValidationGC)
+	}
+	gcPercent.running++
+	return func() {
+		gcPercent.mu.Lock()
+		defer gcPercent.mu.Unlock()
+		if gcPercent.running--; gcPercent.running == 0 {
+			debug.SetGCPercent(gcPercent.saved)
+		}
+	}
+}

@@ -194,7 +194,7 @@ func (m *Main) Open(ctx context.Context) error {
 	m.Service = &silo.Service{
 		Store: silo.WithDeadlines(m.Store, limits.requestTimeout), Blobs: m.Blobs, Validator: validate.New(vopts), Logger: m.Logger,
 		Node: nodeName(), DefaultQuota: quota, MaxDatasetSize: maxSize, Retention: retention, Workers: c.Workers,
-		LeaseTTL: lease,
+		LeaseTTL: lease, ValidationGC: validationGC(),
 	}
 	m.Service.Disk = localDisk(c, limits.minFreeSpace)
 	if err := m.bootstrap(ctx); err != nil {
