@@ -41,7 +41,10 @@ import (
 // Dropping is advice: where it is not supported (another OS, a file system
 // that ignores it), blobs are simply cached as before.
 
-// seqDropEvery is how much a seqReader reads between two drops.
+// seqDropEvery is how much a seqReader reads between two drops. 2 MiB made
+// a 1 GiB validation much slower (200 → validated 1.62-1.81 × the upload
+// against 1.17-1.26, 3 alternating runs, 2026-12-06); 64 MiB changed
+// nothing (1.20-1.30 against 1.19-1.30).
 const seqDropEvery = 16 << 20
 
 // seqReader reads a blob front to back, asking the kernel to read ahead
