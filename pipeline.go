@@ -86,35 +86,18 @@ func (u *Upload) addChunks(ctx context.Context, kind PartKind, filename string, 
 	}
 	u.blobs = append(u.blobs, key)
 
-	p := newPipe(ctx)
-	put := make(chan struct {
-		n   int64
-		err error
-	}, 1)
-	go func() {
-		n, err := u.s.Blobs.Put(ctx, key, p)
-		close(p.quit)
-		put <- struct {
-			n   int64
-			err error
-		}{n, err}
-	}()
-	go p.hash()
+	p := u.s.startPipe(ctx, key)
 	rerr := u.feed(ctx, p, pending, src)
 	pending = nil
-	p.perr = rerr
-	close(p.in)
-	res := <-put
-	for c := range p.out { // what the writer left when it stopped
-		c.Release()
-	}
+	p.end(rerr)
+	n, err := p.wait()
 	switch {
-	case rerr == errWriterStopped && res.err == nil:
+	case rerr == errWriterStopped && err == nil:
 		return Errorf(EINTERNAL, "the blob store stopped reading the upload before its end")
 	case rerr != nil && rerr != errWriterStopped:
 		return rerr // the quota or size refusal, not the store's wrapping of it
-	case res.err != nil:
-		return res.err
+	case err != nil:
+		return err
 	}
 	u.parts = append(u.parts, Part{
 		ID:        NewID("dp_"),
@@ -122,7 +105,7 @@ func (u *Upload) addChunks(ctx context.Context, kind PartKind, filename string, 
 		Format:    format,
 		Filename:  path.Base(filename),
 		BlobKey:   key,
-		SizeBytes: res.n,
+		SizeBytes: n,
 		SHA256:    hex.EncodeToString(p.h.Sum(nil)),
 	})
 	return nil
@@ -179,11 +162,8 @@ func (u *Upload) feed(ctx context.Context, p *pipe, pending []Chunk, src ChunkRe
 			c.Release()
 			return err
 		}
-		select {
-		case p.in <- c:
-		case <-p.quit:
-			c.Release()
-			return errWriterStopped
+		if err := p.send(c); err != nil {
+			return err
 		}
 	}
 }
@@ -207,20 +187,66 @@ func (u *Upload) count(ctx context.Context, n int64) error {
 
 // pipe carries chunks from the reader through the hash to the blob
 // store's Put, which reads it as an io.Reader or, if it can, through
-// WriteTo, writing each chunk as it is.
+// WriteTo, writing each chunk as it is. Uploads and the validator's Avro
+// parts are written through one.
 type pipe struct {
 	ctx  context.Context
 	in   chan Chunk    // reader → hash
 	out  chan Chunk    // hash → writer
 	quit chan struct{} // closed when Put returned
+	done chan putResult
 	h    hash.Hash
 	perr error // the reader's error; written before in is closed
 	rest Chunk // Read's part-used chunk
 }
 
-func newPipe(ctx context.Context) *pipe {
-	return &pipe{ctx: ctx, in: make(chan Chunk, pipeDepth), out: make(chan Chunk, pipeDepth),
-		quit: make(chan struct{}), h: sha256.New()}
+type putResult struct {
+	n   int64
+	err error
+}
+
+// startPipe starts the hash and the blob store's Put of key, reading what
+// the pipe is sent.
+func (s *Service) startPipe(ctx context.Context, key string) *pipe {
+	p := &pipe{ctx: ctx, in: make(chan Chunk, pipeDepth), out: make(chan Chunk, pipeDepth),
+		quit: make(chan struct{}), done: make(chan putResult, 1), h: sha256.New()}
+	go p.hash()
+	go func() {
+		n, err := s.Blobs.Put(ctx, key, p)
+		close(p.quit)
+		p.done <- putResult{n, err}
+	}()
+	return p
+}
+
+// send passes c on to the hash and the write; errWriterStopped (c
+// released) if the Put has returned.
+func (p *pipe) send(c Chunk) error {
+	select {
+	case p.in <- c:
+		return nil
+	case <-p.quit:
+		c.Release()
+		return errWriterStopped
+	}
+}
+
+// end tells the writer that nothing more comes: with err nil the file
+// ended and the Put stores it; otherwise the Put fails with err and
+// leaves nothing.
+func (p *pipe) end(err error) {
+	p.perr = err
+	close(p.in)
+}
+
+// wait returns the Put's outcome, once it has returned, and releases what
+// it left unwritten.
+func (p *pipe) wait() (int64, error) {
+	r := <-p.done
+	for c := range p.out {
+		c.Release()
+	}
+	return r.n, r.err
 }
 
 func (p *pipe) hash() {

@@ -387,7 +387,6 @@ type avroOut struct {
 	n      int64
 	err    error // the blob store stopped reading
 	closed bool
-	done   chan error
 }
 
 const (
@@ -405,16 +404,10 @@ type avroBuf struct {
 func (b *avroBuf) Release() { b.free <- b }
 
 func (s *Service) startPut(ctx context.Context, key string) *avroOut {
-	o := &avroOut{p: newPipe(ctx), free: make(chan *avroBuf, avroBufs), done: make(chan error, 1)}
+	o := &avroOut{p: s.startPipe(ctx, key), free: make(chan *avroBuf, avroBufs)}
 	for range avroBufs {
 		o.free <- &avroBuf{b: make([]byte, 0, avroBufSize), free: o.free}
 	}
-	go o.p.hash()
-	go func() {
-		_, err := s.Blobs.Put(ctx, key, o.p)
-		close(o.p.quit)
-		o.done <- err
-	}()
 	return o
 }
 
@@ -451,13 +444,7 @@ func (o *avroOut) Write(b []byte) (int, error) {
 func (o *avroOut) send() error {
 	c := Chunk{Data: o.cur.b, Buf: o.cur}
 	o.cur = nil
-	select {
-	case o.p.in <- c:
-		return nil
-	case <-o.p.quit:
-		c.Release()
-		return errWriterStopped
-	}
+	return o.p.send(c)
 }
 
 // close ends the part: with err nil its last bytes go on and the blob is
@@ -476,16 +463,12 @@ func (o *avroOut) close(err error) {
 			o.cur = nil
 		}
 	}
-	o.p.perr = err
-	close(o.p.in)
+	o.p.end(err)
 }
 
 // wait returns the Put's outcome, once the writer has taken what it will.
 func (o *avroOut) wait() error {
-	err := <-o.done
-	for c := range o.p.out { // what the writer left when it stopped
-		c.Release()
-	}
+	_, err := o.p.wait()
 	if err == nil && o.err != nil {
 		err = o.err
 	}
