@@ -47,7 +47,9 @@ func TestAvroOut(t *testing.T) {
 	}
 	big := bytes.Repeat([]byte("x"), 3*avroBufSize+17) // spans several buffers
 	want.Write(big)
-	o.Write(big)
+	if n, err := o.Write(big); n != len(big) || err != nil {
+		t.Fatalf("write of %d bytes: %d, %v", len(big), n, err)
+	}
 	o.close(nil)
 	if err := o.wait(); err != nil {
 		t.Fatal(err)
@@ -63,7 +65,9 @@ func TestAvroOut(t *testing.T) {
 	}
 
 	o = s.startPut(context.Background(), "failed")
-	o.Write(big)
+	if n, err := o.Write(big); n != len(big) || err != nil {
+		t.Fatalf("write of %d bytes: %d, %v", len(big), n, err)
+	}
 	o.close(errors.New("the validation failed"))
 	if err := o.wait(); err == nil {
 		t.Fatal("a part closed with an error was stored")
