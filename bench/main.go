@@ -84,8 +84,8 @@ func main() {
 		serveBareUsage(flag.Arg(1))
 		return
 	}
-	if flag.NArg() == 2 && flag.Arg(0) == "bare-upload" {
-		serveBareUpload(flag.Arg(1))
+	if flag.NArg() >= 2 && flag.NArg() <= 3 && flag.Arg(0) == "bare-upload" {
+		serveBareUpload(flag.Arg(1), flag.Arg(2))
 		return
 	}
 	log.SetFlags(log.Ltime)
