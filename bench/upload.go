@@ -60,21 +60,31 @@ func copyFsync(src, dst string) (time.Duration, error) {
 // own way of writing, reported beside the plain copy, whose speed on such
 // a VM depends on how much free memory the host has taken back.
 func copyFsyncDrop(src, dir string) (time.Duration, error) {
-	start := time.Now()
-	in, err := os.Open(src)
-	if err != nil {
-		return 0, err
-	}
-	defer in.Close()
 	defer os.RemoveAll(dir)
-	st, err := disk.Open(dir)
-	if err != nil {
-		return 0, err
-	}
-	if _, err := st.Put(context.Background(), silo.NewBlobKey(), struct{ io.Reader }{in}); err != nil {
+	start := time.Now()
+	if _, _, err := putFile(src, dir); err != nil {
 		return 0, err
 	}
 	return time.Since(start), nil
+}
+
+// putFile stores the file src as a blob of a disk store in dir (which the
+// caller removes) and returns the store and the blob's key.
+func putFile(src, dir string) (*disk.Store, string, error) {
+	in, err := os.Open(src)
+	if err != nil {
+		return nil, "", err
+	}
+	defer in.Close()
+	st, err := disk.Open(dir)
+	if err != nil {
+		return nil, "", err
+	}
+	key := silo.NewBlobKey()
+	if _, err := st.Put(context.Background(), key, struct{ io.Reader }{in}); err != nil {
+		return nil, "", err
+	}
+	return st, key, nil
 }
 
 // validationFloor is what the time from a create's 200 to `validated`
@@ -85,20 +95,12 @@ func copyFsyncDrop(src, dir string) (time.Duration, error) {
 // worker hashes it off the validator's goroutine. No HTTP, database, job
 // queue or claim: only the work that a validation must do.
 func validationFloor(src, dir string) (time.Duration, error) {
-	in, err := os.Open(src)
-	if err != nil {
-		return 0, err
-	}
-	defer in.Close()
 	defer os.RemoveAll(dir)
-	st, err := disk.Open(dir)
+	st, key, err := putFile(src, dir)
 	if err != nil {
 		return 0, err
 	}
-	ctx, key := context.Background(), silo.NewBlobKey()
-	if _, err := st.Put(ctx, key, struct{ io.Reader }{in}); err != nil {
-		return 0, err
-	}
+	ctx := context.Background()
 	start := time.Now()
 	blob, err := st.Open(ctx, key, 0, -1)
 	if err != nil {
