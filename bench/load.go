@@ -112,6 +112,16 @@ func medianLoad(rs []loadResult) loadResult {
 	return loadResult{RPS: median(rps), P50: median(p50), P99: median(p99), N: n}
 }
 
+// inTurn returns a and b in the order round gives them: a first in even
+// rounds, b first in odd ones, so that neither of two compared kinds
+// always runs after the other (and after what the other leaves behind).
+func inTurn[T any](round int, a, b T) []T {
+	if round%2 == 1 {
+		return []T{b, a}
+	}
+	return []T{a, b}
+}
+
 func median[T int64 | float64 | time.Duration](xs []T) T {
 	s := slices.Clone(xs)
 	slices.Sort(s)

@@ -67,11 +67,7 @@ func (b *bench) scaleOut() error {
 	// (7 in a full run) for their medians to settle.
 	var tight, huge []createRun
 	for round := range 2*b.sz.Rounds + 1 {
-		order := []int64{half, 1 << 50}
-		if round%2 == 1 {
-			order[0], order[1] = order[1], order[0]
-		}
-		for _, quota := range order {
+		for _, quota := range inTurn[int64](round, half, 1<<50) {
 			r, err := b.createBurst(nodes, fmt.Sprintf("so-%d-%d", round, quota), quota, file, n)
 			if err != nil {
 				return err

@@ -360,14 +360,10 @@ func (b *bench) parallel() error {
 	}
 	var serial, par, huge, tightR []float64
 	for round := range b.sz.Rounds {
-		quotas := []kind{{&huge, "huge-quota", 1 << 50, true, false}, {&tightR, "tight-quota", tight, true, false}}
-		if round%2 == 1 {
-			quotas[0], quotas[1] = quotas[1], quotas[0]
-		}
 		for _, r := range append([]kind{
 			{&serial, "serial", 1 << 50, false, true},
 			{&par, "parallel", 1 << 50, true, true},
-		}, quotas...) {
+		}, inTurn(round, kind{&huge, "huge-quota", 1 << 50, true, false}, kind{&tightR, "tight-quota", tight, true, false})...) {
 			v, err := run(r.name, r.quota, r.parallel, r.sized)
 			if err != nil {
 				return err
@@ -449,7 +445,11 @@ func serveBareUpload(addr, dir string) {
 					http.Error(w, err.Error(), http.StatusInternalServerError)
 					return
 				}
-				defer st.Delete(context.Background(), key) // after the answer
+				defer func() { // after the answer
+					if err := st.Delete(context.Background(), key); err != nil {
+						log.Printf("bare-upload: %v", err)
+					}
+				}()
 				continue
 			}
 			if _, err := io.CopyBuffer(struct{ io.Writer }{h}, struct{ io.Reader }{p}, make([]byte, 1<<20)); err != nil {
