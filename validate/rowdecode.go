@@ -133,11 +133,13 @@ func (d *rowDecoder) decodeMessages(s *scanner) ([]message, bool) {
 		return a.msgs[start:start:start], true
 	}
 	for {
-		m, ok := d.message(s)
+		m, ascii, ok := d.message(s)
 		if !ok {
 			return nil, false
 		}
 		switch {
+		case d.est && ascii:
+			m.tokens, m.counted = charTokens(len(m.Content)), true // a rune a byte
 		case d.est:
 			m.tokens, m.counted = CharEstimate{}.CountTokens(m.Content), true
 		case d.tok != nil:
@@ -154,10 +156,11 @@ func (d *rowDecoder) decodeMessages(s *scanner) ([]message, bool) {
 	}
 }
 
-// message reads one {"role": "...", "content": "..."} at s.i.
-func (d *rowDecoder) message(s *scanner) (m message, ok bool) {
+// message reads one {"role": "...", "content": "..."} at s.i, and
+// whether its content is all ASCII, escapes included.
+func (d *rowDecoder) message(s *scanner) (m message, ascii, ok bool) {
 	if !s.eat('{') {
-		return m, false
+		return m, false, false
 	}
 	var role, content bool
 	if !s.eat('}') {
@@ -166,7 +169,7 @@ func (d *rowDecoder) message(s *scanner) (m message, ok bool) {
 			q := s.i
 			name, _, ok := s.str()
 			if !ok || !s.eat(':') {
-				return m, false
+				return m, false, false
 			}
 			switch string(name) {
 			case "role", "content":
@@ -175,32 +178,35 @@ func (d *rowDecoder) message(s *scanner) (m message, ok bool) {
 					dst, seen = &m.Content, &content
 				}
 				if *seen || s.peek() != '"' {
-					return m, false
+					return m, false, false
 				}
 				*seen = true
 				vq := s.i
 				body, esc, ok := s.str()
 				if !ok {
-					return m, false
+					return m, false, false
+				}
+				if name[0] == 'c' {
+					ascii = s.ascii && !esc // an escape may stand for any rune
 				}
 				if *dst, ok = d.unquote(body, esc, s.b[vq:s.i]); !ok {
-					return m, false
+					return m, false, false
 				}
 			default:
 				if foldsToMessageField(s.b[q:q+len(name)+2]) || !s.value(0) {
-					return m, false
+					return m, false, false
 				}
 			}
 			if s.eat(',') {
 				continue
 			}
 			if !s.eat('}') {
-				return m, false
+				return m, false, false
 			}
 			break
 		}
 	}
-	return m, role && content
+	return m, ascii, role && content
 }
 
 // unquote returns a string as a Go string: its body as a view of the row,

@@ -10,6 +10,7 @@ import (
 // encoding/json matches case-insensitively, duplicates, nulls, non-objects,
 // trailing data.
 var rowDecoderSeeds = []string{
+	`{"messages":[{"role":"User","content":"日本語 é 😀 and a long ASCII tail past a 32-byte block"},{"role":"Chatbot","content":"\u65e5 x"}]}`,
 	`{"messages":[{"role":"User","content":"hi"},{"role":"Chatbot","content":"yo"}]}`,
 	`{"messages":[{"role":"User","content":"h\u00e9\n\"q\""},{"content":"x","role":"Chatbot","n":[1,{"a":2}]}]}`,
 	`{"messages":[{"Role":"User","content":"hi"}]}`,
@@ -36,7 +37,8 @@ var rowDecoderSeeds = []string{
 
 // FuzzRowDecoder checks the one-pass decoder against the decoding it
 // replaces: whenever it accepts a row, encoding/json semantics (the v1 mode
-// of the slow path) accept it too, with the same fields and messages.
+// of the slow path) accept it too, with the same fields and messages, and
+// the messages' tokens are CharEstimate's count of their contents.
 func FuzzRowDecoder(f *testing.F) {
 	for _, s := range rowDecoderSeeds {
 		f.Add([]byte(s))
@@ -46,7 +48,7 @@ func FuzzRowDecoder(f *testing.F) {
 		if len(line) == 0 || line[0] != '{' {
 			return
 		}
-		d := rowDecoder{messages: true}
+		d := rowDecoder{messages: true, est: true}
 		fast, ok := d.decode(bytes.Clone(line))
 		if !ok {
 			return
@@ -77,6 +79,9 @@ func FuzzRowDecoder(f *testing.F) {
 		for i, m := range want {
 			if got := fast.msgs[i]; got.Role != m.Role || got.Content != m.Content {
 				t.Fatalf("message %d: %+v, slow path %+v", i, got, m)
+			}
+			if got, want := fast.msgs[i].tokens, (CharEstimate{}).CountTokens(m.Content); got != want || !fast.msgs[i].counted {
+				t.Fatalf("message %d: %d tokens, CharEstimate counts %d", i, got, want)
 			}
 		}
 	})

@@ -15,7 +15,15 @@ const (
 	chatTokenListLimit = 20   // conversations listed in the too-many-tokens warning
 )
 
-var chatRoles = map[string]bool{"System": true, "User": true, "Chatbot": true}
+// isChatRole reports whether a message's role is one of Cohere's three (a
+// switch: a map lookup hashed every message's role).
+func isChatRole(role string) bool {
+	switch role {
+	case "System", "User", "Chatbot":
+		return true
+	}
+	return false
+}
 
 // chatRules check {"messages": [{"role", "content"}]} conversations. A
 // leading System message is the preamble; later System messages are
@@ -149,7 +157,7 @@ func chatMessageError(v value, i int) *rowError {
 func chatRoleRules(msgs []message, eval bool) *rowError {
 	var user, bot bool
 	for i, m := range msgs {
-		if !chatRoles[m.Role] {
+		if !isChatRole(m.Role) {
 			return &rowError{msg: fmt.Sprintf("extra speaker in example: %s (line : {line})", m.Role)}
 		}
 		user = user || m.Role == "User"

@@ -1,9 +1,6 @@
 package validate
 
 import (
-	"bytes"
-	"encoding/binary"
-	"math/bits"
 	"unicode/utf8"
 )
 
@@ -16,10 +13,11 @@ import (
 //
 // It exists for speed: the contents of a chat row are ~95% of its bytes,
 // and jsontext's string scan looks at them one byte at a time (a fifth of
-// a chat validation's CPU); str looks at eight at a time.
+// a chat validation's CPU); str looks at 32 at a time (indexSpecial).
 type scanner struct {
-	b []byte
-	i int // the next byte to read
+	b     []byte
+	i     int  // the next byte to read
+	ascii bool // the last string str read had only ASCII bytes
 }
 
 const maxScanDepth = 256
@@ -56,87 +54,51 @@ func (s *scanner) peek() byte {
 	return 0
 }
 
-const (
-	ones  = 0x0101010101010101
-	highs = 0x8080808080808080
-)
-
-// firstSpecial returns the index of b's first backslash, control
-// character or non-ASCII byte, or len(b): eight bytes at a time, since
-// string bodies are most of a chat row's bytes.
-func firstSpecial(b []byte) int {
-	const bs = ones * '\\'
-	// A byte's high bit is set if it is < 0x20 (subtracting 0x20
-	// borrows), >= 0x80, or a backslash (w^bs is zero there). A borrow can
-	// set bits above a true one, never below: the lowest set bit is the
-	// first special byte.
-	mask := func(w uint64) uint64 { return ((w - ones*0x20) | w | ((w^bs)-ones)&^(w^bs)) & highs }
-	i := 0
-	for ; i+16 <= len(b); i += 16 {
-		m, n := mask(binary.LittleEndian.Uint64(b[i:])), mask(binary.LittleEndian.Uint64(b[i+8:]))
-		if m|n != 0 {
-			if m != 0 {
-				return i + bits.TrailingZeros64(m)>>3
-			}
-			return i + 8 + bits.TrailingZeros64(n)>>3
-		}
-	}
-	for ; i+8 <= len(b); i += 8 {
-		if m := mask(binary.LittleEndian.Uint64(b[i:])); m != 0 {
-			return i + bits.TrailingZeros64(m)>>3
-		}
-	}
-	for ; i < len(b); i++ {
-		if c := b[i]; c < 0x20 || c >= utf8.RuneSelf || c == '\\' {
-			return i
-		}
-	}
-	return i
-}
-
 // str reads the string that starts at s.i (its quote) and returns its
 // bytes between the quotes, and whether they hold escapes (the caller
 // unquotes those). Escapes are checked for form only: a \u escape of a
 // lone surrogate passes, since the caller's unquoting, or encoding/json's
-// reading of a raw value, decides what it means.
+// reading of a raw value, decides what it means. s.ascii says whether the
+// body was all ASCII (a tokenizer that counts runes may then use its
+// length).
 //
-// The closing quote is found with IndexByte (vectorised), the bytes before
-// it checked a word at a time; only escapes and non-ASCII runes are looked
-// at one by one.
+// The bytes are checked in one pass (indexSpecial, 32 at a time); only
+// escapes and non-ASCII runes are looked at one by one.
 func (s *scanner) str() (body []byte, esc, ok bool) {
 	b := s.b
 	if s.i >= len(b) || b[s.i] != '"' {
 		return nil, false, false
 	}
 	start := s.i + 1
+	s.ascii = true
 	for i := start; ; {
-		q := bytes.IndexByte(b[i:], '"')
-		if q < 0 {
+		p := i + indexSpecial(b[i:])
+		if p == len(b) {
 			return nil, false, false
 		}
-		q += i
-		for i <= q {
-			p := i + firstSpecial(b[i:q])
-			if p == q {
-				s.i = q + 1
-				return b[start:q], esc, true
-			}
-			switch c := b[p]; {
-			case c == '\\':
-				n := escapeLen(b[p:])
-				if n == 0 {
-					return nil, false, false
-				}
-				esc, i = true, p+n // past q if it escaped the quote at q
-			case c < 0x20:
+		switch c := b[p]; {
+		case c == '"':
+			s.i = p + 1
+			return b[start:p], esc, true
+		case c == '\\':
+			n := escapeLen(b[p:])
+			if n == 0 {
 				return nil, false, false
-			default: // a rune's bytes are never a quote
-				r, n := utf8.DecodeRune(b[p:q])
+			}
+			esc, i = true, p+n
+		case c < 0x20:
+			return nil, false, false
+		default:
+			// A run of runes (never a quote's byte), decoded one by one.
+			s.ascii = false
+			for p < len(b) && b[p] >= utf8.RuneSelf {
+				r, n := utf8.DecodeRune(b[p:])
 				if r == utf8.RuneError && n == 1 {
 					return nil, false, false
 				}
-				i = p + n
+				p += n
 			}
+			i = p
 		}
 	}
 }

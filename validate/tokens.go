@@ -20,9 +20,10 @@ type Tokenizer interface {
 type CharEstimate struct{}
 
 // CountTokens returns ⌈runes/4⌉.
-func (CharEstimate) CountTokens(s string) int64 {
-	return int64(runeCount(s)+3) / 4
-}
+func (CharEstimate) CountTokens(s string) int64 { return charTokens(runeCount(s)) }
+
+// charTokens is CharEstimate's count for a text of n runes.
+func charTokens(n int) int64 { return int64(n+3) / 4 }
 
 // runeCount is utf8.RuneCountInString (invalid bytes count one each), 16
 // bytes at a step through ASCII: that loop decodes rune by rune, and was
