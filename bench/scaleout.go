@@ -99,7 +99,7 @@ func (b *bench) scaleOut() error {
 	b.ratioRow(w, "scale-out (2 nodes) vs embedded (1 node, SQLite + disk), huge quota, creates/s",
 		fmt.Sprintf("%.1f creates/s", h.rate), fmt.Sprintf("%.1f creates/s embedded", e.rate), h.rate/e.rate, "", 0)
 	b.note("Workload 8: ratios per round (tight/huge): %s; PostgreSQL is a throwaway cluster without fsync (as in the tests), versitygw on local disk, all on this machine's 2 cores.",
-		roundRatios(tight, huge))
+		roundRatios(rates(tight), rates(huge)))
 
 	// PostgreSQL p50: authenticated usage through a node (one query: key +
 	// org) against SELECT 1 from here, same connections and duration.
@@ -127,23 +127,31 @@ type createRun struct {
 }
 
 func medianRun(rs []createRun) createRun {
-	var rates []float64
 	var acc []int64
 	for _, r := range rs {
-		rates, acc = append(rates, r.rate), append(acc, int64(r.accepted))
+		acc = append(acc, int64(r.accepted))
 	}
-	return createRun{rate: median(rates), accepted: int(median(acc))}
+	return createRun{rate: median(rates(rs)), accepted: int(median(acc))}
 }
 
-func roundRatios(a, b []createRun) string {
+// roundRatios is a[i]/b[i] for each round, for the notes.
+func roundRatios(a, b []float64) string {
 	s := ""
 	for i := range a {
 		if i > 0 {
 			s += ", "
 		}
-		s += fmt.Sprintf("%.2f", a[i].rate/b[i].rate)
+		s += fmt.Sprintf("%.2f", a[i]/b[i])
 	}
 	return s
+}
+
+func rates(rs []createRun) []float64 {
+	var r []float64
+	for _, x := range rs {
+		r = append(r, x.rate)
+	}
+	return r
 }
 
 // createBurst makes a new org with the quota and sends n creates of file

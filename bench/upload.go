@@ -515,6 +515,7 @@ func (b *bench) parallel() error {
 		fmtMBps(median(serial))+" one at a time", median(par)/median(serial), ">=", 0.9)
 	b.ratioRow(w, fmt.Sprintf("%d parallel chunked uploads, quota = data + %d × reserve step", n, n), fmtMBps(median(tightR)),
 		fmtMBps(median(huge))+" with a huge quota", median(tightR)/median(huge), ">=", 0.95)
+	b.note("Workload 6: tight/huge quota per round: %s.", roundRatios(tightR, huge))
 	if b.copyMBps > 0 {
 		b.ratioRow(w, "parallel aggregate vs Go copy + fsync of workload 3", fmtMBps(median(par)), fmtMBps(b.copyMBps), median(par)/b.copyMBps, "", 0)
 	}
