@@ -39,7 +39,9 @@ func TestUploadStoreDeadline(t *testing.T) {
 	if _, ok := svc.Store.(silo.IdempotencyStore); !ok {
 		t.Fatal("the wrapper hides the store's IdempotencyStore")
 	}
-	db, err := sql.Open("sqlite", "file:"+filepath.Join(dir, "silo.db"))
+	// A busy timeout: the server may be committing (the org and key just
+	// made, a sweep) just as the lock is taken (SQLITE_BUSY, seen in CI).
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(dir, "silo.db")+"?_pragma=busy_timeout(10000)")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -135,7 +135,9 @@ func TestShedBeforeBody(t *testing.T) {
 func TestStoreDeadline504(t *testing.T) {
 	e := silotest.Start(t, silotest.Options{Configure: func(s *api.Server) { s.RequestTimeout = 300 * time.Millisecond }})
 	_, key := e.Org(t, "a", 0, silo.RoleWriter)
-	db, err := sql.Open("sqlite", "file:"+filepath.Join(e.Dir, "silo.db"))
+	// A busy timeout: the server may be committing (the org and key just
+	// made, a sweep) just as the lock is taken (SQLITE_BUSY, seen in CI).
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(e.Dir, "silo.db")+"?_pragma=busy_timeout(10000)")
 	if err != nil {
 		t.Fatal(err)
 	}
