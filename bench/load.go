@@ -103,13 +103,21 @@ func measure(conc int, dur time.Duration, do func(ctx context.Context) error) (l
 // medianLoad combines the runs of one side of a comparison: the median of
 // each figure.
 func medianLoad(rs []loadResult) loadResult {
-	var rps []float64
 	var p50, p99 []time.Duration
 	n := 0
 	for _, r := range rs {
-		rps, p50, p99, n = append(rps, r.RPS), append(p50, r.P50), append(p99, r.P99), n+r.N
+		p50, p99, n = append(p50, r.P50), append(p99, r.P99), n+r.N
 	}
-	return loadResult{RPS: median(rps), P50: median(p50), P99: median(p99), N: n}
+	return loadResult{RPS: median(rpsOf(rs)), P50: median(p50), P99: median(p99), N: n}
+}
+
+// rpsOf is each run's requests per second.
+func rpsOf(rs []loadResult) []float64 {
+	var rps []float64
+	for _, r := range rs {
+		rps = append(rps, r.RPS)
+	}
+	return rps
 }
 
 // inTurn returns a and b in the order round gives them: a first in even

@@ -313,14 +313,14 @@ func (b *bench) upload() error {
 			return err
 		}
 		cpDrop = append(cpDrop, mbps(size, d))
-		if d, err = validationFloor(file, filepath.Join(b.tmp, "floor")); err != nil {
+		floorD, err := validationFloor(file, filepath.Join(b.tmp, "floor"))
+		if err != nil {
 			return err
 		}
-		floor = append(floor, d.Seconds())
-		if d, err = ioFloor(file, filepath.Join(b.tmp, "floor")); err != nil {
+		ioD, err := ioFloor(file, filepath.Join(b.tmp, "floor"))
+		if err != nil {
 			return err
 		}
-		ioFl = append(ioFl, d.Seconds())
 		start := time.Now()
 		id, took, err := c.upload(file, string(silo.TypeChatFinetune), true)
 		if err != nil {
@@ -333,8 +333,7 @@ func (b *bench) upload() error {
 		e2e = append(e2e, mbps(size, time.Since(start)))
 		// Issue 14: validated no later after the ack than the upload took.
 		lag = append(lag, float64(time.Since(start)-took)/float64(took))
-		floor[len(floor)-1] /= took.Seconds()
-		ioFl[len(ioFl)-1] /= took.Seconds()
+		floor, ioFl = append(floor, floorD.Seconds()/took.Seconds()), append(ioFl, ioD.Seconds()/took.Seconds())
 		if err := c.delete(id); err != nil {
 			return err
 		}

@@ -76,11 +76,7 @@ func (b *bench) usageVsBare() error {
 		}
 	}
 	sm, bm := medianLoad(sr), medianLoad(br)
-	var srps, brps []float64
-	for i := range sr {
-		srps, brps = append(srps, sr[i].RPS), append(brps, br[i].RPS)
-	}
-	b.note("Workload 1: silo/bare req/s per round: %s.", roundRatios(srps, brps))
+	b.note("Workload 1: silo/bare req/s per round: %s.", roundRatios(rpsOf(sr), rpsOf(br)))
 	w := "1 usage"
 	b.ratioRow(w, fmt.Sprintf("GET /v1/datasets/usage req/s (%d conns)", b.sz.Conc), fmt.Sprintf("%.0f req/s", sm.RPS),
 		fmt.Sprintf("%.0f req/s bare net/http", bm.RPS), sm.RPS/bm.RPS, ">=", 0.8)
