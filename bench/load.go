@@ -15,13 +15,19 @@ type loadResult struct {
 	RPS      float64
 	P50, P99 time.Duration
 	N        int
+	// CPUPerReq is the server's CPU time (user + system, all its threads)
+	// over the measured run divided by the requests answered in it, when
+	// the run was told which process serves: unlike req/s it does not move
+	// with what else the machine runs at the time.
+	CPUPerReq time.Duration
 }
 
 // load is the one load generator used for silo and its baselines alike:
 // conc goroutines, each on its own keep-alive connection, send GET url
 // back to back for dur (after a short warm-up) and record every latency.
 // Any status but 200 aborts the run: a benchmark of errors is no benchmark.
-func load(url, key string, conc int, dur time.Duration) (loadResult, error) {
+// srv, when not nil, is the process that serves url (see CPUPerReq).
+func load(srv *proc, url, key string, conc int, dur time.Duration) (loadResult, error) {
 	tr := &http.Transport{MaxIdleConnsPerHost: conc, MaxConnsPerHost: conc, DisableCompression: true}
 	defer tr.CloseIdleConnections()
 	client := &http.Client{Transport: tr}
@@ -41,12 +47,13 @@ func load(url, key string, conc int, dur time.Duration) (loadResult, error) {
 		}
 		return nil
 	}
-	return measure(conc, dur, func(ctx context.Context) error { return get(ctx) })
+	return measure(srv, conc, dur, func(ctx context.Context) error { return get(ctx) })
 }
 
 // measure runs do back to back on conc goroutines for dur (after a short
-// warm-up) and records every latency; the first error aborts the run.
-func measure(conc int, dur time.Duration, do func(ctx context.Context) error) (loadResult, error) {
+// warm-up) and records every latency; the first error aborts the run. srv,
+// when not nil, is the process that answers do (see CPUPerReq).
+func measure(srv *proc, conc int, dur time.Duration, do func(ctx context.Context) error) (loadResult, error) {
 	run := func(d time.Duration, record bool) ([][]time.Duration, error) {
 		ctx, cancel := context.WithTimeout(context.Background(), d)
 		defer cancel()
@@ -81,11 +88,23 @@ func measure(conc int, dur time.Duration, do func(ctx context.Context) error) (l
 	if _, err := run(min(dur/4, time.Second), false); err != nil {
 		return loadResult{}, err
 	}
+	var cpu0, cpu1 time.Duration
+	if srv != nil {
+		var err error
+		if cpu0, err = srv.cpuTime(); err != nil {
+			return loadResult{}, err
+		}
+	}
 	start := time.Now()
 	lats, err := run(dur, true)
 	elapsed := time.Since(start)
 	if err != nil {
 		return loadResult{}, err
+	}
+	if srv != nil {
+		if cpu1, err = srv.cpuTime(); err != nil {
+			return loadResult{}, err
+		}
 	}
 	all := slices.Concat(lats...)
 	if len(all) == 0 {
@@ -93,22 +112,23 @@ func measure(conc int, dur time.Duration, do func(ctx context.Context) error) (l
 	}
 	slices.Sort(all)
 	return loadResult{
-		RPS: float64(len(all)) / elapsed.Seconds(),
-		P50: all[len(all)/2],
-		P99: all[len(all)*99/100],
-		N:   len(all),
+		RPS:       float64(len(all)) / elapsed.Seconds(),
+		P50:       all[len(all)/2],
+		P99:       all[len(all)*99/100],
+		N:         len(all),
+		CPUPerReq: (cpu1 - cpu0) / time.Duration(len(all)),
 	}, nil
 }
 
 // medianLoad combines the runs of one side of a comparison: the median of
 // each figure.
 func medianLoad(rs []loadResult) loadResult {
-	var p50, p99 []time.Duration
+	var p50, p99, cpu []time.Duration
 	n := 0
 	for _, r := range rs {
-		p50, p99, n = append(p50, r.P50), append(p99, r.P99), n+r.N
+		p50, p99, cpu, n = append(p50, r.P50), append(p99, r.P99), append(cpu, r.CPUPerReq), n+r.N
 	}
-	return loadResult{RPS: median(rpsOf(rs)), P50: median(p50), P99: median(p99), N: n}
+	return loadResult{RPS: median(rpsOf(rs)), P50: median(p50), P99: median(p99), N: n, CPUPerReq: median(cpu)}
 }
 
 // rpsOf is each run's requests per second.

@@ -102,6 +102,36 @@ func (p *proc) peakRSS() (int64, error) {
 	return 0, fmt.Errorf("no VmHWM in /proc/%d/status", p.cmd.Process.Pid)
 }
 
+// clockTicks is USER_HZ, the unit of /proc/PID/stat's times: 100 on every
+// Linux architecture Go runs on (sysconf(_SC_CLK_TCK) without cgo).
+const clockTicks = 100
+
+// cpuTime is the CPU time (user + system) the process has used so far, all
+// its threads, to the 10 ms of /proc/PID/stat: a load run of a few seconds
+// uses seconds of it.
+func (p *proc) cpuTime() (time.Duration, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.cmd.Process.Pid))
+	if err != nil {
+		return 0, err
+	}
+	// The fields after the command name (in parentheses, which may hold
+	// spaces) start with the third, state; utime and stime are the 14th and 15th.
+	i := bytes.LastIndexByte(b, ')')
+	f := strings.Fields(string(b[i+1:]))
+	if i < 0 || len(f) < 13 {
+		return 0, fmt.Errorf("/proc/%d/stat: %q", p.cmd.Process.Pid, b)
+	}
+	var ticks int64
+	for _, s := range f[11:13] {
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("/proc/%d/stat: %w", p.cmd.Process.Pid, err)
+		}
+		ticks += n
+	}
+	return time.Duration(ticks) * time.Second / clockTicks, nil
+}
+
 var siloListening = regexp.MustCompile(`msg="silo listening" addr=(\S+)`)
 
 // siloServer starts `silo serve` on a port of its own in dataDir with the

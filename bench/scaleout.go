@@ -105,7 +105,7 @@ func (b *bench) scaleOut() error {
 	// org) against SELECT 1 from here, same connections and duration.
 	var ur, sr []loadResult
 	for range b.sz.Rounds {
-		r, err := load(nodes[0].url()+"/v1/datasets/usage", adminKey, b.sz.Conc, b.sz.LoadDur)
+		r, err := load(nil, nodes[0].url()+"/v1/datasets/usage", adminKey, b.sz.Conc, b.sz.LoadDur)
 		if err != nil {
 			return err
 		}
@@ -271,7 +271,7 @@ func selectOne(ctx context.Context, dbURL string, conc int, dur time.Duration) (
 		return loadResult{}, err
 	}
 	defer pool.Close()
-	return measure(conc, dur, func(ctx context.Context) error {
+	return measure(nil, conc, dur, func(ctx context.Context) error {
 		var one int
 		return pool.QueryRow(ctx, "SELECT 1").Scan(&one)
 	})

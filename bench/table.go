@@ -74,6 +74,11 @@ func fmtDur(d time.Duration) string {
 	return fmt.Sprintf("%.2f s", d.Seconds())
 }
 
+// fmtMicros is a duration of a few microseconds, to a tenth of one.
+func fmtMicros(d time.Duration) string {
+	return fmt.Sprintf("%.1f µs", float64(d)/float64(time.Microsecond))
+}
+
 func fmtMiB(n int64) string {
 	if n >= 1<<30 {
 		return fmt.Sprintf("%.3g GiB", float64(n)/(1<<30))

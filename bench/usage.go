@@ -63,12 +63,13 @@ func (b *bench) usageVsBare() error {
 	// handler's own rate moved from 24k to 42k req/s between runs.
 	type target struct {
 		out      *[]loadResult
+		srv      *proc
 		url, key string
 	}
 	var sr, br []loadResult
 	for round := range 2*b.sz.Rounds - 1 {
-		for _, t := range inTurn(round, target{&sr, s.url() + "/v1/datasets/usage", adminKey}, target{&br, bare.url() + "/", ""}) {
-			r, err := load(t.url, t.key, b.sz.Conc, b.sz.LoadDur)
+		for _, t := range inTurn(round, target{&sr, s, s.url() + "/v1/datasets/usage", adminKey}, target{&br, bare, bare.url() + "/", ""}) {
+			r, err := load(t.srv, t.url, t.key, b.sz.Conc, b.sz.LoadDur)
 			if err != nil {
 				return err
 			}
@@ -80,6 +81,8 @@ func (b *bench) usageVsBare() error {
 	w := "1 usage"
 	b.ratioRow(w, fmt.Sprintf("GET /v1/datasets/usage req/s (%d conns)", b.sz.Conc), fmt.Sprintf("%.0f req/s", sm.RPS),
 		fmt.Sprintf("%.0f req/s bare net/http", bm.RPS), sm.RPS/bm.RPS, ">=", 0.8)
+	b.ratioRow(w, "server CPU per request, user + system (bare/silo)", fmtMicros(sm.CPUPerReq), fmtMicros(bm.CPUPerReq)+" bare",
+		float64(bm.CPUPerReq)/float64(sm.CPUPerReq), "", 0)
 	b.ratioRow(w, "p50 latency (bare/silo)", fmtDur(sm.P50), fmtDur(bm.P50), float64(bm.P50)/float64(sm.P50), "", 0)
 	b.ratioRow(w, "p99 latency (bare/silo)", fmtDur(sm.P99), fmtDur(bm.P99), float64(bm.P99)/float64(sm.P99), "", 0)
 	return nil
@@ -106,12 +109,12 @@ func (b *bench) scale() error {
 	pair := func(path string, dur time.Duration) (small, large loadResult, err error) {
 		var sr, lr []loadResult
 		for range b.sz.Rounds {
-			r, err := load(s.url()+path, smallKey, b.sz.Conc, dur)
+			r, err := load(nil, s.url()+path, smallKey, b.sz.Conc, dur)
 			if err != nil {
 				return small, large, err
 			}
 			sr = append(sr, r)
-			if r, err = load(s.url()+path, bigKey, b.sz.Conc, dur); err != nil {
+			if r, err = load(nil, s.url()+path, bigKey, b.sz.Conc, dur); err != nil {
 				return small, large, err
 			}
 			lr = append(lr, r)
@@ -131,7 +134,7 @@ func (b *bench) scale() error {
 	}
 	b.ratioRow(w, "list limit=10 first page p50, "+n+" / 10", fmtDur(ll.P50), fmtDur(sl.P50)+" with 10", float64(ll.P50)/float64(sl.P50), "<=", 1.5)
 	for _, off := range []int{b.sz.BigOrg / 2, b.sz.BigOrg - 10} {
-		r, err := load(fmt.Sprintf("%s/v1/datasets?limit=10&offset=%d", s.url(), off), bigKey, 2, b.sz.LoadDur/2)
+		r, err := load(nil, fmt.Sprintf("%s/v1/datasets?limit=10&offset=%d", s.url(), off), bigKey, 2, b.sz.LoadDur/2)
 		if err != nil {
 			return err
 		}
