@@ -364,40 +364,56 @@ func (b *bench) upload() error {
 }
 
 // memory is workload 4: the server's peak RSS while a large file uploads
-// and validates, against the budget and against a small file.
+// and validates, against the budget and against a small file. The small
+// file's peak is the median of 3 servers: it moved between 49 and 59 MB
+// from run to run (where the GC happens to be when the validation ends),
+// against 58-60 MB for the large one, and one low run made the growth row
+// fail with nothing grown.
 func (b *bench) memory() error {
-	peak := map[int64]int64{}
-	for _, size := range []int64{b.sz.MemSmall, b.sz.MemLarge} {
+	peakOf := func(size int64, runs int) (int64, error) {
 		file, err := b.dataFile("chat", size)
 		if err != nil {
-			return err
+			return 0, err
 		}
-		dir := filepath.Join(b.tmp, fmt.Sprintf("memory-%d", size))
-		s, err := b.siloServer(fmt.Sprintf("silo-memory-%d", size), dir)
-		if err != nil {
-			return err
+		defer os.Remove(file) // the largest file of the run: make room
+		var peaks []int64
+		for i := range runs {
+			dir := filepath.Join(b.tmp, fmt.Sprintf("memory-%d-%d", size, i))
+			s, err := b.siloServer(fmt.Sprintf("silo-memory-%d-%d", size, i), dir)
+			if err != nil {
+				return 0, err
+			}
+			c := newClient(s.url(), adminKey)
+			id, _, err := c.upload(file, string(silo.TypeChatFinetune), true)
+			if err == nil {
+				_, err = c.waitFinal(id, time.Hour)
+			}
+			var peak int64
+			if err == nil {
+				peak, err = s.peakRSS()
+			}
+			s.stop()
+			os.RemoveAll(dir)
+			if err != nil {
+				return 0, err
+			}
+			log.Printf("peak RSS with %s: %.1f MB", fmtMiB(size), float64(peak)/1e6)
+			peaks = append(peaks, peak)
 		}
-		c := newClient(s.url(), adminKey)
-		id, _, err := c.upload(file, string(silo.TypeChatFinetune), true)
-		if err == nil {
-			_, err = c.waitFinal(id, time.Hour)
-		}
-		if err == nil {
-			peak[size], err = s.peakRSS()
-		}
-		s.stop()
-		os.RemoveAll(dir)
-		os.Remove(file) // the largest file of the run: make room
-		if err != nil {
-			return err
-		}
-		log.Printf("peak RSS with %s: %.1f MB", fmtMiB(size), float64(peak[size])/1e6)
+		return median(peaks), nil
 	}
-	small, large := peak[b.sz.MemSmall], peak[b.sz.MemLarge]
+	small, err := peakOf(b.sz.MemSmall, 3)
+	if err != nil {
+		return err
+	}
+	large, err := peakOf(b.sz.MemLarge, 1)
+	if err != nil {
+		return err
+	}
 	w := "4 memory"
 	b.ratioRow(w, fmt.Sprintf("server peak RSS (VmHWM), %s upload + validation", fmtMiB(b.sz.MemLarge)),
 		fmt.Sprintf("%.1f MB", float64(large)/1e6), "100 MB budget", float64(large)/100e6, "<=", 1)
-	b.ratioRow(w, fmt.Sprintf("peak RSS growth, %s / %s file", fmtMiB(b.sz.MemLarge), fmtMiB(b.sz.MemSmall)),
+	b.ratioRow(w, fmt.Sprintf("peak RSS growth, %s / %s file (median of 3 servers)", fmtMiB(b.sz.MemLarge), fmtMiB(b.sz.MemSmall)),
 		fmt.Sprintf("%.1f MB", float64(large)/1e6), fmt.Sprintf("%.1f MB with %s", float64(small)/1e6, fmtMiB(b.sz.MemSmall)),
 		float64(large)/float64(small), "<=", 1.2)
 	return nil
