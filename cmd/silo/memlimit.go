@@ -45,15 +45,20 @@ func memoryLimit(flag string) (limit int64, source string, err error) {
 }
 
 // validationGC is the GC percent serve runs validations with
-// (silo.Service.ValidationGC): 50, so that the heap grows to 1.5 × what is
-// live rather than 2 ×, unless GOGC is set, which wins. Only while a
-// validation runs: at 50 all the time, the usage requests' throughput fell
-// ~10% (make bench workload 1), for no memory to speak of.
+// (silo.Service.ValidationGC): 25, so that the heap grows to 1.25 × what is
+// live rather than 2 ×, unless GOGC is set, which wins. A validation keeps
+// ~16 MB live and allocates little (a 4 GiB one ran 7 GCs at 50, 22 at
+// 25), so the lower percent costs no CPU that shows (upload + validation
+// of 4 GiB: 17.5-18.8 CPU-s at 25, 17.8-19.1 at 50, 3 alternating runs)
+// and takes the server's peak RSS from 54-58 MB to 51-52 (2026-12-06;
+// bench/OPTIMISATIONS.md, seventh pass). Only while a validation runs: at
+// 50 all the time, the usage requests' throughput fell ~10% (make bench
+// workload 1), for no memory to speak of.
 func validationGC() int {
 	if os.Getenv("GOGC") != "" {
 		return 0
 	}
-	return 50
+	return 25
 }
 
 // minMemoryLimit: below this the GC would run all the time for silo's own
