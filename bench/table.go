@@ -79,6 +79,18 @@ func fmtMicros(d time.Duration) string {
 	return fmt.Sprintf("%.1f µs", float64(d)/float64(time.Microsecond))
 }
 
+// micros is durations (as float64 nanoseconds) in µs, comma-separated.
+func micros(ds []float64) string {
+	s := ""
+	for i, d := range ds {
+		if i > 0 {
+			s += ", "
+		}
+		s += fmt.Sprintf("%.1f", d/1e3)
+	}
+	return s
+}
+
 func fmtMiB(n int64) string {
 	if n >= 1<<30 {
 		return fmt.Sprintf("%.3g GiB", float64(n)/(1<<30))
