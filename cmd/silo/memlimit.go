@@ -53,7 +53,8 @@ func memoryLimit(flag string) (limit int64, source string, err error) {
 // and takes the server's peak RSS from 54-58 MB to 51-52 (2026-12-06;
 // bench/OPTIMISATIONS.md, seventh pass). Only while a validation runs: at
 // 50 all the time, the usage requests' throughput fell ~10% (make bench
-// workload 1), for no memory to speak of.
+// workload 1), for no memory to speak of; requests served while one runs
+// still make the GC run more often than at 100, as that measured.
 func validationGC() int {
 	if os.Getenv("GOGC") != "" {
 		return 0
