@@ -17,6 +17,8 @@ type source interface {
 	// next returns the next row, the line it starts on and its size in
 	// bytes. A malformed row comes back as a *rowError (fatal if the parser
 	// cannot go on after it); io.EOF ends the file; any other error is I/O.
+	// The row is the caller's until the next call only: a source may reuse
+	// it (the values got from it stay valid).
 	next() (f *fields, line, size int64, rerr *rowError, err error)
 }
 
