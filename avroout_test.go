@@ -76,3 +76,31 @@ func TestAvroOut(t *testing.T) {
 		t.Fatal("a part closed with an error was stored")
 	}
 }
+
+// TestAvroWriter: the exported writer stores what is written as avroOut
+// does, and nothing when it is ended with an error.
+func TestAvroWriter(t *testing.T) {
+	blobs := &memBlobs{data: map[string][]byte{}}
+	s := &Service{Blobs: blobs}
+	data := bytes.Repeat([]byte("avro"), avroBufSize/2+3)
+	w, done := s.AvroWriter(context.Background(), "ok")
+	if n, err := w.Write(data); n != len(data) || err != nil {
+		t.Fatalf("write: %d, %v", n, err)
+	}
+	if err := done(nil); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(blobs.data["ok"], data) {
+		t.Fatalf("stored %d bytes, not the %d written", len(blobs.data["ok"]), len(data))
+	}
+	w, done = s.AvroWriter(context.Background(), "failed")
+	if _, err := w.Write(data); err != nil {
+		t.Fatal(err)
+	}
+	if err := done(errors.New("the work failed")); err == nil {
+		t.Fatal("a blob ended with an error was stored")
+	}
+	if _, ok := blobs.data["failed"]; ok {
+		t.Fatal("a blob ended with an error was stored")
+	}
+}

@@ -477,6 +477,19 @@ func (o *avroOut) wait() error {
 
 func (o *avroOut) sum() string { return hex.EncodeToString(o.p.h.Sum(nil)) }
 
+// AvroWriter stores what is written to w as blob key exactly as a
+// validation stores its Avro part (avroOut), for code that must time that
+// path without a worker: make bench's validation floors. done ends the
+// blob, failing it with err if err is not nil, and returns the Put's
+// outcome.
+func (s *Service) AvroWriter(ctx context.Context, key string) (w io.Writer, done func(err error) error) {
+	o := s.startPut(ctx, key)
+	return o, func(err error) error {
+		o.close(err)
+		return o.wait()
+	}
+}
+
 // gcPercent is the process's GC percent as the validations running set it.
 var gcPercent struct {
 	mu      sync.Mutex

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"crypto/sha256"
-	"errors"
 	"fmt"
 	"io"
 	"log"
@@ -92,10 +91,10 @@ func putFile(src, dir string) (*disk.Store, string, error) {
 // cannot go below on the machine: the validate package alone, in this
 // process, reading the file as a just-stored blob (a disk store's Open of
 // a blob its Put dropped from the page cache) and writing the Avro part
-// through the disk store's Put, hashed (SHA-256) off the validator's
-// goroutine and written from buffers in flight, as the worker does it
-// (worker.go, avroOut). No HTTP, database, job queue or claim: only the
-// work that a validation must do.
+// through the disk store's Put as the worker does (silo.Service's
+// AvroWriter: buffers in flight, hashed off the validator's goroutine). No
+// HTTP, database, job queue or claim: only the work that a validation must
+// do.
 func validationFloor(src, dir string) (time.Duration, error) {
 	return floorOf(src, dir, func(blob io.Reader, out io.Writer) error {
 		d := &silo.Dataset{Type: silo.TypeChatFinetune}
@@ -109,19 +108,19 @@ func validationFloor(src, dir string) (time.Duration, error) {
 }
 
 // ioFloor is the I/O under validationFloor alone: the just-stored blob
-// read back and written again through the disk store, whole, hashed as
-// the Avro part is, with nothing decoded. A validation moves these bytes
-// (its Avro part is ~93% of a chat file) whatever its parser costs.
+// read back, 1 MiB at a time as the validator reads it, and written again
+// through the same writer, with nothing decoded. A validation moves these
+// bytes (its Avro part is ~93% of a chat file) whatever its parser costs.
 func ioFloor(src, dir string) (time.Duration, error) {
 	return floorOf(src, dir, func(blob io.Reader, out io.Writer) error {
-		_, err := io.Copy(out, blob)
+		_, err := io.CopyBuffer(out, struct{ io.Reader }{blob}, make([]byte, 1<<20))
 		return err
 	})
 }
 
 // floorOf stores src as a blob of a disk store in dir (untimed), then
 // times work reading it back and writing what it writes as a new blob
-// through an avroSink.
+// through the worker's Avro writer.
 func floorOf(src, dir string, work func(blob io.Reader, out io.Writer) error) (time.Duration, error) {
 	defer os.RemoveAll(dir)
 	st, key, err := putFile(src, dir)
@@ -135,132 +134,16 @@ func floorOf(src, dir string, work func(blob io.Reader, out io.Writer) error) (t
 		return 0, err
 	}
 	defer blob.Close()
-	out := newAvroSink(st)
+	out, done := (&silo.Service{Blobs: st}).AvroWriter(ctx, silo.NewBlobKey())
 	err = work(blob, out)
-	if perr := out.close(err); err == nil {
-		err = perr
+	if derr := done(err); err == nil {
+		err = derr
 	}
 	if err != nil {
 		return 0, err
 	}
 	return time.Since(start), nil
 }
-
-// avroSink is the worker's way of storing a validation's Avro part
-// (worker.go, avroOut), for the floors: the writer fills buffers that a
-// goroutine hashes and the disk store's Put writes, so that neither the
-// hash nor the disk holds up the writer while a buffer is free.
-type avroSink struct {
-	free, full chan []byte
-	cur        []byte
-	hashed     chan []byte
-	put        chan error
-}
-
-const (
-	sinkBufs    = 4
-	sinkBufSize = 512 << 10
-)
-
-func newAvroSink(st *disk.Store) *avroSink {
-	s := &avroSink{free: make(chan []byte, sinkBufs), full: make(chan []byte, sinkBufs),
-		hashed: make(chan []byte, sinkBufs), put: make(chan error, 1)}
-	for range sinkBufs {
-		s.free <- make([]byte, 0, sinkBufSize)
-	}
-	go func() {
-		h := sha256.New()
-		for b := range s.full {
-			h.Write(b)
-			s.hashed <- b
-		}
-		close(s.hashed)
-	}()
-	go func() {
-		_, err := st.Put(context.Background(), silo.NewBlobKey(), sinkChunks{s})
-		for b := range s.hashed { // after a failed Put: let the others end
-			if b != nil {
-				s.free <- b[:0]
-			}
-		}
-		s.put <- err
-	}()
-	return s
-}
-
-func (s *avroSink) Write(p []byte) (int, error) {
-	n := len(p)
-	for len(p) > 0 {
-		if s.cur == nil {
-			s.cur = (<-s.free)[:0]
-		}
-		k := copy(s.cur[len(s.cur):cap(s.cur)], p)
-		s.cur, p = s.cur[:len(s.cur)+k], p[k:]
-		if len(s.cur) == cap(s.cur) {
-			s.full <- s.cur
-			s.cur = nil
-		}
-	}
-	return n, nil
-}
-
-// ReadFrom reads straight into the buffers (io.Copy in ioFloor).
-func (s *avroSink) ReadFrom(r io.Reader) (int64, error) {
-	var total int64
-	for {
-		if s.cur == nil {
-			s.cur = (<-s.free)[:0]
-		}
-		k, err := r.Read(s.cur[len(s.cur):cap(s.cur)])
-		s.cur, total = s.cur[:len(s.cur)+k], total+int64(k)
-		if len(s.cur) == cap(s.cur) {
-			s.full <- s.cur
-			s.cur = nil
-		}
-		if err == io.EOF {
-			return total, nil
-		} else if err != nil {
-			return total, err
-		}
-	}
-}
-
-// close sends the last buffer, ends the part and returns the Put's error;
-// after a failed write (err) the Put is failed too.
-func (s *avroSink) close(err error) error {
-	if s.cur != nil && err == nil {
-		s.full <- s.cur
-	}
-	if err != nil {
-		s.full <- nil // an empty buffer the Put's reader takes as the failure
-	}
-	close(s.full)
-	return <-s.put
-}
-
-// sinkChunks hands the Put the sink's buffers whole (the disk store takes
-// a reader with WholeChunks and WriteTo as silo's pipeline: no copy).
-type sinkChunks struct{ s *avroSink }
-
-func (sinkChunks) WholeChunks() {}
-
-func (c sinkChunks) WriteTo(w io.Writer) (int64, error) {
-	var total int64
-	for b := range c.s.hashed {
-		if b == nil {
-			return total, errors.New("the writer failed")
-		}
-		n, err := w.Write(b)
-		total += int64(n)
-		c.s.free <- b[:0]
-		if err != nil {
-			return total, err
-		}
-	}
-	return total, nil
-}
-
-func (c sinkChunks) Read([]byte) (int, error) { return 0, errors.New("read through WriteTo") }
 
 // upload is workload 3: a large file through POST /v1/datasets against
 // the copy with fsync.
