@@ -140,6 +140,15 @@ func rpsOf(rs []loadResult) []float64 {
 	return rps
 }
 
+// cpuOf is each run's server CPU per request, in µs.
+func cpuOf(rs []loadResult) []float64 {
+	var cpu []float64
+	for _, r := range rs {
+		cpu = append(cpu, float64(r.CPUPerReq)/float64(time.Microsecond))
+	}
+	return cpu
+}
+
 // inTurn returns a and b in the order round gives them: a first in even
 // rounds, b first in odd ones, so that neither of two compared kinds
 // always runs after the other (and after what the other leaves behind).

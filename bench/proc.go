@@ -117,8 +117,11 @@ func (p *proc) cpuTime() (time.Duration, error) {
 	// The fields after the command name (in parentheses, which may hold
 	// spaces) start with the third, state; utime and stime are the 14th and 15th.
 	i := bytes.LastIndexByte(b, ')')
-	f := strings.Fields(string(b[i+1:]))
-	if i < 0 || len(f) < 13 {
+	var f []string
+	if i >= 0 {
+		f = strings.Fields(string(b[i+1:]))
+	}
+	if len(f) < 13 {
 		return 0, fmt.Errorf("/proc/%d/stat: %q", p.cmd.Process.Pid, b)
 	}
 	var ticks int64

@@ -147,14 +147,11 @@ func medianRun(rs []createRun) createRun {
 
 // roundRatios is a[i]/b[i] for each round, for the notes.
 func roundRatios(a, b []float64) string {
-	s := ""
+	r := make([]float64, len(a))
 	for i := range a {
-		if i > 0 {
-			s += ", "
-		}
-		s += fmt.Sprintf("%.2f", a[i]/b[i])
+		r[i] = a[i] / b[i]
 	}
-	return s
+	return fmtList("%.2f", r)
 }
 
 func rates(rs []createRun) []float64 {

@@ -79,16 +79,13 @@ func fmtMicros(d time.Duration) string {
 	return fmt.Sprintf("%.1f µs", float64(d)/float64(time.Microsecond))
 }
 
-// micros is durations (as float64 nanoseconds) in µs, comma-separated.
-func micros(ds []float64) string {
-	s := ""
-	for i, d := range ds {
-		if i > 0 {
-			s += ", "
-		}
-		s += fmt.Sprintf("%.1f", d/1e3)
+// fmtList formats each of xs and joins them with commas, for the notes.
+func fmtList(format string, xs []float64) string {
+	parts := make([]string, len(xs))
+	for i, x := range xs {
+		parts[i] = fmt.Sprintf(format, x)
 	}
-	return s
+	return strings.Join(parts, ", ")
 }
 
 func fmtMiB(n int64) string {

@@ -77,12 +77,9 @@ func (b *bench) usageVsBare() error {
 		}
 	}
 	sm, bm := medianLoad(sr), medianLoad(br)
-	var scpu, bcpu []float64
-	for i := range sr {
-		scpu, bcpu = append(scpu, float64(sr[i].CPUPerReq)), append(bcpu, float64(br[i].CPUPerReq))
-	}
+	scpu := cpuOf(sr)
 	b.note("Workload 1: silo/bare req/s per round: %s; bare/silo server CPU per request per round: %s (silo %s µs).",
-		roundRatios(rpsOf(sr), rpsOf(br)), roundRatios(bcpu, scpu), micros(scpu))
+		roundRatios(rpsOf(sr), rpsOf(br)), roundRatios(cpuOf(br), scpu), fmtList("%.1f", scpu))
 	w := "1 usage"
 	b.ratioRow(w, fmt.Sprintf("GET /v1/datasets/usage req/s (%d conns)", b.sz.Conc), fmt.Sprintf("%.0f req/s", sm.RPS),
 		fmt.Sprintf("%.0f req/s bare net/http", bm.RPS), sm.RPS/bm.RPS, ">=", 0.8)
