@@ -186,7 +186,7 @@ func (d *rowDecoder) message(s *scanner) (m message, ascii, ok bool) {
 				if !ok {
 					return m, false, false
 				}
-				if name[0] == 'c' {
+				if dst == &m.Content {
 					ascii = s.ascii && !esc // an escape may stand for any rune
 				}
 				if *dst, ok = d.unquote(body, esc, s.b[vq:s.i]); !ok {
