@@ -86,17 +86,25 @@ func (d *LocalDisk) probe() error {
 
 // Fits refuses, with 503, an upload of n more bytes that would leave the
 // directory with less than MinFree free. nil when d is nil (not embedded).
+// n <= 0 (a create whose size is not known yet, or whose Content-Length is
+// all framing) still needs the directory at or above MinFree: a small file
+// must not be taken by a disk that is already below it.
 func (d *LocalDisk) Fits(n int64) error {
-	if d == nil || n <= 0 {
+	if d == nil {
 		return nil
 	}
+	n = max(n, 0)
 	free, err := d.Free()
 	if err != nil {
 		return err
 	}
-	if free-n < d.MinFree {
+	switch {
+	case free < d.MinFree:
+		return &Error{Code: EUNAVAILABLE, Message: fmt.Sprintf("storage is full: %s free, below the %s kept free by --min-free-space; retry later or on another node",
+			FormatSize(free), FormatSize(d.MinFree))}
+	case free-n < d.MinFree:
 		return &Error{Code: EUNAVAILABLE, Message: fmt.Sprintf("storage is full: this upload needs %s but only %s can be used (%s free, %s kept free by --min-free-space); retry later or on another node",
-			FormatSize(n), FormatSize(max(free-d.MinFree, 0)), FormatSize(free), FormatSize(d.MinFree))}
+			FormatSize(n), FormatSize(free-d.MinFree), FormatSize(free), FormatSize(d.MinFree))}
 	}
 	return nil
 }
