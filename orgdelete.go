@@ -7,8 +7,11 @@ import "context"
 // never throws data away by mistake; with purge its datasets go too, usage
 // with them. Either way its keys are revoked (they answer 498 from then on),
 // all in one store transaction: a client sees the org whole or gone. The
-// files are deleted after the commit; what that misses, the sweep deletes
-// (the ledger holds them as garbage).
+// answer follows that commit; the files, garbage in the ledger from then
+// on, are deleted by the sweep in the background, as a dataset delete's
+// are: a large org's files would take longer than a request may, and a
+// client retrying a delete that timed out would get 404 for one that
+// happened.
 //
 // An admin cannot delete its own key's organisation: that would revoke the
 // key it is using, and with the bootstrap org, the last admin key.
@@ -29,13 +32,11 @@ func (s *Service) DeleteOrg(ctx context.Context, c *Caller, id string, purge boo
 	default:
 		return err
 	}
-	var keys []string
 	var bytes int64
 	for _, d := range removed {
-		keys = append(keys, datasetBlobKeys(d)...)
 		bytes += d.SizeBytes
 	}
 	s.log().Info("organization deleted", "org", id, "purge", purge, "datasets", len(removed), "bytes", bytes, "by_key", c.Key.ID)
-	s.deleteBlobs(context.WithoutCancel(ctx), keys)
+	s.kickSweep()
 	return nil
 }

@@ -314,21 +314,6 @@ func (s *Service) settleTimeout() time.Duration {
 	return DefaultSettleTimeout
 }
 
-// datasetBlobKeys lists the blobs of a deleted dataset: garbage once the
-// delete has committed.
-func datasetBlobKeys(d *Dataset) []string {
-	var keys []string
-	for _, p := range d.Parts {
-		if !p.OriginalDropped {
-			keys = append(keys, p.BlobKey)
-		}
-		if p.AvroKey != "" {
-			keys = append(keys, p.AvroKey)
-		}
-	}
-	return keys
-}
-
 // deleteBlobs deletes garbage blobs and forgets them in the ledger. What it
 // cannot delete stays in the ledger as garbage for the sweep. Callers pass
 // only keys the store has said are garbage: a release that removed its

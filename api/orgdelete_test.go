@@ -4,8 +4,10 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/silo-datasets/silo"
+	"github.com/silo-datasets/silo/api"
 	"github.com/silo-datasets/silo/client"
 	"github.com/silo-datasets/silo/fsck"
 	"github.com/silo-datasets/silo/internal/silotest"
@@ -75,11 +77,7 @@ func TestDeleteOrg(t *testing.T) {
 	if sums[aID] != 0 {
 		t.Fatalf("usage of the deleted org = %d, want 0", sums[aID])
 	}
-	for _, k := range aBlobs {
-		if _, err := e.Blobs.Open(ctx, k, 0, -1); silo.ErrorCode(err) != silo.ENOTFOUND {
-			t.Errorf("blob %s of the deleted org: %v, want not found", k, err)
-		}
-	}
+	waitBlobsGone(t, e, aBlobs) // the sweep deletes them after the answer
 	wantStatus(t, admin.DeleteOrg(ctx, aID, true), 404)
 	wantStatus(t, admin.DeleteOrg(ctx, bID, false), 409)
 
@@ -104,4 +102,88 @@ func TestDeleteOrg(t *testing.T) {
 	mustOK(t, admin.DeleteOrg(ctx, emptyID, false))
 	_, _, err = admin.CreateOrg(ctx, "empty", nil)
 	mustOK(t, err)
+}
+
+// waitBlobsGone waits until none of keys is in the blob store and the
+// ledger holds no garbage (the sweep deleted and forgot them all).
+func waitBlobsGone(t *testing.T, e *silotest.Env, keys []string) {
+	t.Helper()
+	ctx := t.Context()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		left := 0
+		for _, k := range keys {
+			if _, err := e.Blobs.Open(ctx, k, 0, -1); silo.ErrorCode(err) != silo.ENOTFOUND {
+				left++
+			}
+		}
+		garbage, err := e.Store.GarbageBlobs(ctx, 1)
+		mustOK(t, err)
+		if left == 0 && len(garbage) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("30s after the delete %d of %d blobs remain, garbage in the ledger: %v", left, len(keys), garbage)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// heldDeletes is a blob store whose deletes wait until release is called:
+// it shows whether an answer waited for the files.
+type heldDeletes struct {
+	silo.BlobStore
+	release chan struct{}
+}
+
+func (h *heldDeletes) Delete(ctx context.Context, key string) error {
+	select {
+	case <-h.release:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	return h.BlobStore.Delete(ctx, key)
+}
+
+// TestPurgeAnswersBeforeFiles: an org purge answers once its transaction
+// has committed, with every file delete still held back, and the files go
+// in the background afterwards (as a dataset delete's do). It used to
+// delete them inside the request: a large org answered after the request's
+// deadline, and a retry got 404 for a delete that had happened.
+func TestPurgeAnswersBeforeFiles(t *testing.T) {
+	held := &heldDeletes{release: make(chan struct{})}
+	e := silotest.Start(t, silotest.Options{Configure: func(s *api.Server) {
+		held.BlobStore = s.Service.Blobs
+		s.Service.Blobs = held
+	}})
+	ctx := t.Context()
+	orgID, key := e.Org(t, "purged", 0, silo.RoleWriter)
+	w := client.New(e.URL, key)
+	var blobs []string
+	for _, name := range []string{"one", "two", "three"} {
+		id, _, err := w.Upload(ctx, client.UploadRequest{Name: name, Type: "embed-input", Data: file(name+".jsonl", "{\"text\":\"x\"}\n")})
+		mustOK(t, err)
+		for _, p := range e.WaitValidated(t, orgID, id).Parts {
+			blobs = append(blobs, p.BlobKey, p.AvroKey)
+		}
+	}
+	answered := make(chan error, 1)
+	go func() { answered <- client.New(e.URL, e.AdminKey).DeleteOrg(ctx, orgID, true) }()
+	select {
+	case err := <-answered:
+		mustOK(t, err)
+	case <-time.After(20 * time.Second):
+		close(held.release)
+		t.Fatal("the purge did not answer while its files' deletes were held: it waits for the blob store")
+	}
+	for _, k := range blobs {
+		if _, err := e.Blobs.Open(ctx, k, 0, -1); err != nil {
+			t.Fatalf("blob %s was gone when the purge answered, with every delete held: %v", k, err)
+		}
+	}
+	if _, err := e.Store.Org(ctx, orgID); silo.ErrorCode(err) != silo.ENOTFOUND {
+		t.Fatalf("the purged org after the answer: %v, want not found", err)
+	}
+	close(held.release)
+	waitBlobsGone(t, e, blobs)
 }
