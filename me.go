@@ -23,11 +23,11 @@ func (s *Service) Me(ctx context.Context, c *Caller) (*Key, *Org, error) {
 // (orgID "" or its own id) with any role that reads, another one with an
 // admin key only (the dashboard's all-organisations view draws them).
 func (s *Service) OrgUsageHistory(ctx context.Context, c *Caller, orgID string, since time.Time, limit int) ([]UsageSample, error) {
-	if orgID == "" || (c != nil && c.Key != nil && orgID == c.OrgID()) {
-		return s.UsageHistory(ctx, c, since, limit)
-	}
-	if err := require(c, RoleAdmin); err != nil {
+	if err := s.AuthorizeOrgRead(c, orgID); err != nil {
 		return nil, err
+	}
+	if orgID == "" || orgID == c.OrgID() {
+		return s.UsageHistory(ctx, c, since, limit)
 	}
 	if _, err := s.Store.Org(ctx, orgID); ErrorCode(err) == ENOTFOUND {
 		return nil, Errorf(ENOTFOUND, "organization %s not found", orgID)

@@ -159,6 +159,24 @@ func require(c *Caller, min Role) error {
 	return nil
 }
 
+// Authorize checks that the caller's role includes min. The HTTP API calls
+// it for each route before it reads the request's body or parameters, so
+// that a caller whose role is too low learns that (403) before anything
+// about its input (400, 422): authentication, then the role, then the
+// rest. Every operation below checks its role again; this only moves the
+// answer forward.
+func (s *Service) Authorize(c *Caller, min Role) error { return require(c, min) }
+
+// AuthorizeOrgRead checks that the caller may read orgID's data: its own
+// organisation ("" or its id) with any role that reads, another one with an
+// admin key only.
+func (s *Service) AuthorizeOrgRead(c *Caller, orgID string) error {
+	if orgID == "" || (c != nil && c.Key != nil && orgID == c.OrgID()) {
+		return require(c, RoleReader)
+	}
+	return require(c, RoleAdmin)
+}
+
 // Bootstrap makes sure the store has a key: on first start it creates
 // organisation "default" and an admin key with the given secret (a new
 // random one if secret is ""). It returns the secret when it created a key,

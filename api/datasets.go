@@ -54,6 +54,12 @@ func (s *Server) handleUsage(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) handleUsageHistory(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
+	// Another organisation's history needs an admin key: that answer
+	// comes before the parameters'.
+	if err := s.Service.AuthorizeOrgRead(callerOf(r), q.Get("org_id")); err != nil {
+		writeError(w, r, err)
+		return
+	}
 	since, err := parseTime(q, "since")
 	if err != nil {
 		writeError(w, r, err)
