@@ -1,6 +1,9 @@
 package silo
 
-import "context"
+import (
+	"context"
+	"errors"
+)
 
 // DeleteOrg deletes an organisation. Without purge it refuses (ECONFLICT)
 // while the org holds datasets or uploads in flight, so that an operator
@@ -14,7 +17,9 @@ import "context"
 // happened.
 //
 // An admin cannot delete its own key's organisation: that would revoke the
-// key it is using, and with the bootstrap org, the last admin key.
+// key it is using. Nor can the org holding the last unrevoked admin key go
+// (the store checks that in the delete's transaction): no one could use the
+// admin API any more.
 func (s *Service) DeleteOrg(ctx context.Context, c *Caller, id string, purge bool) error {
 	if err := require(c, RoleAdmin); err != nil {
 		return err
@@ -23,6 +28,9 @@ func (s *Service) DeleteOrg(ctx context.Context, c *Caller, id string, purge boo
 		return Errorf(ECONFLICT, "organization %s is the one of the API key making this request; delete it with an admin key of another organization", id)
 	}
 	removed, err := s.Store.DeleteOrg(ctx, id, purge, s.now())
+	if errors.Is(err, ErrLastAdmin) {
+		return Errorf(ECONFLICT, "organization %s holds the last admin key that is not revoked: deleting it would lock every operator out. Create an admin key in another organization first.", id)
+	}
 	switch ErrorCode(err) {
 	case "":
 	case ENOTFOUND:

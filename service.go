@@ -447,13 +447,18 @@ func (s *Service) Keys(ctx context.Context, c *Caller, orgID string) ([]*Key, er
 	return s.Store.Keys(ctx, orgID)
 }
 
-// RevokeKey deny-lists a key: from then on it gets EREVOKED.
+// RevokeKey deny-lists a key: from then on it gets EREVOKED. The last
+// unrevoked admin key cannot be revoked (ECONFLICT): no one could use the
+// admin API any more.
 func (s *Service) RevokeKey(ctx context.Context, c *Caller, id string) (*Key, error) {
 	if err := require(c, RoleAdmin); err != nil {
 		return nil, err
 	}
 	k, err := s.Store.RevokeKey(ctx, id, s.now())
-	if ErrorCode(err) == ENOTFOUND {
+	switch {
+	case errors.Is(err, ErrLastAdmin):
+		return nil, Errorf(ECONFLICT, "key %s is the last admin key that is not revoked: revoking it would lock every operator out. Create another admin key first (or, locked out, run silo admin recover on the server's machine).", id)
+	case ErrorCode(err) == ENOTFOUND:
 		return nil, Errorf(ENOTFOUND, "key %s not found", id)
 	}
 	return k, err

@@ -77,6 +77,14 @@ type Key struct {
 // Revoked reports whether the key has been deny-listed.
 func (k *Key) Revoked() bool { return k.RevokedAt != nil }
 
+// ErrLastAdmin is what a store's RevokeKey and DeleteOrg return, having
+// changed nothing, when the change would leave no unrevoked admin key:
+// every operator would be locked out of the admin API, and bootstrap never
+// runs again once a key exists. The stores check it inside the change's
+// own transaction, so two admins revoking each other at once cannot both
+// succeed. The service words the answer (409).
+var ErrLastAdmin = &Error{Code: ECONFLICT, Message: "this would leave no admin key that is not revoked"}
+
 // DatasetType is Cohere's dataset type enum. It is a plain string so that
 // types unknown to this version can still be stored and shown.
 type DatasetType string

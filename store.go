@@ -57,7 +57,8 @@ type KeyStore interface {
 	KeyByHash(ctx context.Context, hash []byte) (*Key, error)
 	// Keys lists the keys of one org, or of all if orgID is "".
 	Keys(ctx context.Context, orgID string) ([]*Key, error)
-	// RevokeKey deny-lists the key (idempotent); ENOTFOUND if there is none.
+	// RevokeKey deny-lists the key (idempotent); ENOTFOUND if there is none;
+	// ErrLastAdmin, changing nothing, if it is the last unrevoked admin key.
 	RevokeKey(ctx context.Context, id string, at time.Time) (*Key, error)
 	// Bootstrap stores org (unless one of that name exists) and key in one
 	// transaction, if and only if the store holds no key at all; it reports
@@ -158,7 +159,8 @@ type OrgDeleter interface {
 	// that they answer "revoked" rather than "unknown". Unless withDatasets,
 	// it removes nothing and returns ECONFLICT while the org holds a dataset
 	// or an upload in flight. It returns the datasets it removed;
-	// ENOTFOUND if there is no such org.
+	// ENOTFOUND if there is no such org; ErrLastAdmin, removing nothing, if
+	// the org holds an unrevoked admin key and no other org does.
 	DeleteOrg(ctx context.Context, id string, withDatasets bool, at time.Time) ([]*Dataset, error)
 }
 

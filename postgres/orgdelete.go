@@ -20,11 +20,17 @@ func (s *Store) DeleteOrg(ctx context.Context, id string, withDatasets bool, at 
 	var removed []*silo.Dataset
 	err := s.tx(ctx, func(tx pgx.Tx) error {
 		removed = nil
+		if err := lockAdminKeys(ctx, tx); err != nil {
+			return err
+		}
 		if _, err := tx.Exec(ctx, `SELECT id FROM reservations WHERE org_id = $1 FOR UPDATE`, id); err != nil {
 			return err
 		}
 		var one int
 		if err := tx.QueryRow(ctx, `SELECT 1 FROM orgs WHERE id = $1 FOR UPDATE`, id).Scan(&one); err != nil {
+			return err
+		}
+		if err := keepLastAdmin(ctx, tx, id); err != nil {
 			return err
 		}
 		if !withDatasets {
@@ -65,4 +71,20 @@ func (s *Store) DeleteOrg(ctx context.Context, id string, withDatasets bool, at 
 		return err
 	})
 	return removed, err
+}
+
+// keepLastAdmin refuses (silo.ErrLastAdmin) to delete an org that holds an
+// unrevoked admin key when no other org does. The caller holds the admin
+// keys' lock (lockAdminKeys).
+func keepLastAdmin(ctx context.Context, tx pgx.Tx, orgID string) error {
+	var last bool
+	err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM keys WHERE org_id = $1 AND role = 'admin' AND revoked_at IS NULL)
+		AND NOT EXISTS (SELECT 1 FROM keys WHERE org_id <> $1 AND role = 'admin' AND revoked_at IS NULL)`, orgID).Scan(&last)
+	if err != nil {
+		return err
+	}
+	if last {
+		return silo.ErrLastAdmin
+	}
+	return nil
 }

@@ -125,15 +125,40 @@ func (s *Store) Keys(ctx context.Context, orgID string) ([]*silo.Key, error) {
 	return mapped(sqlq.Collect(rows, scanKey))
 }
 
-// RevokeKey deny-lists a key; revoking twice keeps the first time.
+// RevokeKey deny-lists a key; revoking twice keeps the first time. The
+// last unrevoked admin key stays (silo.ErrLastAdmin).
 func (s *Store) RevokeKey(ctx context.Context, id string, at time.Time) (*silo.Key, error) {
 	var k *silo.Key
 	err := s.tx(ctx, func(tx pgx.Tx) error {
-		var err error
+		if err := lockAdminKeys(ctx, tx); err != nil {
+			return err
+		}
+		var last bool
+		err := tx.QueryRow(ctx, `SELECT role = 'admin' AND revoked_at IS NULL AND NOT EXISTS (
+			SELECT 1 FROM keys o WHERE o.role = 'admin' AND o.revoked_at IS NULL AND o.id <> k.id)
+			FROM keys k WHERE id = $1`, id).Scan(&last)
+		if err != nil {
+			return err
+		}
+		if last {
+			return silo.ErrLastAdmin
+		}
 		k, err = scanKey(tx.QueryRow(ctx, `UPDATE keys SET revoked_at = COALESCE(revoked_at, $1) WHERE id = $2 RETURNING `+keyCols, micros(at), id))
 		return err
 	})
 	return k, err
+}
+
+// adminKeysLockID is the transaction advisory lock that every change which
+// can take away an admin key (RevokeKey, DeleteOrg) holds before it counts
+// the admin keys left: the bytes of "siloadmk". Under READ COMMITTED, two
+// revocations counting at once would each see the other's key and both
+// commit; taking turns, the second sees the first's commit.
+const adminKeysLockID int64 = 0x73696c6f61646d6b
+
+func lockAdminKeys(ctx context.Context, tx pgx.Tx) error {
+	_, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, adminKeysLockID)
+	return err
 }
 
 // bootstrapLockID is the transaction advisory lock of Bootstrap: the bytes

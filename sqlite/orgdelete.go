@@ -19,6 +19,9 @@ func (s *Store) DeleteOrg(ctx context.Context, id string, withDatasets bool, at 
 		if err := tx.QueryRowContext(ctx, `SELECT 1 FROM orgs WHERE id = ?`, id).Scan(&one); err != nil {
 			return err
 		}
+		if err := keepLastAdmin(ctx, tx, id); err != nil {
+			return err
+		}
 		if !withDatasets {
 			var busy bool
 			err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM datasets WHERE org_id = ?1)
@@ -57,4 +60,19 @@ func (s *Store) DeleteOrg(ctx context.Context, id string, withDatasets bool, at 
 		return err
 	})
 	return removed, err
+}
+
+// keepLastAdmin refuses (silo.ErrLastAdmin) to delete an org that holds an
+// unrevoked admin key when no other org does.
+func keepLastAdmin(ctx context.Context, tx *sql.Tx, orgID string) error {
+	var last bool
+	err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM keys WHERE org_id = ?1 AND role = 'admin' AND revoked_at IS NULL)
+		AND NOT EXISTS (SELECT 1 FROM keys WHERE org_id <> ?1 AND role = 'admin' AND revoked_at IS NULL)`, orgID).Scan(&last)
+	if err != nil {
+		return err
+	}
+	if last {
+		return silo.ErrLastAdmin
+	}
+	return nil
 }

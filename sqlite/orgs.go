@@ -128,11 +128,22 @@ func (s *Store) Keys(ctx context.Context, orgID string) ([]*silo.Key, error) {
 	return sqlq.Collect(rows, scanKey)
 }
 
-// RevokeKey deny-lists a key; revoking twice keeps the first time.
+// RevokeKey deny-lists a key; revoking twice keeps the first time. The
+// last unrevoked admin key stays (silo.ErrLastAdmin); the write
+// transaction makes the count and the change one step.
 func (s *Store) RevokeKey(ctx context.Context, id string, at time.Time) (*silo.Key, error) {
 	var k *silo.Key
 	err := s.tx(ctx, func(tx *sql.Tx) error {
-		var err error
+		var last bool
+		err := tx.QueryRowContext(ctx, `SELECT role = 'admin' AND revoked_at IS NULL AND NOT EXISTS (
+			SELECT 1 FROM keys o WHERE o.role = 'admin' AND o.revoked_at IS NULL AND o.id <> k.id)
+			FROM keys k WHERE id = ?`, id).Scan(&last)
+		if err != nil {
+			return err
+		}
+		if last {
+			return silo.ErrLastAdmin
+		}
 		k, err = scanKey(tx.QueryRowContext(ctx, `UPDATE keys SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ? RETURNING `+keyCols, micros(at), id))
 		return err
 	})

@@ -45,6 +45,8 @@ func TestStore(t *testing.T, open OpenStore) {
 		{"Settings", testSettings},
 		{"UsageBreakdown", testBreakdown},
 		{"DeleteOrg", testDeleteOrg},
+		{"LastAdmin", testLastAdmin},
+		{"LastAdminConcurrent", testLastAdminConcurrent},
 		{"UsageBreakdownByKey", testBreakdownByKey},
 		{"OldestJob", testOldestJob},
 	} {

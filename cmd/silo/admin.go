@@ -21,7 +21,7 @@ func newAdminCommand() *cobra.Command {
 	orgs.AddCommand(newOrgCreateCommand(&f), newOrgListCommand(&f), newSetQuotaCommand(&f), newOrgDeleteCommand(&f))
 	keys := &cobra.Command{Use: "keys", Aliases: []string{"key"}, Short: "Create, list and revoke API keys"}
 	keys.AddCommand(newKeyCreateCommand(&f), newKeyListCommand(&f), newKeyRevokeCommand(&f))
-	cmd.AddCommand(orgs, keys)
+	cmd.AddCommand(orgs, keys, newRecoverCommand())
 	return cmd
 }
 

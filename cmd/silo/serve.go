@@ -235,15 +235,12 @@ func (m *Main) Open(ctx context.Context) error {
 	return nil
 }
 
-// openStores opens the metadata and blob stores their URLs name; it
-// reports whether silo runs embedded (SQLite), where it owns the store.
-func (m *Main) openStores(ctx context.Context) (embedded bool, err error) {
+// openMetadata opens the metadata store --db names (SQLite in --data by
+// default, its directory locked); it reports whether that is embedded.
+func (m *Main) openMetadata(ctx context.Context) (embedded bool, err error) {
 	c := &m.Config
 	if c.DB == "" {
 		c.DB = "sqlite://" + filepath.Join(absPath(c.Data), "silo.db")
-	}
-	if c.Blobs == "" {
-		c.Blobs = "file://" + filepath.Join(absPath(c.Data), "blobs")
 	}
 	switch {
 	case strings.HasPrefix(c.DB, "sqlite:"):
@@ -257,13 +254,25 @@ func (m *Main) openStores(ctx context.Context) (embedded bool, err error) {
 		if m.Store, err = sqlite.Open(ctx, path); err != nil {
 			return false, err
 		}
-		embedded = true
+		return true, nil
 	case strings.HasPrefix(c.DB, "postgres:"), strings.HasPrefix(c.DB, "postgresql:"):
 		if m.Store, err = postgres.Open(ctx, c.DB); err != nil {
 			return false, fmt.Errorf("--db: %w", err)
 		}
-	default:
-		return false, fmt.Errorf("--db %q: unknown scheme; want sqlite:///path/silo.db or postgres://user@host:port/db", c.DB)
+		return false, nil
+	}
+	return false, fmt.Errorf("--db %q: unknown scheme; want sqlite:///path/silo.db or postgres://user@host:port/db", c.DB)
+}
+
+// openStores opens the metadata and blob stores their URLs name; it
+// reports whether silo runs embedded (SQLite), where it owns the store.
+func (m *Main) openStores(ctx context.Context) (embedded bool, err error) {
+	if embedded, err = m.openMetadata(ctx); err != nil {
+		return embedded, err
+	}
+	c := &m.Config
+	if c.Blobs == "" {
+		c.Blobs = "file://" + filepath.Join(absPath(c.Data), "blobs")
 	}
 	switch {
 	case strings.HasPrefix(c.Blobs, "file:"):
