@@ -82,7 +82,7 @@ func (u *Upload) addChunks(ctx context.Context, kind PartKind, filename string, 
 	// The key is in the ledger before a byte is written, so a crash at any
 	// point leaves nothing the sweep cannot find.
 	if err := u.s.Store.AddPendingBlob(ctx, u.res.ID, u.res.OrgID, key); err != nil {
-		return lostReservation(err)
+		return u.lost(ctx, err)
 	}
 	u.blobs = append(u.blobs, key)
 

@@ -101,7 +101,9 @@ func (s *Service) BeginUpload(ctx context.Context, c *Caller, req UploadRequest)
 	u := &Upload{s: s, caller: c, req: req, res: &Reservation{
 		ID: NewID("res_"), OrgID: c.OrgID(), Node: s.Node, CreatedAt: now, ExpiresAt: now.Add(s.leaseTTL()),
 	}}
-	if err := s.Store.OpenReservation(ctx, u.res); err != nil {
+	if err := s.Store.OpenReservation(ctx, u.res); ErrorCode(err) == ENOTFOUND {
+		return nil, orgGone() // deleted since the key was checked
+	} else if err != nil {
 		// It may have been stored all the same: nothing renews it, so it
 		// lapses and the sweep releases it.
 		return nil, err
@@ -148,7 +150,7 @@ func (u *Upload) reserve(ctx context.Context, need, want int64) error {
 		return err // the local disk would fill up (embedded mode)
 	}
 	got, err := u.s.Store.Reserve(ctx, u.res.ID, need, max(need, want))
-	err = lostReservation(err)
+	err = u.lost(ctx, err)
 	var qe *QuotaError
 	if errors.As(err, &qe) {
 		qe.ReservedBytes -= u.held
@@ -186,7 +188,19 @@ func (u *Upload) AddFile(ctx context.Context, kind PartKind, filename string, r 
 	if !ok {
 		src = &readerChunks{r: r}
 	}
-	return u.addChunks(ctx, kind, filename, src)
+	err := u.addChunks(ctx, kind, filename, src)
+	if ErrorCode(err) == EINTERNAL && u.orgDeleted(ctx) {
+		// A purge made the upload's blob garbage and the sweep took it
+		// from under the write: the org's deletion is the answer.
+		return orgGone()
+	}
+	return err
+}
+
+// orgDeleted reports whether the upload's organisation is known to be gone.
+func (u *Upload) orgDeleted(ctx context.Context) bool {
+	_, err := u.s.Store.Org(ctx, u.res.OrgID)
+	return ErrorCode(err) == ENOTFOUND
 }
 
 // jsObject is what JavaScript's String() makes of an object: the Cohere
@@ -253,7 +267,7 @@ func (u *Upload) Commit(ctx context.Context) (*Dataset, error) {
 			continue // an id collision: draw again
 		}
 		if ErrorCode(err) == ENOTFOUND {
-			return nil, lostReservation(err)
+			return nil, u.lost(ctx, err)
 		}
 		// The commit's outcome may be unknown (a connection lost while
 		// committing): find out before answering, so that an error answer
@@ -275,14 +289,26 @@ func (u *Upload) Commit(ctx context.Context) (*Dataset, error) {
 	return d, nil
 }
 
-// lostReservation: the reservation of a live upload is gone only if this
-// node could not renew its lease for a whole lease period and a sweep
-// released it. Nothing of the upload is kept; the client may retry.
-func lostReservation(err error) error {
-	if ErrorCode(err) == ENOTFOUND {
-		return Errorf(EUNAVAILABLE, "the upload's quota reservation expired before it completed (the server could not reach its metadata store); nothing was stored, retry the upload")
+// lost explains an upload whose reservation is gone (ENOTFOUND; other
+// errors pass unchanged). Its organisation was deleted under it (a purge
+// releases the org's reservations), or else this node could not renew the
+// lease for a whole lease period and a sweep released it. Either way
+// nothing of the upload is kept.
+func (u *Upload) lost(ctx context.Context, err error) error {
+	if ErrorCode(err) != ENOTFOUND {
+		return err
 	}
-	return err
+	if u.orgDeleted(ctx) {
+		return orgGone()
+	}
+	return Errorf(EUNAVAILABLE, "the upload's quota reservation expired before it completed (the server could not reach its metadata store); nothing was stored, retry the upload")
+}
+
+// orgGone is the answer to a create whose organisation was deleted while
+// it ran (its key was valid when the request began): 404, as for anything
+// of a deleted org, never the store's foreign-key error as a 500.
+func orgGone() error {
+	return Errorf(ENOTFOUND, "The organization of this API key was deleted while the upload ran; nothing was stored.")
 }
 
 // nothingStored is the answer to a create that failed in the store and is

@@ -55,6 +55,11 @@ func marshal(v any) string {
 // It returns nil if and only if the dataset was stored (see txKnown).
 func (s *Store) CreateDataset(ctx context.Context, d *silo.Dataset, resID string) error {
 	return s.txKnown(ctx, func(tx pgx.Tx) error {
+		// The org's row first (locks.go): gone, the org took the
+		// reservation with it (ENOTFOUND).
+		if err := lockOrg(ctx, tx, d.OrgID); err != nil {
+			return err
+		}
 		var orgID string
 		var held int64
 		err := tx.QueryRow(ctx, `DELETE FROM reservations WHERE id = $1 RETURNING org_id, bytes`, resID).Scan(&orgID, &held)
@@ -116,12 +121,15 @@ func (s *Store) Datasets(ctx context.Context, f silo.DatasetFilter, fn func(*sil
 }
 
 // DeleteDataset removes a dataset and subtracts its bytes from usage; nil if
-// and only if it did (see txKnown). The
-// job goes first, so that this locks rows in the same order as the job
-// calls (job, then dataset) and cannot deadlock with them.
+// and only if it did (see txKnown). It locks in the one order (locks.go):
+// the org's row, then the job (as the job calls do: job, then dataset),
+// then the dataset.
 func (s *Store) DeleteDataset(ctx context.Context, orgID, id string) (*silo.Dataset, error) {
 	var d *silo.Dataset
 	err := s.txKnown(ctx, func(tx pgx.Tx) error {
+		if err := lockOrg(ctx, tx, orgID); err != nil {
+			return err
+		}
 		if _, err := tx.Exec(ctx, `DELETE FROM jobs WHERE dataset_id = $1 AND org_id = $2`, id, orgID); err != nil {
 			return err
 		}

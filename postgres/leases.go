@@ -22,10 +22,20 @@ func (s *Store) DropReservation(ctx context.Context, resID string, expiredBefore
 	var dropped bool
 	err := s.tx(ctx, func(tx pgx.Tx) error {
 		dropped = false
-		var orgID string
+		// The org's row first (locks.go). No reservation, or no org (a
+		// purge released it): nothing to release.
+		orgID, err := reservationOrg(ctx, tx, resID)
+		if err == nil {
+			err = lockOrg(ctx, tx, orgID)
+		}
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil
+		} else if err != nil {
+			return err
+		}
 		var bytes int64
-		err := tx.QueryRow(ctx, `DELETE FROM reservations WHERE id = $1 AND ($2::bigint = 0 OR expires_at < $2::bigint) RETURNING org_id, bytes`,
-			resID, bound).Scan(&orgID, &bytes)
+		err = tx.QueryRow(ctx, `DELETE FROM reservations WHERE id = $1 AND ($2::bigint = 0 OR expires_at < $2::bigint) RETURNING bytes`,
+			resID, bound).Scan(&bytes)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return nil
 		} else if err != nil {
@@ -48,7 +58,9 @@ func (s *Store) RenewReservations(ctx context.Context, ids []string, until time.
 	if len(ids) == 0 {
 		return nil
 	}
-	_, err := s.pool.Exec(ctx, `UPDATE reservations SET expires_at = $1 WHERE id = ANY($2)`, micros(until), ids)
+	// In key order, as DeleteOrg takes them (locks.go).
+	_, err := s.pool.Exec(ctx, `UPDATE reservations SET expires_at = $1
+		WHERE id IN (SELECT id FROM reservations WHERE id = ANY($2) ORDER BY id FOR UPDATE)`, micros(until), ids)
 	return mapErr(err)
 }
 
@@ -61,9 +73,11 @@ func (s *Store) RenewJobs(ctx context.Context, jobs []*silo.Job, until time.Time
 	for i, j := range jobs {
 		ids[i], owners[i], attempts[i] = j.DatasetID, j.Owner, int64(j.Attempt)
 	}
+	// In key order, as DeleteOrg takes them (locks.go).
 	_, err := s.pool.Exec(ctx, `UPDATE jobs SET lease_until = $1
 		FROM unnest($2::text[], $3::text[], $4::bigint[]) AS l(dataset_id, owner, attempt)
-		WHERE jobs.dataset_id = l.dataset_id AND jobs.owner = l.owner AND jobs.attempt = l.attempt`,
+		WHERE jobs.dataset_id = l.dataset_id AND jobs.owner = l.owner AND jobs.attempt = l.attempt
+		  AND jobs.dataset_id IN (SELECT dataset_id FROM jobs WHERE dataset_id = ANY($2) ORDER BY dataset_id FOR UPDATE)`,
 		micros(until), ids, owners, attempts)
 	return mapErr(err)
 }

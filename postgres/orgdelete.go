@@ -11,19 +11,18 @@ import (
 )
 
 // DeleteOrg removes an organisation and, with withDatasets, everything it
-// holds, in one transaction. It locks the org's reservations before the
-// org's row, in the order Reserve and CreateDataset take them, so that an
-// upload committing meanwhile either finishes first (and its dataset goes
-// too) or finds its reservation gone; a deadlock the order still allows is
-// retried by tx.
+// holds, in one transaction. It locks in the one order (locks.go): the
+// admin keys' lock, then the org's row FOR UPDATE, which also keeps any new
+// reservation or dataset of the org out (their inserts wait, then find the
+// org gone); then its reservations, jobs and datasets, each set in key
+// order. An upload or a validation that holds a row of the org meanwhile
+// locked it after the org's row or holds nothing else DeleteOrg wants, so
+// it finishes first (and what it made goes too) or finds its rows gone.
 func (s *Store) DeleteOrg(ctx context.Context, id string, withDatasets bool, at time.Time) ([]*silo.Dataset, error) {
 	var removed []*silo.Dataset
 	err := s.tx(ctx, func(tx pgx.Tx) error {
 		removed = nil
 		if err := lockAdminKeys(ctx, tx); err != nil {
-			return err
-		}
-		if _, err := tx.Exec(ctx, `SELECT id FROM reservations WHERE org_id = $1 FOR UPDATE`, id); err != nil {
 			return err
 		}
 		var one int
@@ -44,6 +43,15 @@ func (s *Store) DeleteOrg(ctx context.Context, id string, withDatasets bool, at 
 				return silo.Errorf(silo.ECONFLICT, "organization %s holds datasets", id)
 			}
 		}
+		for _, q := range []string{
+			`DELETE FROM reservations WHERE id IN (SELECT id FROM reservations WHERE org_id = $1 ORDER BY id FOR UPDATE)`,
+			// Jobs before their datasets, as the worker locks them.
+			`DELETE FROM jobs WHERE dataset_id IN (SELECT dataset_id FROM jobs WHERE org_id = $1 ORDER BY dataset_id FOR UPDATE)`,
+		} {
+			if _, err := tx.Exec(ctx, q, id); err != nil {
+				return err
+			}
+		}
 		rows, err := tx.Query(ctx, `DELETE FROM datasets WHERE org_id = $1 RETURNING `+datasetCols, id)
 		if err != nil {
 			return err
@@ -52,11 +60,10 @@ func (s *Store) DeleteOrg(ctx context.Context, id string, withDatasets bool, at 
 			return err
 		}
 		for _, q := range []string{
-			`DELETE FROM jobs WHERE org_id = $1`,
-			`DELETE FROM reservations WHERE org_id = $1`,
 			// Every blob of the org, live or pending, is garbage now: the
-			// sweep deletes what the service's own delete after this misses.
-			`UPDATE blobs SET state = 'garbage', reservation_id = NULL WHERE org_id = $1`,
+			// sweep deletes it. Rows that are garbage already are left
+			// alone: the sweep's ForgetBlobs may be deleting them.
+			`UPDATE blobs SET state = 'garbage', reservation_id = NULL WHERE org_id = $1 AND state <> 'garbage'`,
 			`DELETE FROM usage_samples WHERE org_id = $1`,
 			`DELETE FROM idempotency WHERE org_id = $1`,
 		} {

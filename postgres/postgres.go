@@ -10,8 +10,9 @@
 //     each other's claims;
 //   - migrations and bootstrap run under advisory locks, so nodes starting
 //     together on an empty database migrate once and create one key;
-//   - transactions lock rows in one order (reservation, job, dataset, blobs,
-//     org), and are retried when PostgreSQL aborts one as a deadlock anyway;
+//   - transactions lock rows in one order (locks.go): the org's row first,
+//     then its reservations, jobs, datasets and blobs, each set in key order,
+//     and are retried when PostgreSQL aborts one as a deadlock anyway;
 //   - a create or delete whose connection is lost mid-COMMIT asks the server
 //     what became of it (txKnown), so an error always means nothing changed.
 //
@@ -131,6 +132,8 @@ func mapErr(err error) error {
 		return silo.Errorf(silo.ENOTFOUND, "not found")
 	case errors.As(err, &pe) && pe.Code == "23505": // unique_violation
 		return silo.Errorf(silo.ECONFLICT, "already exists")
+	case errors.As(err, &pe) && pe.Code == "23503": // foreign_key_violation: what the row refers to is gone (a deleted org)
+		return silo.Errorf(silo.ENOTFOUND, "not found")
 	}
 	return fault(err)
 }

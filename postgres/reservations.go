@@ -25,13 +25,13 @@ func (s *Store) OpenReservation(ctx context.Context, r *silo.Reservation) error 
 // Under READ COMMITTED, an UPDATE that finds its row changed by a
 // concurrent commit re-evaluates the WHERE and the SET on the newest
 // version, so the check can never act on a stale count, on any node.
-// The FOR UPDATE subquery only captures the pre-update reserved_bytes (the
+// The locking subquery only captures the pre-update reserved_bytes (the
 // row is locked, so no one changes it in between): RETURNING sees only the
 // new row, and the grant is new minus old.
 const reserveSQL = `
 UPDATE orgs o
 SET reserved_bytes = o.reserved_bytes + LEAST($3::BIGINT, o.quota_bytes - o.used_bytes - o.reserved_bytes)
-FROM (SELECT id, reserved_bytes FROM orgs WHERE id = $1 FOR UPDATE) old
+FROM (SELECT id, reserved_bytes FROM orgs WHERE id = $1 FOR NO KEY UPDATE) old
 WHERE o.id = old.id AND o.quota_bytes - o.used_bytes - o.reserved_bytes >= $2::BIGINT
 RETURNING o.reserved_bytes - old.reserved_bytes`
 
@@ -39,13 +39,21 @@ RETURNING o.reserved_bytes - old.reserved_bytes`
 func (s *Store) Reserve(ctx context.Context, resID string, need, want int64) (int64, error) {
 	var granted int64
 	err := s.tx(ctx, func(tx pgx.Tx) error {
-		// Lock the reservation first: a concurrent release or create must
-		// see the bytes granted here, or they would stay reserved forever.
-		var orgID string
-		if err := tx.QueryRow(ctx, `SELECT org_id FROM reservations WHERE id = $1 FOR UPDATE`, resID).Scan(&orgID); err != nil {
+		// The org's row, then the reservation (locks.go). The reservation
+		// is locked so that a concurrent release or create sees the bytes
+		// granted here, or they would stay reserved forever.
+		orgID, err := reservationOrg(ctx, tx, resID)
+		if err != nil {
 			return err
 		}
-		err := tx.QueryRow(ctx, reserveSQL, orgID, need, want).Scan(&granted)
+		if err := lockOrg(ctx, tx, orgID); err != nil {
+			return err
+		}
+		var one int
+		if err := tx.QueryRow(ctx, `SELECT 1 FROM reservations WHERE id = $1 FOR UPDATE`, resID).Scan(&one); err != nil {
+			return err
+		}
+		err = tx.QueryRow(ctx, reserveSQL, orgID, need, want).Scan(&granted)
 		if errors.Is(err, pgx.ErrNoRows) {
 			// Refused. Lock the org's row and read its numbers: the refusal
 			// names them, and they must be numbers that do not fit. If a
@@ -69,7 +77,7 @@ func (s *Store) Reserve(ctx context.Context, resID string, need, want int64) (in
 // its numbers, or nil if need fits after all.
 func quotaError(ctx context.Context, tx pgx.Tx, orgID string, need int64) error {
 	var qe silo.QuotaError
-	err := tx.QueryRow(ctx, `SELECT quota_bytes, used_bytes, reserved_bytes FROM orgs WHERE id = $1 FOR UPDATE`, orgID).
+	err := tx.QueryRow(ctx, `SELECT quota_bytes, used_bytes, reserved_bytes FROM orgs WHERE id = $1 FOR NO KEY UPDATE`, orgID).
 		Scan(&qe.LimitBytes, &qe.UsedBytes, &qe.ReservedBytes)
 	if err != nil {
 		return fmt.Errorf("postgres: reservation of a missing org %s: %w", orgID, err)

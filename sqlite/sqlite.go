@@ -163,6 +163,8 @@ func mapErr(err error) error {
 		return silo.Errorf(silo.ENOTFOUND, "not found")
 	case errors.As(err, &se) && (se.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE || se.Code() == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY):
 		return silo.Errorf(silo.ECONFLICT, "already exists")
+	case errors.As(err, &se) && se.Code() == sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY: // what the row refers to is gone (a deleted org)
+		return silo.Errorf(silo.ENOTFOUND, "not found")
 	case errors.As(err, &se):
 		if f := fault(se.Code()&0xff, err); f != nil {
 			return f

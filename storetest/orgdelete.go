@@ -80,6 +80,17 @@ func testDeleteOrg(t *testing.T, s silo.Store) {
 		CreatedAt: at, UpdatedAt: at, SizeBytes: 5,
 		Parts: []silo.Part{{ID: "dp_1", Name: "data.jsonl", Kind: silo.PartTrain, Format: silo.FormatJSONL, BlobKey: pending, SizeBytes: 5}}}
 	wantCode(t, s.CreateDataset(ctx(t), lateDS, inflight.ID), silo.ENOTFOUND)
+	// Nor grow its reservation, nor open a new one (a create whose key
+	// was checked before the delete): not found, never the foreign key's
+	// error.
+	_, err = s.Reserve(ctx(t), inflight.ID, 1, 1)
+	wantCode(t, err, silo.ENOTFOUND)
+	wantCode(t, s.OpenReservation(ctx(t), &silo.Reservation{ID: silo.NewID("res_"), OrgID: o.ID, Node: "n1", CreatedAt: at, ExpiresAt: at.Add(time.Hour)}),
+		silo.ENOTFOUND)
+	dropped, err := s.DropReservation(ctx(t), inflight.ID, time.Time{})
+	if err != nil || dropped {
+		t.Fatalf("releasing the deleted org's reservation: %v, %v; want nothing to release", dropped, err)
+	}
 	hist, err := s.UsageHistory(ctx(t), o.ID, time.Time{}, 100)
 	must(t, err)
 	if len(hist) != 0 {

@@ -97,6 +97,13 @@ func (s *PGServer) ctl(args ...string) error {
 	return nil
 }
 
+// Log returns what the server has logged so far (its errors, deadlocks
+// and lock waits among them).
+func (s *PGServer) Log() (string, error) {
+	b, err := os.ReadFile(filepath.Join(s.dir, "postgres.log"))
+	return string(b), err
+}
+
 // Restart is pg_ctl restart -m mode (fast or immediate); it returns once
 // the server accepts connections again.
 func (s *PGServer) Restart(mode string) error { return s.ctl("restart", "-m", mode) }
