@@ -34,6 +34,8 @@ func (s *Service) ClaimIdempotency(ctx context.Context, c *Caller, key, fingerpr
 	}
 	old, err := st.ClaimIdempotency(ctx, rec, now, now.Add(-IdempotencyWindow))
 	switch {
+	case ErrorCode(err) == ENOTFOUND:
+		return nil, orgGone() // deleted since the key was checked
 	case err != nil:
 		return nil, err
 	case old == nil:

@@ -1,9 +1,13 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"maps"
+	"mime/multipart"
+	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"sync"
@@ -16,7 +20,7 @@ import (
 
 // TestOrgPurgeRacingCreates: on a real PostgreSQL (its own, to read its
 // log), organisations are purged while their own writer keys keep
-// creating, round after round, with the validation workers busy on the
+// creating (some with an Idempotency-Key), round after round, with the validation workers busy on the
 // datasets being purged. Every create is answered 200, or (its org gone
 // under it) 404 or 409, or (its key revoked) 498: never 500 or 503;
 // PostgreSQL logs no "deadlock detected" (the purge takes its locks in the
@@ -43,7 +47,13 @@ func TestOrgPurgeRacingCreates(t *testing.T) {
 				// Until this key is revoked: every creator runs across the purge.
 				for i := 0; ; i++ {
 					name := fmt.Sprintf("r%d-c%d-%d", round, c, i)
-					st, out := createDataset(t, p.URL, key, name, strings.NewReader(jsonlRows(20+i%50)), i%2 == 0)
+					var st int
+					var out map[string]any
+					if i%3 == 2 {
+						st, out = createIdempotent(p.URL, key, name, jsonlRows(20+i%50))
+					} else {
+						st, out = createDataset(t, p.URL, key, name, strings.NewReader(jsonlRows(20+i%50)), i%2 == 0)
+					}
 					mu.Lock()
 					seen[st]++
 					if st == 200 {
@@ -124,4 +134,24 @@ func TestOrgPurgeRacingCreates(t *testing.T) {
 	if codes := slices.Sorted(maps.Keys(seen)); len(codes) < 2 {
 		t.Errorf("the creates saw only %v: they did not race the purges", codes)
 	}
+}
+
+// createIdempotent is a create sent with an Idempotency-Key of its own.
+func createIdempotent(base, key, name, data string) (int, map[string]any) {
+	var buf bytes.Buffer
+	mw := multipart.NewWriter(&buf)
+	if err := writeDataPart(mw, name, strings.NewReader(data)); err != nil {
+		return failed(err)
+	}
+	if err := mw.Close(); err != nil {
+		return failed(err)
+	}
+	req, err := http.NewRequest("POST", base+"/v1/datasets?type=embed-input&name="+url.QueryEscape(name), &buf)
+	if err != nil {
+		return failed(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+key)
+	req.Header.Set("Content-Type", mw.FormDataContentType())
+	req.Header.Set("Idempotency-Key", name)
+	return send(req)
 }

@@ -37,6 +37,12 @@ func (s *Store) ClaimIdempotency(ctx context.Context, rec *silo.IdempotencyRecor
 	var old *silo.IdempotencyRecord
 	err := s.tx(ctx, func(tx pgx.Tx) error {
 		old = nil
+		// The org's row first (locks.go): the cleanup below deletes
+		// several of the org's records, as DeleteOrg does; a deleted org
+		// gets no new record (ENOTFOUND).
+		if err := lockOrg(ctx, tx, rec.OrgID); err != nil {
+			return err
+		}
 		if _, err := tx.Exec(ctx, `DELETE FROM idempotency WHERE org_id = $1 AND created_at < $2`, rec.OrgID, micros(since)); err != nil {
 			return err
 		}

@@ -30,6 +30,11 @@ func (s *Store) ClaimIdempotency(ctx context.Context, rec *silo.IdempotencyRecor
 	var old *silo.IdempotencyRecord
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		old = nil
+		// A deleted org gets no new record (ENOTFOUND), as in PostgreSQL.
+		var one int
+		if err := tx.QueryRowContext(ctx, `SELECT 1 FROM orgs WHERE id = ?`, rec.OrgID).Scan(&one); err != nil {
+			return err
+		}
 		if _, err := tx.ExecContext(ctx, `DELETE FROM idempotency WHERE org_id = ? AND created_at < ?`, rec.OrgID, micros(since)); err != nil {
 			return err
 		}
