@@ -60,8 +60,9 @@ var badTexts = []string{"nul\x00byte", "\xff\xfe", "cut \xe4\xb8", "\x00"}
 
 // checkEdge runs the bad-bytes cases against a server: a path id is 404,
 // a name, filter or parameter 400, a client name 400; never a 500, and a
-// create is answered before its body.
-func checkEdge(t *testing.T, base, key string) {
+// create is answered before its body. Admin bodies go with adminKey: a
+// lower role gets 403 before its body is read.
+func checkEdge(t *testing.T, base, key, adminKey string) {
 	for _, bad := range badTexts {
 		for _, tc := range []struct {
 			method, path, query, client string
@@ -96,7 +97,7 @@ func checkEdge(t *testing.T, base, key string) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		req.Header.Set("Authorization", "Bearer "+key)
+		req.Header.Set("Authorization", "Bearer "+adminKey)
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
@@ -139,7 +140,7 @@ func createWithClient(t *testing.T, base, key, client string) (int, map[string]a
 func TestBadBytesSQLite(t *testing.T) {
 	e := silotest.Start(t, silotest.Options{})
 	_, key := e.Org(t, "a", 0, silo.RoleWriter)
-	checkEdge(t, e.URL, key)
+	checkEdge(t, e.URL, key, e.AdminKey)
 	checkClientName(t, e.Service, e.URL, key)
 }
 
@@ -167,7 +168,7 @@ func TestBadBytesPostgres(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer srv.Close()
-	checkEdge(t, srv.URL(), secret)
+	checkEdge(t, srv.URL(), secret, secret)
 	checkClientName(t, svc, srv.URL(), secret)
 }
 
