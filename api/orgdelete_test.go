@@ -2,7 +2,11 @@ package api_test
 
 import (
 	"context"
+	"fmt"
+	"io"
+	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -186,4 +190,97 @@ func TestPurgeAnswersBeforeFiles(t *testing.T) {
 	}
 	close(held.release)
 	waitBlobsGone(t, e, blobs)
+}
+
+// vanishing is a store that deletes (purges) an organisation just before
+// the first call of one method: the org vanishes under a create that is
+// at that step, as when an admin purges it meanwhile.
+type vanishing struct {
+	silo.Store
+	mu            sync.Mutex
+	method, orgID string // purge orgID at the next call of method
+}
+
+func (v *vanishing) at(ctx context.Context, method string) bool {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.method != method {
+		return false
+	}
+	v.method = ""
+	if _, err := v.Store.DeleteOrg(context.WithoutCancel(ctx), v.orgID, true, time.Now()); err != nil {
+		panic(err)
+	}
+	return true
+}
+
+func (v *vanishing) OpenReservation(ctx context.Context, r *silo.Reservation) error {
+	v.at(ctx, "OpenReservation")
+	return v.Store.OpenReservation(ctx, r)
+}
+
+func (v *vanishing) Reserve(ctx context.Context, resID string, need, want int64) (int64, error) {
+	v.at(ctx, "Reserve")
+	return v.Store.Reserve(ctx, resID, need, want)
+}
+
+func (v *vanishing) AddPendingBlob(ctx context.Context, resID, orgID, key string) error {
+	v.at(ctx, "AddPendingBlob")
+	return v.Store.AddPendingBlob(ctx, resID, orgID, key)
+}
+
+func (v *vanishing) CreateDataset(ctx context.Context, d *silo.Dataset, resID string) error {
+	v.at(ctx, "CreateDataset")
+	return v.Store.CreateDataset(ctx, d, resID)
+}
+
+// vanishingBlobs fails a write whose org vanished the way a purge's sweep
+// makes it fail: the file it was writing deleted from under it.
+type vanishingBlobs struct {
+	silo.BlobStore
+	v *vanishing
+}
+
+func (b *vanishingBlobs) Put(ctx context.Context, key string, r io.Reader) (int64, error) {
+	if b.v.at(ctx, "Blobs.Put") {
+		io.Copy(io.Discard, r)
+		return 0, fmt.Errorf("disk: rename %s: %w", key, os.ErrNotExist)
+	}
+	return b.BlobStore.Put(ctx, key, r)
+}
+
+// TestCreateWhoseOrgVanished: a create whose key was valid when it began,
+// and whose organisation is purged at each step of it in turn, answers
+// 404 saying so and stores nothing; before, the steps answered 500 (the
+// foreign key of a reservation to a deleted org; a write swept away) or
+// 503 (the reservation taken for one a sweep released).
+func TestCreateWhoseOrgVanished(t *testing.T) {
+	v := &vanishing{}
+	e := silotest.Start(t, silotest.Options{Configure: func(s *api.Server) {
+		v.Store = s.Service.Store
+		s.Service.Store = v
+		s.Service.Blobs = &vanishingBlobs{BlobStore: s.Service.Blobs, v: v}
+	}})
+	for _, step := range []string{"OpenReservation", "Reserve", "AddPendingBlob", "Blobs.Put", "CreateDataset"} {
+		t.Run(step, func(t *testing.T) {
+			orgID, key := e.Org(t, "vanishing-"+step, 0, silo.RoleWriter)
+			v.mu.Lock()
+			v.method, v.orgID = step, orgID
+			v.mu.Unlock()
+			b, ct := multipartBody(t, [2]string{"data", embedJSONL})
+			st, out := create(t, e, key, "name=late&type=embed-input", b, ct)
+			v.mu.Lock()
+			missed := v.method != ""
+			v.mu.Unlock()
+			if missed {
+				t.Fatalf("the create never reached %s: %d %v", step, st, out)
+			}
+			if st != 404 || !strings.Contains(fmt.Sprint(out["message"]), "was deleted") {
+				t.Fatalf("a create whose org was purged at %s: %d %v, want 404 saying the organization was deleted", step, st, out)
+			}
+			if sums, err := e.Store.UsageSums(t.Context()); err != nil || sums[orgID] != 0 {
+				t.Fatalf("the vanished org's datasets: %v %v", sums, err)
+			}
+		})
+	}
 }
