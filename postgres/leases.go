@@ -24,10 +24,7 @@ func (s *Store) DropReservation(ctx context.Context, resID string, expiredBefore
 		dropped = false
 		// The org's row first (locks.go). No reservation, or no org (a
 		// purge released it): nothing to release.
-		orgID, err := reservationOrg(ctx, tx, resID)
-		if err == nil {
-			err = lockOrg(ctx, tx, orgID)
-		}
+		orgID, err := lockReservationOrg(ctx, tx, resID)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return nil
 		} else if err != nil {

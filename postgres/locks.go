@@ -34,11 +34,12 @@ func lockOrg(ctx context.Context, tx pgx.Tx, id string) error {
 	return tx.QueryRow(ctx, `SELECT 1 FROM orgs WHERE id = $1 FOR NO KEY UPDATE`, id).Scan(&one)
 }
 
-// reservationOrg returns the org of a reservation, read without a lock
-// (a reservation's org never changes), so that the org's row can be locked
-// before the reservation's. pgx.ErrNoRows if the reservation is gone.
-func reservationOrg(ctx context.Context, tx pgx.Tx, resID string) (string, error) {
+// lockReservationOrg is lockOrg for the org of a reservation, found in the
+// same statement (a reservation's org never changes, so reading it without
+// a lock is safe); the reservation is not locked. pgx.ErrNoRows if the
+// reservation or its org is gone.
+func lockReservationOrg(ctx context.Context, tx pgx.Tx, resID string) (string, error) {
 	var orgID string
-	err := tx.QueryRow(ctx, `SELECT org_id FROM reservations WHERE id = $1`, resID).Scan(&orgID)
+	err := tx.QueryRow(ctx, `SELECT id FROM orgs WHERE id = (SELECT org_id FROM reservations WHERE id = $1) FOR NO KEY UPDATE`, resID).Scan(&orgID)
 	return orgID, err
 }

@@ -42,11 +42,8 @@ func (s *Store) Reserve(ctx context.Context, resID string, need, want int64) (in
 		// The org's row, then the reservation (locks.go). The reservation
 		// is locked so that a concurrent release or create sees the bytes
 		// granted here, or they would stay reserved forever.
-		orgID, err := reservationOrg(ctx, tx, resID)
+		orgID, err := lockReservationOrg(ctx, tx, resID)
 		if err != nil {
-			return err
-		}
-		if err := lockOrg(ctx, tx, orgID); err != nil {
 			return err
 		}
 		var one int
