@@ -66,6 +66,10 @@ type UploadStore interface {
 	LockUpload(ctx context.Context, orgID, id, owner string, until time.Time) (*ResumableUpload, error)
 	// UnlockUpload lets go of owner's lock (none held: not an error).
 	UnlockUpload(ctx context.Context, id, owner string) error
+	// UnlockUploads lets go of every upload lock at once, whatever its
+	// lease. Only a process that knows it is the store's sole user may
+	// call it (see Service.Recover).
+	UnlockUploads(ctx context.Context) error
 	// AdvanceUpload records u's Offset, BlobState, HashState and ExpiresAt
 	// (the reservation's lease moves with it), if owner still holds the
 	// lock and the stored offset is from; ENOTFOUND otherwise.

@@ -80,6 +80,10 @@ func (s *Service) Recover(ctx context.Context) error {
 	if err := s.Store.RequeueJobs(ctx, s.Node); err != nil {
 		return err
 	}
+	// A PATCH cut off by the crash holds its upload's lock no more.
+	if err := s.Store.UnlockUploads(ctx); err != nil {
+		return err
+	}
 	return s.sweep(ctx, time.Unix(1<<40, 0))
 }
 

@@ -103,6 +103,14 @@ func (s *Store) UnlockUpload(ctx context.Context, id, owner string) error {
 	})
 }
 
+// UnlockUploads lets go of every lock.
+func (s *Store) UnlockUploads(ctx context.Context) error {
+	return s.tx(ctx, func(tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, `UPDATE uploads SET lock_owner = NULL, lock_until = 0 WHERE lock_owner IS NOT NULL`)
+		return err
+	})
+}
+
 // AdvanceUpload records the upload's new offset and state. Its outcome is
 // learnt when the answer to the commit is lost (txKnown): an offset is
 // answered only once it is known to be stored.

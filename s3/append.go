@@ -172,8 +172,16 @@ func (s *Store) Seal(ctx context.Context, key string, state []byte, length int64
 	}
 	rctx, cancel := detach(ctx)
 	defer cancel()
-	if len(st.Parts) == 0 {
-		// An empty file: S3 completes no upload without parts.
+	if st.UploadID == "" {
+		// Nothing was appended: a blob stored whole (a concatenation's
+		// Put), or an empty file, which S3 completes no upload for.
+		info, err := s.client.StatObject(rctx, s.bucket, key, minio.StatObjectOptions{})
+		if err == nil && info.Size == length {
+			return nil
+		}
+		if length != 0 {
+			return fmt.Errorf("s3: upload %s has no parts and no blob of %d bytes", key, length)
+		}
 		if _, err := s.core.PutObject(rctx, s.bucket, key, bytes.NewReader(nil), 0, "", sha256Hex(nil), minio.PutObjectOptions{}); err != nil {
 			return fault(fmt.Errorf("s3: put %s: %w", key, err))
 		}

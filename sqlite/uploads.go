@@ -112,6 +112,14 @@ func (s *Store) UnlockUpload(ctx context.Context, id, owner string) error {
 	})
 }
 
+// UnlockUploads lets go of every lock (a restart of the sole process).
+func (s *Store) UnlockUploads(ctx context.Context) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `UPDATE uploads SET lock_owner = NULL, lock_until = 0 WHERE lock_owner IS NOT NULL`)
+		return err
+	})
+}
+
 // AdvanceUpload records the upload's new offset and state.
 func (s *Store) AdvanceUpload(ctx context.Context, u *silo.ResumableUpload, owner string, from int64) error {
 	return s.tx(ctx, func(tx *sql.Tx) error {

@@ -1,4 +1,3 @@
--- +goose Up
 -- Resumable (tus) uploads. An upload holds its whole length against the
 -- quota through its reservation (node 'tus') until a dataset takes the
 -- bytes (reservation_id NULL, dataset_id set) or it is terminated or
@@ -26,6 +25,3 @@ CREATE TABLE uploads (
 CREATE INDEX uploads_org ON uploads (org_id, created_at);
 CREATE INDEX uploads_expiry ON uploads (expires_at);
 CREATE INDEX uploads_reservation ON uploads (reservation_id) WHERE reservation_id IS NOT NULL;
-
--- +goose Down
-DROP TABLE uploads;
