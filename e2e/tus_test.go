@@ -355,6 +355,17 @@ func TestTusProtocol(t *testing.T) {
 			if codes[0] != 201 || codes[1] != 400 {
 				t.Fatalf("two uploads for the last %d bytes: %v, want one 201 and one 400", left, codes)
 			}
+
+			// fsck with an upload still open (the race's winner): its
+			// reservation and pending blob are not findings.
+			p.Stop()
+			out, err := pair.fsck(t)
+			if err != nil {
+				t.Fatalf("fsck with open uploads: %v\n%s", err, out)
+			}
+			if !strings.Contains(out, "resumable uploads are open") {
+				t.Fatalf("fsck does not mention the open uploads:\n%s", out)
+			}
 		})
 	}
 }
