@@ -63,9 +63,9 @@ type Report struct {
 	// Uploads counts resumable uploads still open (not expired): their
 	// reservations and pending bytes are a client's to finish, not
 	// findings, even when no server runs.
-	Uploads int
-	Findings                                 []Finding
-	Repairs                                  []string // what Repair did, one line each
+	Uploads  int
+	Findings []Finding
+	Repairs  []string // what Repair did, one line each
 	// Skipped are files in the blob store whose names are not blob keys
 	// (a health check's probe a crash left, say): not silo's, so neither
 	// findings nor touched by Repair, only reported.

@@ -117,5 +117,8 @@ func printMigration(out io.Writer, res *transfer.Result) {
 		fmt.Fprintf(out, "not copied: %d uploads in flight (%s reserved), %d files they or running validations wrote, %d files awaiting deletion, %d idempotent creates still running\n",
 			s.Reservations, silo.FormatSize(s.ReservedBytes), s.PendingBlobs, s.GarbageBlobs, s.RunningCreates)
 	}
+	if s.ResumableUploads > 0 {
+		fmt.Fprintf(out, "not copied: %d resumable uploads that were not datasets yet; their clients must upload them again\n", s.ResumableUploads)
+	}
 	fmt.Fprintln(out, "done: check the target with silo fsck, then start silo serve on it")
 }

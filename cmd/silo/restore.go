@@ -80,6 +80,9 @@ func runRestore(cmd *cobra.Command, dir, file string) (err error) {
 	if s := man.Skipped; s.Reservations > 0 {
 		fmt.Fprintf(cmd.ErrOrStderr(), "not in the backup: %d uploads that were still in flight when it was taken\n", s.Reservations)
 	}
+	if s := man.Skipped; s.ResumableUploads > 0 {
+		fmt.Fprintf(cmd.ErrOrStderr(), "not in the backup: %d resumable uploads that were not datasets yet; their clients must upload them again\n", s.ResumableUploads)
+	}
 	fmt.Fprintf(cmd.ErrOrStderr(), "serve it with: silo serve --data %s\n", dir)
 	return nil
 }
