@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/silo-datasets/silo/api"
 	"github.com/silo-datasets/silo/internal/silotest"
@@ -16,12 +17,7 @@ import (
 // is written 0600 whatever the umask, and an existing file (another
 // backup, or anything else) is replaced only with --force.
 func TestBackupFile(t *testing.T) {
-	e := silotest.Start(t, silotest.Options{Configure: func(s *api.Server) {
-		b := &transfer.Backup{Store: s.Service.Store, Blobs: s.Service.Blobs, Pins: &s.Service.Pins, TempDir: t.TempDir()}
-		s.Backup = func(ctx context.Context) (api.BackupSnapshot, error) { return b.Snapshot(ctx) }
-	}})
-	t.Setenv("SILO_URL", e.URL)
-	t.Setenv("SILO_API_KEY", e.AdminKey)
+	startBackupServer(t)
 	// A permissive umask must not open the file up.
 	defer syscall.Umask(syscall.Umask(0))
 
@@ -62,4 +58,18 @@ func TestBackupFile(t *testing.T) {
 	if m := mode(); m != 0o600 {
 		t.Fatalf("backup over a 0644 file with --force has mode %v, want 0600", m)
 	}
+}
+
+// startBackupServer starts a server on the embedded stores that takes
+// backups, as silo serve's does, for the CLI in this process.
+func startBackupServer(t *testing.T) *silotest.Env {
+	t.Helper()
+	e := silotest.Start(t, silotest.Options{Configure: func(s *api.Server) {
+		b := &transfer.Backup{Store: s.Service.Store, Blobs: s.Service.Blobs, Pins: &s.Service.Pins, TempDir: t.TempDir()}
+		s.Backup = func(ctx context.Context) (api.BackupSnapshot, error) { return b.Snapshot(ctx) }
+	}})
+	t.Setenv("SILO_URL", e.URL)
+	t.Setenv("SILO_API_KEY", e.AdminKey)
+	waitInterval = 10 * time.Millisecond
+	return e
 }
