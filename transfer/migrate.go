@@ -94,6 +94,9 @@ func (m *Migration) Run(ctx context.Context) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := m.removeLeftovers(ctx, present, copied); err != nil {
+		return nil, err
+	}
 	if err := m.importMetadata(ctx, plan.fingerprint, copied); err != nil {
 		return nil, err
 	}
@@ -102,7 +105,7 @@ func (m *Migration) Run(ctx context.Context) (*Result, error) {
 
 // errSourceChanged is a source that was written to while it was copied.
 var errSourceChanged = errors.New("the source changed while it was copied: nothing was imported; stop everything " +
-	"that writes to it and migrate again (into empty stores: the target keeps the files copied so far)")
+	"that writes to it and run migrate again (it resumes, keeping the files that are still right)")
 
 // importMetadata exports the source a last time into the target, in the
 // target's one import transaction, and marks the target done. The source
@@ -214,7 +217,8 @@ func planOf(ctx context.Context, s silo.TransferStore) (*Plan, error) {
 var errStop = errors.New("stop")
 
 // claimTarget decides what the target is to this migration: "" (empty;
-// now marked as ours), "copying" (ours, interrupted) or "done" (ours,
+// now marked as ours), "copying" (ours, interrupted; or an unfinished
+// migration of an earlier state of a source, adopted) or "done" (ours,
 // finished). A target holding anything else is refused.
 func (m *Migration) claimTarget(ctx context.Context, fp string) (string, error) {
 	var marker string
@@ -249,6 +253,9 @@ func (m *Migration) claimTarget(ctx context.Context, fp string) (string, error) 
 		return "copying", nil
 	case "":
 	default:
+		if strings.HasSuffix(marker, " copying") && len(other) == 0 {
+			return m.adoptTarget(ctx, fp)
+		}
 		return "", fmt.Errorf("the target holds a migration of another source (or of this one before it changed): migrate into empty stores only")
 	}
 	if len(other) > 0 {
@@ -270,6 +277,37 @@ func (m *Migration) claimTarget(ctx context.Context, fp string) (string, error) 
 		return "", fmt.Errorf("another migration into the target started meanwhile")
 	}
 	return "", nil
+}
+
+// adoptTarget takes over a target that an unfinished migration of another
+// state of the source left (one refused at the end because the source
+// changed while it was copied, then stopped): it holds files and the
+// marker, no metadata. The run resumes it: the files it needs are checked
+// by SHA-256 and the others removed before the metadata goes in.
+func (m *Migration) adoptTarget(ctx context.Context, fp string) (string, error) {
+	err := m.To.Meta.Import(ctx, func(put func(*silo.Record) error) error {
+		return put(&silo.Record{Setting: &silo.SettingRecord{Name: markerSetting, Value: fp + " copying"}})
+	})
+	if err != nil {
+		return "", fmt.Errorf("marking the target: %w", err)
+	}
+	return "copying", nil
+}
+
+// removeLeftovers deletes the target's files that no dataset of the source
+// refers to (done: the files the run made sure of): what an unfinished run
+// of an earlier state of the source copied. The target held no files when
+// the first run claimed it, so every file there is the migration's own.
+func (m *Migration) removeLeftovers(ctx context.Context, present map[string]int64, done map[string]silo.LiveBlob) error {
+	for k := range present {
+		if _, ok := done[k]; ok || !silo.ValidBlobKey(k) { // not a blob: not the migration's
+			continue
+		}
+		if err := m.To.Blobs.Delete(ctx, k); err != nil {
+			return fmt.Errorf("removing file %s, which an unfinished run copied and the source no longer refers to: %w", k, err)
+		}
+	}
+	return nil
 }
 
 // copyBlobs copies every file the source's datasets refer to that is not

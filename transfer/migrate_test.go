@@ -119,11 +119,13 @@ func marker(t *testing.T, s transfer.Stores) string {
 // A source written to while it is copied (a PostgreSQL source still in
 // use) is refused at the end: a dataset created after its files were
 // listed would come without them. Nothing is imported and the target is
-// not marked done.
+// not marked done. Run again once the source is quiet, the migration
+// resumes: it copies what is missing and removes what the source no
+// longer refers to.
 func TestMigrateRefusesASourceChangedWhileCopying(t *testing.T) {
 	src, dst := embedded(t), embedded(t)
 	org := addOrg(t, src)
-	addDataset(t, src, org, "first", "{\"text\":\"a\"}\n", "{\"text\":\"b\"}\n")
+	first := addDataset(t, src, org, "first", "{\"text\":\"a\"}\n", "{\"text\":\"b\"}\n")
 	var late *silo.Dataset
 	mig := &transfer.Migration{
 		From: transfer.Stores{Meta: src.Meta, Blobs: &hookedBlobs{BlobStore: src.Blobs, onOpen: func() {
@@ -146,6 +148,26 @@ func TestMigrateRefusesASourceChangedWhileCopying(t *testing.T) {
 	}
 	if m := marker(t, dst); !strings.HasSuffix(m, " copying") {
 		t.Fatalf("target marker %q after a refused migration, want it still copying", m)
+	}
+
+	// Quiet now, and without the dataset whose files the first run copied.
+	if _, err := src.Meta.DeleteDataset(t.Context(), org, first.ID); err != nil {
+		t.Fatal(err)
+	}
+	res, err := (&transfer.Migration{From: src, To: dst}).Run(t.Context())
+	if err != nil {
+		t.Fatalf("migrating again once the source is quiet: %v", err)
+	}
+	if !res.Resumed || res.Datasets != 1 {
+		t.Errorf("second run: resumed %v, %d datasets; want it to resume with 1", res.Resumed, res.Datasets)
+	}
+	var left []string
+	must(t, dst.Blobs.List(t.Context(), func(k string, _ int64) error { left = append(left, k); return nil }))
+	if len(left) != 1 || left[0] != late.Parts[0].BlobKey {
+		t.Errorf("the target holds files %v, want only %s (the deleted dataset's copies removed)", left, late.Parts[0].BlobKey)
+	}
+	if m := marker(t, dst); !strings.HasSuffix(m, " done") {
+		t.Errorf("target marker %q, want done", m)
 	}
 }
 
