@@ -12,10 +12,12 @@ import (
 // beyond checksums: a manifest recomputed over tampered metadata passes
 // every checksum, so the records must also agree with each other and with
 // the files. It refuses ids and names that silo never writes (no NUL, valid
-// UTF-8), references to an organisation or dataset that is not there, and
-// a blob that two parts claim; check then compares every organisation's
-// usage with the sum of its datasets' sizes. files lists every blob the
-// datasets refer to, with the size and SHA-256 their parts recorded.
+// UTF-8), keys, datasets and jobs of an organisation or dataset that is not
+// there, and a blob that two parts claim (usage samples are not tied to
+// their organisation in the schema, and a stray one harms nothing); check
+// then compares every organisation's usage with the sum of its datasets'
+// sizes. files lists every blob the datasets refer to, with the size and
+// SHA-256 their parts recorded.
 type contents struct {
 	used     map[string]int64 // org id -> usage_bytes recorded
 	sums     map[string]int64 // org id -> sum of its datasets' sizes
@@ -47,8 +49,6 @@ func (c *contents) add(r *silo.Record) error {
 	case r.Key != nil:
 		return firstOf(validID("key", r.Key.ID), c.orgOf("key", r.Key.ID, r.Key.OrgID),
 			validName("key", r.Key.ID, "name", r.Key.Name))
-	case r.Usage != nil:
-		return c.orgOf("usage sample", r.Usage.At.String(), r.Usage.OrgID)
 	case r.Dataset != nil:
 		return c.addDataset(r.Dataset)
 	case r.Job != nil:
