@@ -139,8 +139,8 @@ func (s *Snapshot) mtime() time.Time { return s.manifest.TakenAt.Truncate(time.S
 // fileHeader is the tar header of one file of a backup. PAX, because a
 // USTAR header cannot hold a size of 8 GiB or more and a dataset may be
 // larger: archive/tar writes a plain USTAR header when the file fits one
-// and adds a PAX size record (1 KiB more) when it does not, which GNU tar,
-// bsdtar and every PAX reader understand.
+// and adds a PAX size record (1 KiB more) when it does not, which GNU tar
+// and every PAX (POSIX.1-2001) reader understand.
 func fileHeader(name string, size int64, mtime time.Time) *tar.Header {
 	return &tar.Header{Name: name, Size: size, Mode: 0o600, ModTime: mtime, Typeflag: tar.TypeReg, Format: tar.FormatPAX}
 }
