@@ -356,6 +356,15 @@ func TestTusProtocol(t *testing.T) {
 				t.Fatalf("two uploads for the last %d bytes: %v, want one 201 and one 400", left, codes)
 			}
 
+			// The metrics count the uploads' events and bytes.
+			st, _, metrics := tusReq(t, "GET", base+"/metrics", adminKey, nil, nil)
+			for _, want := range []string{`silo_tus_events_total{event="opened"}`, `silo_tus_events_total{event="resumed"}`,
+				`silo_tus_events_total{event="dataset"}`, "silo_tus_bytes_total"} {
+				if st != 200 || !strings.Contains(metrics, want) {
+					t.Fatalf("/metrics (%d) has no %s", st, want)
+				}
+			}
+
 			// fsck with an upload still open (the race's winner): its
 			// reservation and pending blob are not findings.
 			p.Stop()
