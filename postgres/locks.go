@@ -8,7 +8,8 @@ import (
 
 // The one lock order. Every transaction that changes an organisation's
 // counters or what it holds locks the org's row first (lockOrg), then, as
-// it needs them: the reservations, the jobs, the datasets, the blobs. A
+// it needs them: the resumable uploads, the reservations, the jobs, the
+// datasets, the blobs. A
 // transaction that locks several rows of one table locks them in key order
 // (ORDER BY ... FOR UPDATE). Keys and the admin-keys lock (lockAdminKeys)
 // come before the org's row.

@@ -14,10 +14,11 @@ import (
 // holds, in one transaction. It locks in the one order (locks.go): the
 // admin keys' lock, then the org's row FOR UPDATE, which also keeps any new
 // reservation or dataset of the org out (their inserts wait, then find the
-// org gone); then its reservations, jobs and datasets, each set in key
-// order. An upload or a validation that holds a row of the org meanwhile
-// locked it after the org's row or holds nothing else DeleteOrg wants, so
-// it finishes first (and what it made goes too) or finds its rows gone.
+// org gone); then its resumable uploads, reservations, jobs and datasets,
+// each set in key order. An upload or a validation that holds a row of the
+// org meanwhile locked it after the org's row or holds nothing else
+// DeleteOrg wants, so it finishes first (and what it made goes too) or
+// finds its rows gone.
 func (s *Store) DeleteOrg(ctx context.Context, id string, withDatasets bool, at time.Time) ([]*silo.Dataset, error) {
 	var removed []*silo.Dataset
 	err := s.tx(ctx, func(tx pgx.Tx) error {
@@ -44,6 +45,9 @@ func (s *Store) DeleteOrg(ctx context.Context, id string, withDatasets bool, at 
 			}
 		}
 		for _, q := range []string{
+			// Resumable uploads before their reservations, as a PATCH
+			// locks them (the upload's row, then its reservation's).
+			`DELETE FROM uploads WHERE id IN (SELECT id FROM uploads WHERE org_id = $1 ORDER BY id FOR UPDATE)`,
 			`DELETE FROM reservations WHERE id IN (SELECT id FROM reservations WHERE org_id = $1 ORDER BY id FOR UPDATE)`,
 			// Jobs before their datasets, as the worker locks them.
 			`DELETE FROM jobs WHERE dataset_id IN (SELECT dataset_id FROM jobs WHERE org_id = $1 ORDER BY dataset_id FOR UPDATE)`,

@@ -49,6 +49,10 @@ func TestStore(t *testing.T, open OpenStore) {
 		{"LastAdminConcurrent", testLastAdminConcurrent},
 		{"UsageBreakdownByKey", testBreakdownByKey},
 		{"OldestJob", testOldestJob},
+		{"Uploads", testUploads},
+		{"UploadExpiry", testUploadExpiry},
+		{"UploadConcatAndDataset", testUploadConcatAndDataset},
+		{"UploadsRace", testUploadsRace},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := open(t)
