@@ -26,8 +26,30 @@ import (
 // TestFailoverPrimaryKilled: kill -9 of the primary (the postmaster and
 // every backend: the host died), then pg_ctl promote of the standby.
 func TestFailoverPrimaryKilled(t *testing.T) {
-	runFailover(t, "primary killed, standby promoted", func(t *testing.T, primary *testenv.PGServer) {
+	runFailover(t, "primary killed, standby promoted", func(t *testing.T, primary, _ *testenv.PGServer) {
 		if err := primary.Kill(); err != nil {
+			t.Fatal(err)
+		}
+	}, false)
+}
+
+// TestFailoverCommitsInFlight: the standby stops answering for a moment,
+// so that the primary's commits wait for its acknowledgement, and the
+// primary is killed then: those creates and deletes may or may not be on
+// the standby, the nodes cannot ask the dead primary, and they answer 504.
+// Each settles on the promoted standby when retried with its key (or
+// repeated, for a delete).
+func TestFailoverCommitsInFlight(t *testing.T) {
+	runFailover(t, "primary killed with commits waiting for the standby", func(t *testing.T, primary, standby *testenv.PGServer) {
+		if err := standby.Freeze(); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Second) // commits pile up waiting for the standby; no condition to wait for
+		err := primary.Kill()
+		if terr := standby.Thaw(); terr != nil {
+			t.Fatal(terr)
+		}
+		if err != nil {
 			t.Fatal(err)
 		}
 	}, false)
@@ -38,7 +60,7 @@ func TestFailoverPrimaryKilled(t *testing.T) {
 // demote it or an operator does for maintenance; then the standby is
 // promoted. The nodes must leave the old primary on their own.
 func TestSwitchoverReadOnlyPrimary(t *testing.T) {
-	runFailover(t, "primary read-only, standby promoted", func(t *testing.T, primary *testenv.PGServer) {
+	runFailover(t, "primary read-only, standby promoted", func(t *testing.T, primary, _ *testenv.PGServer) {
 		if err := primary.SetReadOnly(t.Context()); err != nil {
 			t.Fatal(err)
 		}
@@ -49,13 +71,13 @@ func TestSwitchoverReadOnlyPrimary(t *testing.T) {
 // primary and promoting the standby: the outage the clients see.
 const decisionTime = 2 * time.Second
 
-func runFailover(t *testing.T, name string, demote func(*testing.T, *testenv.PGServer), primaryStaysUp bool) {
+func runFailover(t *testing.T, name string, demote func(t *testing.T, primary, standby *testenv.PGServer), primaryStaysUp bool) {
 	primary := testenv.OwnPostgres(t)
 	standby := primary.Standby(t)
 	c := newFaultClusterOn(t, primary, testenv.MultiHostURL(primary, standby))
 	l := startLoadWith(t, c, 4, true)
 	time.Sleep(2 * time.Second) // the load before the fault; no condition to wait for
-	demote(t, primary)
+	demote(t, primary, standby)
 	time.Sleep(decisionTime)
 	noConnections(t, "the standby in recovery", standby)
 	if err := standby.Promote(); err != nil {
