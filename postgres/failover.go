@@ -23,6 +23,13 @@ import (
 // in use when they are released, none is returned to the pool. The next
 // connection resolves the primary anew through the URL's hosts, and
 // meanwhile requests get 503 (fault classifies these errors unavailable).
+//
+// A server in recovery (pg_is_in_recovery()) shows transaction_read_only =
+// on, so the read-write check refuses a standby when a connection is
+// opened, and a pooled connection cannot see its server enter recovery
+// without being cut (that takes a restart). An idle node learns of a
+// read-only server within about a second as well: its validation workers
+// try to claim a job, a write, every second, which gets 25006.
 
 // followPrimary makes the pool that cfg configures follow the primary:
 // it asks for a read-write server when the URL names no target session
