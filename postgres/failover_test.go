@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/silo-datasets/silo"
+	"github.com/silo-datasets/silo/disk"
 	"github.com/silo-datasets/silo/internal/testenv"
 )
 
@@ -52,7 +53,7 @@ func TestReadOnlyServerLosesThePool(t *testing.T) {
 	if err := s.Ping(ctx); silo.ErrorCode(err) != silo.EUNAVAILABLE {
 		t.Fatalf("ping of a read-only server: %v (code %q), want unavailable", err, silo.ErrorCode(err))
 	}
-	waitConns(t, pg, 0)
+	waitConns(t, pg, none)
 	if _, err := s.Org(ctx, org.ID); silo.ErrorCode(err) != silo.EUNAVAILABLE {
 		t.Fatalf("read while the only server is read-only: %v, want unavailable", err)
 	}
@@ -71,6 +72,8 @@ func TestReadOnlyServerLosesThePool(t *testing.T) {
 	}
 }
 
+func none(n int) bool { return n == 0 }
+
 func conns(t *testing.T, pg *testenv.PGServer) int {
 	t.Helper()
 	n, err := pg.ClientConns(t.Context())
@@ -80,17 +83,41 @@ func conns(t *testing.T, pg *testenv.PGServer) int {
 	return n
 }
 
-// waitConns waits until the server holds want client connections: a
-// dropped connection's backend ends a moment after the close.
-func waitConns(t *testing.T, pg *testenv.PGServer, want int) {
+// waitConns waits until the number of client connections on the server
+// is as want says: a dropped connection's backend ends a moment after the
+// close, and a node opens its first ones as its work starts.
+func waitConns(t *testing.T, pg *testenv.PGServer, want func(n int) bool) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
 	defer cancel()
-	for n := conns(t, pg); n != want; n = conns(t, pg) {
+	for n := conns(t, pg); !want(n); n = conns(t, pg) {
 		select {
 		case <-ctx.Done():
-			t.Fatalf("%d client connections on the server, want %d", n, want)
+			t.Fatalf("%d client connections on the server", n)
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
+}
+
+// A node that serves no request leaves a server that turned read-only as
+// well, within a few seconds: its validation workers' claims are writes.
+func TestIdleNodeLeavesReadOnlyServer(t *testing.T) {
+	pg := testenv.OwnPostgres(t)
+	s := open(t, pg.URL)
+	defer s.Close()
+	blobs, err := disk.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer cancel()
+	svc := &silo.Service{Store: s, Blobs: blobs, Node: "idle"}
+	wg.Go(func() { svc.Run(ctx) })
+	waitConns(t, pg, func(n int) bool { return n > 0 })
+	if err := pg.SetReadOnly(ctx); err != nil {
+		t.Fatal(err)
+	}
+	waitConns(t, pg, none)
 }
