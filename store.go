@@ -24,6 +24,7 @@ type Store interface {
 	TransferStore
 	QueueAger
 	KeyOrgReader
+	UploadStore
 
 	// Setting returns the value stored under name, first storing def if there
 	// is none yet (so that concurrent nodes agree on one value).

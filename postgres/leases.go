@@ -33,6 +33,10 @@ func (s *Store) DropReservation(ctx context.Context, resID string, expiredBefore
 		if _, err := tx.Exec(ctx, `UPDATE blobs SET state = 'garbage', reservation_id = NULL WHERE reservation_id = $1`, resID); err != nil {
 			return err
 		}
+		// A resumable upload whose reservation lapsed (it expired) goes with it.
+		if _, err := tx.Exec(ctx, `DELETE FROM uploads WHERE reservation_id = $1`, resID); err != nil {
+			return err
+		}
 		if _, err = tx.Exec(ctx, `UPDATE orgs SET reserved_bytes = reserved_bytes - $1 WHERE id = $2`, bytes, orgID); err != nil {
 			return err
 		}

@@ -31,6 +31,10 @@ func (s *Store) DropReservation(ctx context.Context, resID string, expiredBefore
 		if _, err := tx.ExecContext(ctx, `UPDATE blobs SET state = 'garbage', reservation_id = NULL WHERE reservation_id = ?`, resID); err != nil {
 			return err
 		}
+		// A resumable upload whose reservation lapsed (it expired) goes with it.
+		if _, err := tx.ExecContext(ctx, `DELETE FROM uploads WHERE reservation_id = ?`, resID); err != nil {
+			return err
+		}
 		dropped = true
 		return nil
 	})
