@@ -10,8 +10,8 @@ import (
 // TestSharedClock runs the suite of a store that several nodes share
 // (silo.LeaseStore: leases run on the store's clock, not the callers').
 // Two nodes call it with clocks that disagree by twice the lease, the slow
-// one as far back as t0: the fast one, sweeping, claiming and taking over
-// keys by its clock, takes nothing the slow one holds; work the slow one
+// one as far back as t0: the fast one, sweeping, claiming, taking over
+// keys and locking uploads by its clock, takes nothing the slow one holds; work the slow one
 // let lapse is taken at once. A store of one process (SQLite) runs on its
 // caller's clock and does not run this suite.
 func TestSharedClock(t *testing.T, open OpenStore) {
@@ -28,7 +28,8 @@ func testSkewedNodes(t *testing.T, s silo.Store) {
 	o := newOrg(t, s, 1000)
 	is := s.(silo.IdempotencyStore)
 
-	// The slow node's work: an upload, a validation, a create's key.
+	// The slow node's work: an upload, a validation, a create's key, a
+	// resumable upload being written.
 	held := openRes(t, s, o.ID, "slow", slow.Add(ttl))
 	_, err := s.Reserve(ctx(t), held.ID, 10, 10)
 	must(t, err)
@@ -42,6 +43,11 @@ func testSkewedNodes(t *testing.T, s silo.Store) {
 	if old := claim(t, is, key, slow); old != nil {
 		t.Fatalf("the slow node's claim found %+v", old)
 	}
+	up := newUpload(s, o, 10, false)
+	up.CreatedAt, up.ExpiresAt = slow, slow.Add(ttl)
+	must(t, s.CreateUpload(ctx(t), up))
+	_, err = s.LockUpload(ctx(t), o.ID, up.ID, "slow", slow, slow.Add(ttl))
+	must(t, err)
 
 	// The fast node sweeps, claims and retries the key by its clock.
 	exp, err := s.ExpiredReservations(ctx(t), fast)
@@ -58,6 +64,13 @@ func testSkewedNodes(t *testing.T, s silo.Store) {
 	if old := claim(t, is, idemRec(o.ID, "k", "fp", fast), fast); old == nil || old.Claim != key.Claim {
 		t.Fatalf("the fast node took over the slow node's live key: %+v", old)
 	}
+	if _, err := s.LockUpload(ctx(t), o.ID, up.ID, "fast", fast, fast.Add(ttl)); silo.ErrorCode(err) != silo.ELOCKED {
+		t.Fatalf("the fast node's lock of the slow node's upload: %v, want locked", err)
+	}
+	if exp, err := s.ExpiredUploads(ctx(t), fast, 10); err != nil || len(exp) != 0 {
+		t.Fatalf("the fast node sees the slow node's live upload as expired: %+v, %v", exp, err)
+	}
+	must(t, s.DeleteUpload(ctx(t), o.ID, up.ID))
 	checkCounters(t, s, o.ID, 10, 10)
 	must(t, s.RenewReservations(ctx(t), []string{held.ID}, slow, slow.Add(ttl)))
 	must(t, s.RenewJobs(ctx(t), []*silo.Job{job}, slow, slow.Add(ttl)))
