@@ -35,10 +35,11 @@ func TestFailoverPrimaryKilled(t *testing.T) {
 
 // TestFailoverCommitsInFlight: the standby stops answering for a moment,
 // so that the primary's commits wait for its acknowledgement, and the
-// primary is killed then: those creates and deletes may or may not be on
-// the standby, the nodes cannot ask the dead primary, and they answer 504.
-// Each settles on the promoted standby when retried with its key (or
-// repeated, for a delete).
+// primary is killed then. A create or delete whose final commit was
+// waiting may or may not be on the standby, and the nodes cannot ask the
+// dead primary: it answers 504, and settles on the promoted standby when
+// retried with its key (or repeated, for a delete). Requests waiting on an
+// earlier step answer 503 and changed nothing a client can see.
 func TestFailoverCommitsInFlight(t *testing.T) {
 	runFailover(t, "primary killed with commits waiting for the standby", func(t *testing.T, primary, standby *testenv.PGServer) {
 		if err := standby.Freeze(); err != nil {
