@@ -81,6 +81,7 @@ func runFailover(t *testing.T, name string, demote func(t *testing.T, primary, s
 	demote(t, primary, standby)
 	time.Sleep(decisionTime)
 	noConnections(t, "the standby in recovery", standby)
+	outage(t, c)
 	if err := standby.Promote(); err != nil {
 		t.Fatal(err)
 	}
@@ -170,6 +171,28 @@ func settleDeletes(t *testing.T, c *faultCluster, l *faultLoad) {
 			continue
 		}
 		l.deleted[id] = true
+	}
+}
+
+// outage checks what a client gets from each node while no server takes
+// writes: 503 with Retry-After, even for a read (a node that read from the
+// read-only old primary would answer 200 with what may be stale by now).
+func outage(t *testing.T, c *faultCluster) {
+	t.Helper()
+	for i, n := range c.nodes {
+		req, err := http.NewRequest("GET", n.URL+"/v1/datasets/usage", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Authorization", "Bearer "+c.key)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatalf("node %d during the outage: %v", i, err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 503 || resp.Header.Get("Retry-After") == "" {
+			t.Errorf("node %d during the outage: %d, Retry-After %q; want 503 with Retry-After", i, resp.StatusCode, resp.Header.Get("Retry-After"))
+		}
 	}
 }
 
