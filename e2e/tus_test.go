@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"os/exec"
 	"sort"
 	"strconv"
@@ -354,6 +355,26 @@ func TestTusProtocol(t *testing.T) {
 			if codes[0] != 201 || codes[1] != 400 {
 				t.Fatalf("two uploads for the last %d bytes: %v, want one 201 and one 400", left, codes)
 			}
+
+			// The metrics count the uploads' events and bytes.
+			st, _, metrics := tusReq(t, "GET", base+"/metrics", adminKey, nil, nil)
+			for _, want := range []string{`silo_tus_events_total{event="opened"}`, `silo_tus_events_total{event="resumed"}`,
+				`silo_tus_events_total{event="dataset"}`, "silo_tus_bytes_total"} {
+				if st != 200 || !strings.Contains(metrics, want) {
+					t.Fatalf("/metrics (%d) has no %s", st, want)
+				}
+			}
+
+			// fsck with an upload still open (the race's winner): its
+			// reservation and pending blob are not findings.
+			p.Stop()
+			out, err := pair.fsck(t)
+			if err != nil {
+				t.Fatalf("fsck with open uploads: %v\n%s", err, out)
+			}
+			if !strings.Contains(out, "resumable uploads are open") {
+				t.Fatalf("fsck does not mention the open uploads:\n%s", out)
+			}
 		})
 	}
 }
@@ -470,5 +491,66 @@ func waitValidated(t *testing.T, base, key, id string) {
 	if status(t, base, key, id) == "failed" {
 		_, d := call(t, "GET", base+"/v1/datasets/"+id, key, nil)
 		t.Fatalf("dataset %s failed: %v", id, d["dataset"].(map[string]any)["validation_error"])
+	}
+}
+
+// TestCLIResumes: `silo datasets upload` sends a file larger than
+// --chunk-size as a resumable upload; killed part-way and run again on the
+// same file, it resumes the same upload (the server holds the earlier
+// offset, not 0) and the dataset is the file, byte for byte.
+func TestCLIResumes(t *testing.T) {
+	p := siloproc.Serve(t, embeddedEnv, "--data", t.TempDir())
+	_, key := newOrg(t, p.URL, "cli-tus", 0)
+	data := jsonlFile(48 << 20)
+	path := t.TempDir() + "/big.jsonl"
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cache := t.TempDir()
+	cli := func() *exec.Cmd {
+		cmd := exec.Command(siloproc.Binary(t), "datasets", "upload", path, "--name", "cli big", "--type", "embed-input", "--chunk-size", "1MiB")
+		cmd.Env = append(os.Environ(), "SILO_URL="+p.URL, "SILO_API_KEY="+key, "XDG_CACHE_HOME="+cache)
+		return cmd
+	}
+	first := cli()
+	if err := first.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// Kill it once the server holds part of the file.
+	var held int64
+	deadline := time.Now().Add(60 * time.Second)
+	for held == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the CLI's upload never showed on the server")
+		}
+		_, list := call(t, "GET", p.URL+"/v1/uploads", key, nil)
+		if ups, _ := list["uploads"].([]any); len(ups) == 1 {
+			held = int64(ups[0].(map[string]any)["upload_offset"].(float64))
+		}
+	}
+	first.Process.Kill()
+	first.Wait()
+	if held >= int64(len(data)) {
+		t.Fatalf("the upload finished (%d bytes) before the CLI was killed", held)
+	}
+	out, err := cli().CombinedOutput()
+	if err != nil {
+		t.Fatalf("second run: %v\n%s", err, out)
+	}
+	if !strings.Contains(string(out), "resuming the upload of big.jsonl at") {
+		t.Fatalf("the second run did not resume:\n%s", out)
+	}
+	t.Logf("killed with %d of %d bytes on the server; second run: %s", held, len(data), strings.TrimSpace(string(out)))
+	st, list := call(t, "GET", p.URL+"/v1/datasets", key, nil)
+	ds := list["datasets"].([]any)
+	if st != 200 || len(ds) != 1 {
+		t.Fatalf("datasets after the resumed upload: %d %v", st, list)
+	}
+	id := ds[0].(map[string]any)["id"].(string)
+	if got := downloadOriginal(t, p.URL, key, id); !bytes.Equal(got, data) {
+		t.Fatal("the resumed upload's dataset differs from the file")
+	}
+	if got := usage(t, p.URL, key); got != int64(len(data)) {
+		t.Fatalf("usage %d, want %d", got, len(data))
 	}
 }
