@@ -26,10 +26,10 @@ func (s *deadlineStore) Uploads(ctx context.Context, orgID string) ([]*Resumable
 	return s.Store.Uploads(ctx, orgID)
 }
 
-func (s *deadlineStore) LockUpload(ctx context.Context, orgID, id, owner string, until time.Time) (*ResumableUpload, error) {
+func (s *deadlineStore) LockUpload(ctx context.Context, orgID, id, owner string, now, until time.Time) (*ResumableUpload, error) {
 	ctx, cancel := s.ctx(ctx)
 	defer cancel()
-	return s.Store.LockUpload(ctx, orgID, id, owner, until)
+	return s.Store.LockUpload(ctx, orgID, id, owner, now, until)
 }
 
 func (s *deadlineStore) UnlockUpload(ctx context.Context, id, owner string) error {
@@ -38,10 +38,10 @@ func (s *deadlineStore) UnlockUpload(ctx context.Context, id, owner string) erro
 	return s.Store.UnlockUpload(ctx, id, owner)
 }
 
-func (s *deadlineStore) AdvanceUpload(ctx context.Context, u *ResumableUpload, owner string, from int64) error {
+func (s *deadlineStore) AdvanceUpload(ctx context.Context, u *ResumableUpload, owner string, from int64, now time.Time) error {
 	ctx, cancel := s.ctx(ctx)
 	defer cancel()
-	return s.Store.AdvanceUpload(ctx, u, owner, from)
+	return s.Store.AdvanceUpload(ctx, u, owner, from, now)
 }
 
 func (s *deadlineStore) DeleteUpload(ctx context.Context, orgID, id string) error {

@@ -52,6 +52,8 @@ type UploadStore interface {
 	// CreateUpload stores u in one transaction with its reservation of
 	// u.Length bytes (node ResumableNode, lease until u.ExpiresAt, one
 	// conditional UPDATE as Reserve does) and u.BlobKey pending under it.
+	// u.CreatedAt is the caller's now: the upload's expiry and its locks
+	// are leases, on the clock LeaseStore says.
 	// *QuotaError if Length does not fit; nothing is stored then.
 	CreateUpload(ctx context.Context, u *ResumableUpload) error
 	// Upload returns one upload of one org; ENOTFOUND otherwise (another
@@ -63,7 +65,7 @@ type UploadStore interface {
 	// holds it (or their lock lapsed), and returns it; ELOCKED if another
 	// holds it, ENOTFOUND if there is none. PATCHes of one upload, on any
 	// node, take it in turn.
-	LockUpload(ctx context.Context, orgID, id, owner string, until time.Time) (*ResumableUpload, error)
+	LockUpload(ctx context.Context, orgID, id, owner string, now, until time.Time) (*ResumableUpload, error)
 	// UnlockUpload lets go of owner's lock (none held: not an error).
 	UnlockUpload(ctx context.Context, id, owner string) error
 	// UnlockUploads lets go of every upload lock at once, whatever its
@@ -72,15 +74,17 @@ type UploadStore interface {
 	UnlockUploads(ctx context.Context) error
 	// AdvanceUpload records u's Offset, BlobState, HashState and ExpiresAt
 	// (the reservation's lease moves with it), if owner still holds the
-	// lock and the stored offset is from; ENOTFOUND otherwise.
-	AdvanceUpload(ctx context.Context, u *ResumableUpload, owner string, from int64) error
+	// lock and the stored offset is from; ENOTFOUND otherwise. now is the
+	// caller's, as in LockUpload.
+	AdvanceUpload(ctx context.Context, u *ResumableUpload, owner string, from int64, now time.Time) error
 	// DeleteUpload removes the upload: if it still holds its reservation,
 	// the bytes go back to the org and its blobs become garbage; a
 	// dataset's blob stays the dataset's. ENOTFOUND if there is none.
 	DeleteUpload(ctx context.Context, orgID, id string) error
 	// ExpiredUploads lists up to limit uploads whose ExpiresAt is before now.
 	ExpiredUploads(ctx context.Context, now time.Time, limit int) ([]*ResumableUpload, error)
-	// ConcatUploads makes final, in one transaction, from the complete
+	// ConcatUploads makes final (its CreatedAt the caller's now, as in
+	// CreateUpload), in one transaction, from the complete
 	// partial uploads ids of final's org, in that order: final takes over
 	// the first partial's reservation, the others' bytes move into it (the
 	// org's reserved bytes do not change), the partials' blobs become

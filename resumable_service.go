@@ -156,7 +156,8 @@ func (s *Service) AppendResumable(ctx context.Context, c *Caller, p Patch) (*Res
 		return nil, err
 	}
 	owner := s.Node + "/" + NewID("")
-	u, err := s.Store.LockUpload(ctx, c.OrgID(), p.ID, owner, s.now().Add(s.leaseTTL()))
+	now := s.now()
+	u, err := s.Store.LockUpload(ctx, c.OrgID(), p.ID, owner, now, now.Add(s.leaseTTL()))
 	if err != nil {
 		return nil, err
 	}
@@ -213,9 +214,10 @@ func (s *Service) AppendResumable(ctx context.Context, c *Caller, p Patch) (*Res
 		from := u.Offset
 		u.Offset += n
 		u.BlobState, u.HashState = state, hashState(h)
-		u.ExpiresAt = s.now().Add(s.uploadTTL())
+		now := s.now()
+		u.ExpiresAt = now.Add(s.uploadTTL())
 		rctx, cancel := bounded(ctx) // what arrived is kept even if the client left
-		err := s.Store.AdvanceUpload(rctx, u, owner, from)
+		err := s.Store.AdvanceUpload(rctx, u, owner, from, now)
 		cancel()
 		if ErrorCode(err) == ENOTFOUND {
 			return nil, Errorf(ECONFLICT, "The upload changed while this PATCH ran (terminated, or taken over after its lock lapsed); ask with HEAD where to resume.")
@@ -246,7 +248,8 @@ func (s *Service) holdUploadLock(ctx context.Context, stop context.CancelCauseFu
 			return
 		case <-time.After(every):
 		}
-		_, err := s.Store.LockUpload(ctx, u.OrgID, u.ID, owner, s.now().Add(s.leaseTTL()))
+		now := s.now()
+		_, err := s.Store.LockUpload(ctx, u.OrgID, u.ID, owner, now, now.Add(s.leaseTTL()))
 		switch ErrorCode(err) {
 		case "":
 		case ELOCKED, ENOTFOUND:

@@ -286,7 +286,8 @@ func (s *Service) retry(ctx context.Context, job *Job, cause error) error {
 	}
 	rctx, cancel := bounded(ctx)
 	defer cancel()
-	err := s.Store.RetryJob(rctx, job, s.now().Add(wait))
+	now := s.now()
+	err := s.Store.RetryJob(rctx, job, now, now.Add(wait))
 	switch {
 	case ErrorCode(err) == ENOTFOUND:
 		return nil // the job is no longer this attempt's (deleted, finished, or taken)

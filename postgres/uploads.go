@@ -16,7 +16,9 @@ var _ silo.UploadStore = (*Store)(nil)
 
 // CreateUpload stores an upload with its reservation of its whole length:
 // the grant is reserveSQL's conditional UPDATE, so concurrent uploads on
-// any number of nodes never take the org over its quota.
+// any number of nodes never take the org over its quota. The upload's
+// expiry, and its reservation's lease with it, run on the database's clock
+// (dbclock.go), counted from u.CreatedAt.
 func (s *Store) CreateUpload(ctx context.Context, u *silo.ResumableUpload) error {
 	return s.txKnown(ctx, func(tx pgx.Tx) error {
 		var granted int64
@@ -33,8 +35,8 @@ func (s *Store) CreateUpload(ctx context.Context, u *silo.ResumableUpload) error
 		if granted != u.Length {
 			return fmt.Errorf("postgres: reserved %d bytes of %d", granted, u.Length)
 		}
-		_, err = tx.Exec(ctx, `INSERT INTO reservations (id, org_id, node, bytes, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)`,
-			u.ReservationID, u.OrgID, silo.ResumableNode, u.Length, micros(u.CreatedAt), micros(u.ExpiresAt))
+		_, err = tx.Exec(ctx, `INSERT INTO reservations (id, org_id, node, bytes, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, `+dbNow+` + $6)`,
+			u.ReservationID, u.OrgID, silo.ResumableNode, u.Length, micros(u.CreatedAt), span(u.CreatedAt, u.ExpiresAt))
 		if err != nil {
 			return err
 		}
@@ -47,10 +49,12 @@ func (s *Store) CreateUpload(ctx context.Context, u *silo.ResumableUpload) error
 	})
 }
 
+// insertUpload stores u, its expiry counted from u.CreatedAt on the
+// database's clock.
 func insertUpload(ctx context.Context, tx pgx.Tx, u *silo.ResumableUpload) error {
-	_, err := tx.Exec(ctx, `INSERT INTO uploads (`+sqlq.UploadCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
+	_, err := tx.Exec(ctx, `INSERT INTO uploads (`+sqlq.UploadCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, `+dbNow+` + $14)`,
 		u.ID, u.OrgID, u.KeyID, nullString(u.ReservationID), u.Length, u.Offset, u.Metadata, u.Partial, u.BlobKey,
-		u.BlobState, u.HashState, nullString(u.DatasetID), micros(u.CreatedAt), micros(u.ExpiresAt))
+		u.BlobState, u.HashState, nullString(u.DatasetID), micros(u.CreatedAt), span(u.CreatedAt, u.ExpiresAt))
 	return err
 }
 
@@ -72,14 +76,15 @@ func (s *Store) uploads(ctx context.Context, where string, args ...any) ([]*silo
 	return mapped(sqlq.Collect(rows, sqlq.ScanUpload))
 }
 
-// LockUpload takes the upload's lock for owner.
-func (s *Store) LockUpload(ctx context.Context, orgID, id, owner string, until time.Time) (*silo.ResumableUpload, error) {
+// LockUpload takes the upload's lock for owner, a lease on the database's
+// clock (dbclock.go).
+func (s *Store) LockUpload(ctx context.Context, orgID, id, owner string, now, until time.Time) (*silo.ResumableUpload, error) {
 	var u *silo.ResumableUpload
 	err := s.tx(ctx, func(tx pgx.Tx) error {
 		var err error
-		u, err = sqlq.ScanUpload(tx.QueryRow(ctx, `UPDATE uploads SET lock_owner = $1, lock_until = $2
-			WHERE id = $3 AND org_id = $4 AND (lock_owner IS NULL OR lock_owner = $1 OR lock_until < $5) RETURNING `+sqlq.UploadCols,
-			owner, micros(until), id, orgID, micros(time.Now())))
+		u, err = sqlq.ScanUpload(tx.QueryRow(ctx, `UPDATE uploads SET lock_owner = $1, lock_until = `+dbNow+` + $2
+			WHERE id = $3 AND org_id = $4 AND (lock_owner IS NULL OR lock_owner = $1 OR lock_until < `+dbNow+`) RETURNING `+sqlq.UploadCols,
+			owner, span(now, until), id, orgID))
 		if !errors.Is(err, pgx.ErrNoRows) {
 			return err
 		}
@@ -114,18 +119,18 @@ func (s *Store) UnlockUploads(ctx context.Context) error {
 // AdvanceUpload records the upload's new offset and state. Its outcome is
 // learnt when the answer to the commit is lost (txKnown): an offset is
 // answered only once it is known to be stored.
-func (s *Store) AdvanceUpload(ctx context.Context, u *silo.ResumableUpload, owner string, from int64) error {
+func (s *Store) AdvanceUpload(ctx context.Context, u *silo.ResumableUpload, owner string, from int64, now time.Time) error {
 	return s.txKnown(ctx, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `UPDATE uploads SET upload_offset = $1, blob_state = $2, hash_state = $3, expires_at = $4
+		tag, err := tx.Exec(ctx, `UPDATE uploads SET upload_offset = $1, blob_state = $2, hash_state = $3, expires_at = `+dbNow+` + $4
 			WHERE id = $5 AND lock_owner = $6 AND upload_offset = $7`,
-			u.Offset, u.BlobState, u.HashState, micros(u.ExpiresAt), u.ID, owner, from)
+			u.Offset, u.BlobState, u.HashState, span(now, u.ExpiresAt), u.ID, owner, from)
 		if err != nil {
 			return err
 		}
 		if tag.RowsAffected() != 1 {
 			return pgx.ErrNoRows
 		}
-		_, err = tx.Exec(ctx, `UPDATE reservations SET expires_at = $1 WHERE id = $2`, micros(u.ExpiresAt), nullString(u.ReservationID))
+		_, err = tx.Exec(ctx, `UPDATE reservations r SET expires_at = u.expires_at FROM uploads u WHERE u.id = $1 AND r.id = u.reservation_id`, u.ID)
 		return err
 	})
 }
@@ -157,20 +162,20 @@ func (s *Store) DeleteUpload(ctx context.Context, orgID, id string) error {
 	})
 }
 
-// ExpiredUploads lists uploads past their expiry.
-func (s *Store) ExpiredUploads(ctx context.Context, now time.Time, limit int) ([]*silo.ResumableUpload, error) {
-	return s.uploads(ctx, `WHERE expires_at < $1 ORDER BY expires_at LIMIT $2`, micros(now), limit)
+// ExpiredUploads lists uploads past their expiry by the database's clock;
+// the caller's now does not count (dbclock.go).
+func (s *Store) ExpiredUploads(ctx context.Context, _ time.Time, limit int) ([]*silo.ResumableUpload, error) {
+	return s.uploads(ctx, `WHERE expires_at < `+dbNow+` ORDER BY expires_at LIMIT $1`, limit)
 }
 
 // takeUploads locks (in the order given: the caller's part order), checks
 // and returns the complete uploads ids of orgID.
 func takeUploads(ctx context.Context, tx pgx.Tx, orgID string, ids []string, partial bool) ([]*silo.ResumableUpload, error) {
-	now := micros(time.Now())
 	var us []*silo.ResumableUpload
 	for _, id := range ids {
 		var locked bool
-		row := tx.QueryRow(ctx, `SELECT `+sqlq.UploadCols+`, lock_owner IS NOT NULL AND lock_until >= $3
-			FROM uploads WHERE id = $1 AND org_id = $2 FOR UPDATE`, id, orgID, now)
+		row := tx.QueryRow(ctx, `SELECT `+sqlq.UploadCols+`, lock_owner IS NOT NULL AND lock_until >= `+dbNow+`
+			FROM uploads WHERE id = $1 AND org_id = $2 FOR UPDATE`, id, orgID)
 		u, err := sqlq.ScanUpload(scanPlus{row, &locked})
 		if err != nil {
 			return nil, err
@@ -238,7 +243,7 @@ func (s *Store) ConcatUploads(ctx context.Context, final *silo.ResumableUpload, 
 			}
 		}
 		final.ReservationID = us[0].ReservationID
-		if _, err := tx.Exec(ctx, `UPDATE reservations SET expires_at = $1 WHERE id = $2`, micros(final.ExpiresAt), final.ReservationID); err != nil {
+		if _, err := tx.Exec(ctx, `UPDATE reservations SET expires_at = `+dbNow+` + $1 WHERE id = $2`, span(final.CreatedAt, final.ExpiresAt), final.ReservationID); err != nil {
 			return err
 		}
 		return insertUpload(ctx, tx, final)

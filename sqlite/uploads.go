@@ -76,12 +76,13 @@ func (s *Store) Uploads(ctx context.Context, orgID string) ([]*silo.ResumableUpl
 	return us, mapErr(err)
 }
 
-// LockUpload takes the upload's lock for owner.
-func (s *Store) LockUpload(ctx context.Context, orgID, id, owner string, until time.Time) (*silo.ResumableUpload, error) {
+// LockUpload takes the upload's lock for owner, on the caller's clock
+// (the store serves one process).
+func (s *Store) LockUpload(ctx context.Context, orgID, id, owner string, now, until time.Time) (*silo.ResumableUpload, error) {
 	var u *silo.ResumableUpload
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		var err error
-		u, err = lockUpload(ctx, tx, orgID, id, owner, micros(until), micros(time.Now()))
+		u, err = lockUpload(ctx, tx, orgID, id, owner, micros(until), micros(now))
 		return err
 	})
 	return u, err
@@ -121,7 +122,7 @@ func (s *Store) UnlockUploads(ctx context.Context) error {
 }
 
 // AdvanceUpload records the upload's new offset and state.
-func (s *Store) AdvanceUpload(ctx context.Context, u *silo.ResumableUpload, owner string, from int64) error {
+func (s *Store) AdvanceUpload(ctx context.Context, u *silo.ResumableUpload, owner string, from int64, _ time.Time) error {
 	return s.tx(ctx, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE uploads SET upload_offset = ?, blob_state = ?, hash_state = ?, expires_at = ?
 			WHERE id = ? AND lock_owner = ? AND upload_offset = ?`,
