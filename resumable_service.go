@@ -79,7 +79,9 @@ func (s *Service) CreateResumable(ctx context.Context, c *Caller, req NewResumab
 		Length: req.Length, Metadata: req.Metadata, Partial: req.Partial, BlobKey: NewBlobKey(),
 		HashState: hashState(sha256.New()), CreatedAt: now, ExpiresAt: now.Add(s.uploadTTL()),
 	}
-	if err := s.Store.CreateUpload(ctx, u); err != nil {
+	if err := s.Store.CreateUpload(ctx, u); ErrorCode(err) == ENOTFOUND {
+		return nil, orgGone() // deleted since the key was checked
+	} else if err != nil {
 		return nil, err
 	}
 	s.log().Info("resumable upload opened", "org", u.OrgID, "upload", u.ID, "bytes", u.Length)

@@ -304,9 +304,10 @@ func (u *Upload) lost(ctx context.Context, err error) error {
 	return Errorf(EUNAVAILABLE, "the upload's quota reservation expired before it completed (the server could not reach its metadata store); nothing was stored, retry the upload")
 }
 
-// orgGone is the answer to a create whose organisation was deleted while
-// it ran (its key was valid when the request began): 404, as for anything
-// of a deleted org, never the store's foreign-key error as a 500.
+// orgGone is the answer to a create (or a resumable upload's creation)
+// whose organisation was deleted while it ran (its key was valid when the
+// request began): 404, as for anything of a deleted org, never the store's
+// foreign-key error as a 500.
 func orgGone() error {
 	return Errorf(ENOTFOUND, "The organization of this API key was deleted while the upload ran; nothing was stored.")
 }

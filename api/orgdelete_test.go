@@ -234,6 +234,11 @@ func (v *vanishing) CreateDataset(ctx context.Context, d *silo.Dataset, resID st
 	return v.Store.CreateDataset(ctx, d, resID)
 }
 
+func (v *vanishing) CreateUpload(ctx context.Context, u *silo.ResumableUpload) error {
+	v.at(ctx, "CreateUpload")
+	return v.Store.CreateUpload(ctx, u)
+}
+
 // vanishingBlobs fails a write whose org vanished the way a purge's sweep
 // makes it fail: the file it was writing deleted from under it.
 type vanishingBlobs struct {
@@ -249,9 +254,19 @@ func (b *vanishingBlobs) Put(ctx context.Context, key string, r io.Reader) (int6
 	return b.BlobStore.Put(ctx, key, r)
 }
 
+// Append and Seal pass to the real store: resumable uploads need them.
+func (b *vanishingBlobs) Append(ctx context.Context, key string, state []byte, offset, length int64, r io.Reader) ([]byte, int64, error) {
+	return b.BlobStore.(silo.Appender).Append(ctx, key, state, offset, length, r)
+}
+
+func (b *vanishingBlobs) Seal(ctx context.Context, key string, state []byte, length int64) error {
+	return b.BlobStore.(silo.Appender).Seal(ctx, key, state, length)
+}
+
 // TestCreateWhoseOrgVanished: a create whose key was valid when it began,
-// and whose organisation is purged at each step of it in turn, answers
-// 404 saying so and stores nothing; before, the steps answered 500 (the
+// and whose organisation is purged at each step of it in turn (and a
+// resumable upload's creation likewise), answers 404 saying so and stores
+// nothing; before, the steps answered 500 (the
 // foreign key of a reservation to a deleted org; a write swept away) or
 // 503 (the reservation taken for one a sweep released).
 func TestCreateWhoseOrgVanished(t *testing.T) {
@@ -261,14 +276,24 @@ func TestCreateWhoseOrgVanished(t *testing.T) {
 		s.Service.Store = v
 		s.Service.Blobs = &vanishingBlobs{BlobStore: s.Service.Blobs, v: v}
 	}})
-	for _, step := range []string{"OpenReservation", "Reserve", "AddPendingBlob", "Blobs.Put", "CreateDataset"} {
+	for _, step := range []string{"OpenReservation", "Reserve", "AddPendingBlob", "Blobs.Put", "CreateDataset", "CreateUpload"} {
 		t.Run(step, func(t *testing.T) {
 			orgID, key := e.Org(t, "vanishing-"+step, 0, silo.RoleWriter)
 			v.mu.Lock()
 			v.method, v.orgID = step, orgID
 			v.mu.Unlock()
-			b, ct := multipartBody(t, [2]string{"data", embedJSONL})
-			st, out := create(t, e, key, "name=late&type=embed-input", b, ct)
+			var st int
+			var out map[string]any
+			if step == "CreateUpload" { // a resumable upload's creation
+				req := newRequest(t, "POST", e.URL+"/v1/uploads", nil)
+				req.Header.Set("Authorization", "Bearer "+key)
+				req.Header.Set("Tus-Resumable", "1.0.0")
+				req.Header.Set("Upload-Length", "100")
+				st, out = do(t, req)
+			} else {
+				b, ct := multipartBody(t, [2]string{"data", embedJSONL})
+				st, out = create(t, e, key, "name=late&type=embed-input", b, ct)
+			}
 			v.mu.Lock()
 			missed := v.method != ""
 			v.mu.Unlock()
