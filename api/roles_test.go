@@ -26,24 +26,29 @@ func TestRoleBeforeInput(t *testing.T) {
 		silo.RoleMetrics: e.Key(t, orgID, silo.RoleMetrics),
 		silo.RoleAdmin:   e.AdminKey,
 	}
+	tus := map[string]string{"Tus-Resumable": "1.0.0"}
 	for _, c := range []struct {
 		method, path, body string
 		low, enough        silo.Role
 		want               int // for the enough role
+		header             map[string]string
 	}{
-		{"POST", "/v1/admin/orgs", "not json", silo.RoleReader, silo.RoleAdmin, 400},
-		{"POST", "/v1/admin/orgs", `{"name":""}`, silo.RoleWriter, silo.RoleAdmin, 422},
-		{"PATCH", "/v1/admin/orgs/" + other, "{", silo.RoleReader, silo.RoleAdmin, 400},
-		{"PATCH", "/v1/admin/orgs/" + other, `{}`, silo.RoleWriter, silo.RoleAdmin, 422},
-		{"DELETE", "/v1/admin/orgs/" + other + "?purge=maybe", "", silo.RoleWriter, silo.RoleAdmin, 400},
-		{"POST", "/v1/admin/keys", `{"org_id":1}`, silo.RoleReader, silo.RoleAdmin, 400},
-		{"POST", "/v1/admin/keys", `{"org_id":"` + other + `","role":"boss"}`, silo.RoleWriter, silo.RoleAdmin, 422},
-		{"POST", "/v1/datasets?type=embed-input", "", silo.RoleReader, silo.RoleWriter, 400}, // no name
-		{"POST", "/v1/datasets?name=x&type=embed-input&keep_original_file=perhaps", "", silo.RoleMetrics, silo.RoleWriter, 400},
-		{"GET", "/v1/datasets?limit=abc", "", silo.RoleMetrics, silo.RoleReader, 400},
-		{"GET", "/v1/datasets?limit=0", "", silo.RoleMetrics, silo.RoleReader, 422},
-		{"GET", "/v1/datasets/usage/history?limit=abc", "", silo.RoleMetrics, silo.RoleReader, 400},
-		{"GET", "/v1/datasets/usage/history?org_id=" + other + "&limit=0", "", silo.RoleReader, silo.RoleAdmin, 422},
+		{"POST", "/v1/admin/orgs", "not json", silo.RoleReader, silo.RoleAdmin, 400, nil},
+		{"POST", "/v1/admin/orgs", `{"name":""}`, silo.RoleWriter, silo.RoleAdmin, 422, nil},
+		{"PATCH", "/v1/admin/orgs/" + other, "{", silo.RoleReader, silo.RoleAdmin, 400, nil},
+		{"PATCH", "/v1/admin/orgs/" + other, `{}`, silo.RoleWriter, silo.RoleAdmin, 422, nil},
+		{"DELETE", "/v1/admin/orgs/" + other + "?purge=maybe", "", silo.RoleWriter, silo.RoleAdmin, 400, nil},
+		{"POST", "/v1/admin/keys", `{"org_id":1}`, silo.RoleReader, silo.RoleAdmin, 400, nil},
+		{"POST", "/v1/admin/keys", `{"org_id":"` + other + `","role":"boss"}`, silo.RoleWriter, silo.RoleAdmin, 422, nil},
+		{"POST", "/v1/datasets?type=embed-input", "", silo.RoleReader, silo.RoleWriter, 400, nil}, // no name
+		{"POST", "/v1/datasets?name=x&type=embed-input&keep_original_file=perhaps", "", silo.RoleMetrics, silo.RoleWriter, 400, nil},
+		{"GET", "/v1/datasets?limit=abc", "", silo.RoleMetrics, silo.RoleReader, 400, nil},
+		{"GET", "/v1/datasets?limit=0", "", silo.RoleMetrics, silo.RoleReader, 422, nil},
+		{"GET", "/v1/datasets/usage/history?limit=abc", "", silo.RoleMetrics, silo.RoleReader, 400, nil},
+		{"GET", "/v1/datasets/usage/history?org_id=" + other + "&limit=0", "", silo.RoleReader, silo.RoleAdmin, 422, nil},
+		{"POST", "/v1/uploads", "", silo.RoleReader, silo.RoleWriter, 400, map[string]string{"Tus-Resumable": "1.0.0", "Upload-Length": "abc"}},
+		{"PATCH", "/v1/uploads/up_nope", "x", silo.RoleReader, silo.RoleWriter, 415, tus},
+		{"HEAD", "/v1/uploads/up_nope", "", silo.RoleMetrics, silo.RoleReader, 404, tus},
 	} {
 		t.Run(c.method+" "+c.path+" "+c.body, func(t *testing.T) {
 			send := func(role silo.Role) (int, string) {
@@ -55,6 +60,9 @@ func TestRoleBeforeInput(t *testing.T) {
 				req.Header.Set("Authorization", "Bearer "+keys[role])
 				if c.body != "" {
 					req.Header.Set("Content-Type", "application/json")
+				}
+				for k, v := range c.header {
+					req.Header.Set(k, v)
 				}
 				resp, err := http.DefaultClient.Do(req)
 				if err != nil {
