@@ -42,6 +42,7 @@ type Service struct {
 	wake      chan struct{} // a new job is queued
 	sweepWake chan struct{} // garbage to delete
 	leases    leaseSet      // the work running in this process
+	ready     readyProbe    // /readyz's last probe (ready.go)
 }
 
 // Defaults used where a Service field is zero.
