@@ -79,6 +79,7 @@ type Server struct {
 	draining atomic.Bool
 	done     chan error
 	limiter  *keyLimiter
+	slots    *keySlots    // per-key requests in flight (fair.go)
 	conns    atomic.Int64 // open connections
 }
 
