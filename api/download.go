@@ -72,7 +72,7 @@ func (s *Server) handleDownload(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, errBadURL)
 		return
 	}
-	if slots := s.keySlots(); slots != nil {
+	if slots := s.slots; slots != nil {
 		if keyID == "" {
 			keyID = "org:" + org // a URL from before URLs named their key
 		}

@@ -79,12 +79,13 @@ func (k *keySlots) give(id string) {
 	}
 }
 
-// keySlots returns the server's per-key counter; nil when there is no cap.
-func (s *Server) keySlots() *keySlots {
-	if s.slots == nil && s.perKeyCap() > 0 {
-		s.slots = &keySlots{limit: s.perKeyCap(), inflight: map[string]int{}}
+// newKeySlots is a counter of requests in flight per key with a cap of
+// limit each; nil when limit is 0 (no cap).
+func newKeySlots(limit int) *keySlots {
+	if limit == 0 {
+		return nil
 	}
-	return s.slots
+	return &keySlots{limit: limit, inflight: map[string]int{}}
 }
 
 // overKeyCap answers a request of a key that has its cap in flight.
@@ -97,7 +98,7 @@ func overKeyCap(w http.ResponseWriter, r *http.Request, limit int) {
 // perKey answers 503 + Retry-After to a key that already has its cap of
 // requests in flight. It runs after authentication.
 func (s *Server) perKey(next http.Handler) http.Handler {
-	slots := s.keySlots()
+	slots := s.slots
 	if slots == nil {
 		return next
 	}

@@ -105,6 +105,7 @@ func (s *Server) Handler() http.Handler {
 }
 
 func (s *Server) build() http.Handler {
+	s.slots = newKeySlots(s.perKeyCap()) // shared by perKey and handleDownload
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", named(s.handleHealthz))
 	mux.HandleFunc("GET /readyz", named(s.handleReadyz))
