@@ -66,6 +66,7 @@ FUZZMINTIME ?= 100x
 FUZZ_TARGETS = \
 	.:FuzzParseSize .:FuzzParseDuration \
 	./api:FuzzParseListQuery ./api:FuzzParseCreateQuery ./api:FuzzBearer ./api:FuzzCreateMultipart ./api:FuzzEdgeText ./api:FuzzRequestLine \
+	./api:FuzzTusMetadata ./api:FuzzTusHeaders \
 	./validate:FuzzJSONL ./validate:FuzzCSV ./validate:FuzzTXT ./validate:FuzzChunker ./validate:FuzzRowDecoder ./validate:FuzzScanner ./validate:FuzzIndexSpecial \
 	./internal/mpart:FuzzReader
 

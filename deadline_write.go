@@ -48,22 +48,22 @@ func (s *deadlineStore) FinishJob(ctx context.Context, job *Job, d *Dataset) err
 	return s.Store.FinishJob(ctx, job, d)
 }
 
-func (s *deadlineStore) RetryJob(ctx context.Context, job *Job, notBefore time.Time) error {
+func (s *deadlineStore) RetryJob(ctx context.Context, job *Job, now, notBefore time.Time) error {
 	ctx, cancel := s.ctx(ctx)
 	defer cancel()
-	return s.Store.RetryJob(ctx, job, notBefore)
+	return s.Store.RetryJob(ctx, job, now, notBefore)
 }
 
-func (s *deadlineStore) RenewReservations(ctx context.Context, ids []string, until time.Time) error {
+func (s *deadlineStore) RenewReservations(ctx context.Context, ids []string, now, until time.Time) error {
 	ctx, cancel := s.ctx(ctx)
 	defer cancel()
-	return s.Store.RenewReservations(ctx, ids, until)
+	return s.Store.RenewReservations(ctx, ids, now, until)
 }
 
-func (s *deadlineStore) RenewJobs(ctx context.Context, jobs []*Job, until time.Time) error {
+func (s *deadlineStore) RenewJobs(ctx context.Context, jobs []*Job, now, until time.Time) error {
 	ctx, cancel := s.ctx(ctx)
 	defer cancel()
-	return s.Store.RenewJobs(ctx, jobs, until)
+	return s.Store.RenewJobs(ctx, jobs, now, until)
 }
 
 func (s *deadlineStore) ExpiredReservations(ctx context.Context, now time.Time) ([]*Reservation, error) {

@@ -23,6 +23,13 @@ const (
 	ENOTIMPLEMENTED = "not_implemented" // 501
 	EUNAVAILABLE    = "unavailable"     // 503
 	ETIMEOUT        = "timeout"         // 504: a dependency ran past its deadline
+
+	// Resumable uploads (tus) need a few more.
+	ETOOLARGE     = "too_large"    // 413: larger than a dataset may be, or than the upload's length
+	EMEDIATYPE    = "media_type"   // 415: a PATCH that is not application/offset+octet-stream
+	ELOCKED       = "locked"       // 423: another request is writing to the upload
+	ECHECKSUM     = "checksum"     // 460: the body's checksum is not the one sent
+	EPRECONDITION = "precondition" // 412: a Tus-Resumable version silo does not speak
 )
 
 // Error is an application error: a code for the machine and a message for

@@ -19,7 +19,8 @@ type IdempotencyStore interface {
 	// returns nil, if there is no record newer than since, or if the only
 	// one is running with the same fingerprint but its holder is dead (its
 	// reservation is gone, or it had none and its lease ran out before
-	// now). Otherwise it returns the record that is there.
+	// now). Otherwise it returns the record that is there. rec.LeaseUntil
+	// and now are on the caller's clock, as a LeaseStore's lease times.
 	ClaimIdempotency(ctx context.Context, rec *IdempotencyRecord, now, since time.Time) (*IdempotencyRecord, error)
 	// AttachIdempotency ties a running record to the reservation of its
 	// upload: from then on the record lives as long as the reservation.

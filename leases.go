@@ -86,8 +86,9 @@ func (s *Service) heartbeat(ctx context.Context) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.leaseTTL()/3)
 	defer cancel()
-	until := s.now().Add(s.leaseTTL())
-	return errors.Join(s.Store.RenewReservations(ctx, res, until), s.Store.RenewJobs(ctx, jobs, until))
+	now := s.now()
+	until := now.Add(s.leaseTTL())
+	return errors.Join(s.Store.RenewReservations(ctx, res, now, until), s.Store.RenewJobs(ctx, jobs, now, until))
 }
 
 // Drain waits until no upload or validation of this process holds a lease

@@ -23,6 +23,7 @@ type Service struct {
 	MaxDatasetSize int64         // largest dataset, all its files together
 	Retention      time.Duration // 0 keeps datasets until deleted
 	LeaseTTL       time.Duration // how long a dead node's leases outlive it
+	UploadTTL      time.Duration // how long a resumable upload lives after its last PATCH
 	ReserveStep    int64         // bytes reserved at a time while streaming
 	Workers        int           // validation workers
 	// ValidationGC is the GC percent (debug.SetGCPercent) while any

@@ -24,6 +24,7 @@ type Store interface {
 	TransferStore
 	QueueAger
 	KeyOrgReader
+	UploadStore
 
 	// Setting returns the value stored under name, first storing def if there
 	// is none yet (so that concurrent nodes agree on one value).
@@ -67,7 +68,9 @@ type KeyStore interface {
 
 // ReservationStore holds the bytes of uploads in flight against the quota.
 type ReservationStore interface {
-	// OpenReservation records an upload in flight that holds no bytes yet.
+	// OpenReservation records an upload in flight that holds no bytes yet,
+	// leased until r.ExpiresAt from r.CreatedAt, the caller's now (see
+	// LeaseStore for whose clock).
 	OpenReservation(ctx context.Context, r *Reservation) error
 	// Reserve grows the reservation by at least need and at most want bytes,
 	// as much as the quota allows, with one conditional UPDATE of the org's
@@ -79,11 +82,13 @@ type ReservationStore interface {
 	// marks its pending blobs as garbage, and reports whether it removed the
 	// reservation: only then are those blobs garbage. false means it was
 	// gone already (committed by a create, or released before); releasing
-	// twice is not an error. With a non-zero expiredBefore it releases only
-	// a reservation whose lease ran out before then, so that a sweep never
-	// takes an upload whose node renewed its lease after the sweep listed it.
+	// twice is not an error. With a non-zero expiredBefore (the caller's
+	// now; see LeaseStore) it releases only a reservation whose lease ran
+	// out before then, so that a sweep never takes an upload whose node
+	// renewed its lease after the sweep listed it.
 	DropReservation(ctx context.Context, resID string, expiredBefore time.Time) (bool, error)
-	// ExpiredReservations lists reservations whose lease ran out before now.
+	// ExpiredReservations lists reservations whose lease ran out before now
+	// (see LeaseStore for whose clock).
 	ExpiredReservations(ctx context.Context, now time.Time) ([]*Reservation, error)
 	// Reservations lists every open reservation (for fsck).
 	Reservations(ctx context.Context) ([]*Reservation, error)
@@ -115,8 +120,9 @@ type DatasetStore interface {
 
 // JobStore is the queue of validation jobs, one per dataset.
 type JobStore interface {
-	// ClaimJob takes the oldest job that is queued or whose lease ran out,
-	// gives it to owner until leaseUntil, bumps its attempt, marks earlier
+	// ClaimJob takes the oldest job that is queued or whose lease ran out
+	// by now, gives it to owner until leaseUntil (see LeaseStore for whose
+	// clock), bumps its attempt, marks earlier
 	// attempts' pending blobs garbage and sets the dataset processing. It
 	// returns nil, nil when there is no job.
 	ClaimJob(ctx context.Context, owner string, now, leaseUntil time.Time) (*Job, error)
@@ -166,17 +172,28 @@ type OrgDeleter interface {
 // lease is renewed only by the goroutine doing its work (an upload, a
 // validation), never node-wide: whatever no live goroutine renews lapses,
 // and the sweep of any node, that one included, takes it back.
+//
+// Whose clock a lease runs on: every lease time a store is given (a
+// reservation's ExpiresAt, a job's lease or backoff, an idempotency
+// record's LeaseUntil, and the now that expiry is judged against) comes
+// with the caller's now. A store of one process (SQLite) takes the times
+// as given. A store that several nodes share (PostgreSQL) keeps only each
+// time's distance from the caller's now and counts it from its own clock,
+// so that nodes whose clocks disagree still agree on who holds what: a
+// node whose clock runs ahead never takes another's live work. Such a
+// store is never the sole user's (see Service.Recover), so it is never
+// asked to judge every lease dead by passing a far future.
 type LeaseStore interface {
-	// RenewReservations extends the leases of the listed reservations
-	// (those gone already are skipped).
-	RenewReservations(ctx context.Context, ids []string, until time.Time) error
+	// RenewReservations extends the leases of the listed reservations to
+	// until (those gone already are skipped).
+	RenewReservations(ctx context.Context, ids []string, now, until time.Time) error
 	// RenewJobs extends the lease of each listed job that is still that
-	// attempt's (same owner and attempt).
-	RenewJobs(ctx context.Context, jobs []*Job, until time.Time) error
+	// attempt's (same owner and attempt) to until.
+	RenewJobs(ctx context.Context, jobs []*Job, now, until time.Time) error
 	// RetryJob hands a job back to the queue, claimable from notBefore: it
 	// marks the attempt's pending blobs garbage and sets the dataset queued,
 	// in one transaction. ENOTFOUND if the job is no longer this attempt's.
-	RetryJob(ctx context.Context, job *Job, notBefore time.Time) error
+	RetryJob(ctx context.Context, job *Job, now, notBefore time.Time) error
 }
 
 // TransferStore reads a whole store out and writes it into an empty one:

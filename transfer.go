@@ -54,6 +54,9 @@ type Skipped struct {
 	PendingBlobs   int64 `json:"pending_blobs"`
 	GarbageBlobs   int64 `json:"garbage_blobs"`
 	RunningCreates int64 `json:"running_creates"` // idempotency records still running
+	// Resumable uploads not yet datasets (complete or not): their clients
+	// must upload them again to the new service.
+	ResumableUploads int64 `json:"resumable_uploads"`
 }
 
 // Add sums two counts.
@@ -63,6 +66,7 @@ func (s *Skipped) Add(o *Skipped) {
 	s.PendingBlobs += o.PendingBlobs
 	s.GarbageBlobs += o.GarbageBlobs
 	s.RunningCreates += o.RunningCreates
+	s.ResumableUploads += o.ResumableUploads
 }
 
 // LiveBlob is a blob a dataset refers to, with the size and SHA-256 its

@@ -80,6 +80,10 @@ func (s *Service) Recover(ctx context.Context) error {
 	if err := s.Store.RequeueJobs(ctx, s.Node); err != nil {
 		return err
 	}
+	// A PATCH cut off by the crash holds its upload's lock no more.
+	if err := s.Store.UnlockUploads(ctx); err != nil {
+		return err
+	}
 	return s.sweep(ctx, time.Unix(1<<40, 0))
 }
 
@@ -94,15 +98,26 @@ func (s *Service) sweep(ctx context.Context, deadline time.Time) error {
 		return err
 	}
 	for _, r := range dead {
+		bound := deadline
+		if r.Node == ResumableNode {
+			// A resumable upload's reservation belongs to no process: a
+			// restart does not end it, only its expiry does.
+			if bound = s.now(); !r.ExpiresAt.Before(bound) {
+				continue
+			}
+		}
 		// Leases are renewed only by live uploads, so this node's own
 		// expired reservations are dead too (a release that failed).
-		dropped, err := s.Store.DropReservation(ctx, r.ID, deadline)
+		dropped, err := s.Store.DropReservation(ctx, r.ID, bound)
 		if err != nil {
 			return err
 		}
 		if dropped {
 			s.log().Info("released the reservation of a dead upload", "reservation", r.ID, "org", r.OrgID, "node", r.Node, "bytes", r.Bytes)
 		}
+	}
+	if err := s.sweepUploads(ctx); err != nil {
+		return err
 	}
 	if s.Retention > 0 {
 		expired, err := s.Store.ExpiredDatasets(ctx, s.now(), 100)
@@ -271,7 +286,8 @@ func (s *Service) retry(ctx context.Context, job *Job, cause error) error {
 	}
 	rctx, cancel := bounded(ctx)
 	defer cancel()
-	err := s.Store.RetryJob(rctx, job, s.now().Add(wait))
+	now := s.now()
+	err := s.Store.RetryJob(rctx, job, now, now.Add(wait))
 	switch {
 	case ErrorCode(err) == ENOTFOUND:
 		return nil // the job is no longer this attempt's (deleted, finished, or taken)

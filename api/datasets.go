@@ -151,6 +151,12 @@ func (s *Server) handleCreate(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
+	if r.URL.Query().Has("upload_id") {
+		// The files are complete resumable uploads; the upload is its own
+		// idempotency (asked again, the answer is the same dataset).
+		s.createFromUploads(w, r, req)
+		return
+	}
 	req.ContentLength = r.ContentLength
 	w, finish, ok := s.idempotent(w, r, &req)
 	if !ok {

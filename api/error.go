@@ -30,6 +30,11 @@ var statusOf = map[string]int{
 	silo.ENOTIMPLEMENTED: http.StatusNotImplemented,
 	silo.EUNAVAILABLE:    http.StatusServiceUnavailable,
 	silo.ETIMEOUT:        http.StatusGatewayTimeout,
+	silo.ETOOLARGE:       http.StatusRequestEntityTooLarge,
+	silo.EMEDIATYPE:      http.StatusUnsupportedMediaType,
+	silo.ELOCKED:         http.StatusLocked,
+	silo.ECHECKSUM:       460, // tus' "Checksum Mismatch"
+	silo.EPRECONDITION:   http.StatusPreconditionFailed,
 }
 
 // StatusOf returns the HTTP status of an error.

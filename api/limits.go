@@ -182,7 +182,14 @@ func limited(r *http.Request) bool {
 // isUpload reports whether the request is a create, whose body may be a
 // whole dataset.
 func isUpload(r *http.Request) bool {
-	return r.Method == http.MethodPost && strings.TrimSuffix(r.URL.Path, "/") == "/v1/datasets"
+	p := strings.TrimSuffix(r.URL.Path, "/")
+	switch r.Method {
+	case http.MethodPost:
+		return p == "/v1/datasets" || p == uploadsPath // a create, or a tus creation-with-upload
+	case http.MethodPatch:
+		return strings.HasPrefix(p, uploadsPath+"/") // a tus PATCH
+	}
+	return false
 }
 
 // isFile reports whether the request's answer is a file, whose writes

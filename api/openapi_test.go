@@ -3,6 +3,7 @@ package api_test
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"io"
 	"net/http"
 	"sort"
@@ -176,6 +177,8 @@ func TestOpenAPI(t *testing.T) {
 		get(t, hc, p.OriginalURL, "bytes=0-3", 206)
 		get(t, hc, p.OriginalURL+"0", "", 403)
 	}
+	exerciseTus(t, hc, w, e.URL)
+
 	r := client.New(e.URL, rk.Secret)
 	r.HTTP = hc
 	wantStatus(t, r.Delete(ctx, id), 403)
@@ -254,4 +257,49 @@ func asClientError(err error, target **client.Error) bool {
 		*target = ce
 	}
 	return ok
+}
+
+// exerciseTus goes through the resumable upload routes.
+func exerciseTus(t *testing.T, hc *http.Client, w *client.Client, base string) {
+	ctx := t.Context()
+	req, _ := http.NewRequest(http.MethodOptions, base+"/v1/uploads", nil)
+	resp, err := hc.Do(req)
+	mustOK(t, err)
+	resp.Body.Close()
+	data := []byte("{\"text\":\"a\"}\n")
+	up, err := w.CreateTus(ctx, int64(len(data)), map[string]string{"name": "tus", "type": "embed-input"})
+	mustOK(t, err)
+	_, err = w.HeadTus(ctx, up.URL)
+	mustOK(t, err)
+	_, err = w.PatchTus(ctx, up.URL, 5, bytes.NewReader(data), int64(len(data)), make([]byte, 32))
+	wantStatus(t, err, 409)
+	sum := sha256.Sum256(data)
+	_, err = w.PatchTus(ctx, up.URL, 0, bytes.NewReader(data), int64(len(data)), make([]byte, 32))
+	wantStatus(t, err, 460)
+	done, err := w.PatchTus(ctx, up.URL, 0, bytes.NewReader(data), int64(len(data)), sum[:])
+	mustOK(t, err)
+	if done.DatasetID == "" {
+		t.Errorf("the last PATCH made no dataset")
+	}
+	_, err = w.HeadTus(ctx, base+"/v1/uploads/up_nope")
+	wantStatus(t, err, 404)
+	plain, err := w.CreateTus(ctx, int64(len(data)), nil)
+	mustOK(t, err)
+	_, err = w.PatchTus(ctx, plain.URL, 0, bytes.NewReader(data), int64(len(data)), sum[:])
+	mustOK(t, err)
+	_, _, err = w.CreateFromUploads(ctx, client.UploadRequest{Name: "from upload", Type: "embed-input"}, plain.URL, "")
+	mustOK(t, err)
+	open, err := w.CreateTus(ctx, 10, nil)
+	mustOK(t, err)
+	_, err = w.CreateTus(ctx, 1<<40, nil)
+	wantStatus(t, err, 413)
+	getWithKey(t, hc, base+"/v1/uploads", w.Key, 200)
+	req, _ = http.NewRequest(http.MethodDelete, open.URL, nil)
+	req.Header.Set("Authorization", "Bearer "+w.Key)
+	resp, err = hc.Do(req)
+	mustOK(t, err)
+	resp.Body.Close()
+	if resp.StatusCode != 204 {
+		t.Errorf("DELETE of an upload: %d", resp.StatusCode)
+	}
 }

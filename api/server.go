@@ -128,6 +128,11 @@ func (s *Server) build() http.Handler {
 	v1.HandleFunc("GET /v1/admin/keys", named(s.handleListKeys))
 	v1.HandleFunc("DELETE /v1/admin/keys/{id}", named(s.handleRevokeKey))
 	v1.HandleFunc("GET "+backupPath, named(s.handleBackup))
+	v1.HandleFunc("POST /v1/uploads", named(s.handleTusCreate))
+	v1.HandleFunc("GET /v1/uploads", named(s.handleTusList))
+	v1.HandleFunc("HEAD /v1/uploads/{id}", named(s.handleTusHead))
+	v1.HandleFunc("PATCH /v1/uploads/{id}", named(s.handleTusPatch))
+	v1.HandleFunc("DELETE /v1/uploads/{id}", named(s.handleTusDelete))
 	for _, p := range unimplemented {
 		v1.HandleFunc(p, named(s.handleNotImplemented))
 	}
@@ -142,7 +147,7 @@ func (s *Server) build() http.Handler {
 	if s.Metrics != nil {
 		mux.Handle("GET /metrics", s.requireMetricsKey(s.Metrics))
 	}
-	var h http.Handler = s.drain(s.shed(recoverPanics(apiFirst(authed, mux))))
+	var h http.Handler = s.drain(s.shed(recoverPanics(apiFirst(authed, mux, named(s.handleTusOptions)))))
 	if s.Wrap != nil {
 		h = s.Wrap(h)
 	}
@@ -156,8 +161,12 @@ func (s *Server) build() http.Handler {
 // matches: it also tries the path with a slash added), and of mux's own
 // answers before authentication: a path that is not clean ("/v1//x",
 // "/v1/a/../b") is redirected by api's routes, to a caller with a key.
-func apiFirst(api, mux http.Handler) http.Handler {
+func apiFirst(api, mux, tusOptions http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if isTusOptions(r) {
+			tusOptions.ServeHTTP(w, r) // discovery needs no key
+			return
+		}
 		if isAPIPath(r.URL.Path) {
 			api.ServeHTTP(w, r)
 			return

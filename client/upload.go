@@ -33,12 +33,7 @@ type UploadRequest struct {
 // is written through a pipe while it is sent: memory use does not grow with
 // the files.
 func (c *Client) Upload(ctx context.Context, r UploadRequest) (string, json.RawMessage, error) {
-	q := url.Values{}
-	for k, v := range r.Params {
-		q[k] = v
-	}
-	q.Set("name", r.Name)
-	q.Set("type", r.Type)
+	q := urlValues(r)
 	files := []formFile{{"data", r.Data}}
 	if r.Eval != nil {
 		files = append(files, formFile{"eval_data", *r.Eval})
@@ -63,6 +58,17 @@ func (c *Client) Upload(ctx context.Context, r UploadRequest) (string, json.RawM
 	// too ends the writer goroutine on every path, even an early answer.
 	pr.Close()
 	return out.ID, raw, err
+}
+
+// urlValues are a create's query parameters.
+func urlValues(r UploadRequest) url.Values {
+	q := url.Values{}
+	for k, v := range r.Params {
+		q[k] = v
+	}
+	q.Set("name", r.Name)
+	q.Set("type", r.Type)
+	return q
 }
 
 type formFile struct {

@@ -28,6 +28,7 @@ import (
 // faultCluster is two nodes on a PostgreSQL and a versitygw of the test's own.
 type faultCluster struct {
 	pg    *testenv.PGServer
+	db    string // the nodes' --db: pg's URL, or a multi-host URL
 	s3    *testenv.S3Proc
 	env   []string
 	nodes []*siloproc.Proc
@@ -38,8 +39,14 @@ const faultLeaseTTL = 5 * time.Second
 
 func newFaultCluster(t *testing.T) *faultCluster {
 	pg := testenv.OwnPostgres(t)
+	return newFaultClusterOn(t, pg, pg.URL)
+}
+
+// newFaultClusterOn starts the two nodes with --db db, where pg is the
+// server db leads to first.
+func newFaultClusterOn(t *testing.T, pg *testenv.PGServer, db string) *faultCluster {
 	s3 := testenv.OwnS3(t)
-	c := &faultCluster{pg: pg, s3: s3, env: append(s3.Env(), "SILO_BOOTSTRAP_KEY="+adminKey, "SILO_RATE_LIMIT=0",
+	c := &faultCluster{pg: pg, db: db, s3: s3, env: append(s3.Env(), "SILO_BOOTSTRAP_KEY="+adminKey, "SILO_RATE_LIMIT=0",
 		"SILO_LEASE_TTL="+faultLeaseTTL.String(), "SILO_REQUEST_TIMEOUT=5s")}
 	c.nodes = make([]*siloproc.Proc, 2)
 	var wg sync.WaitGroup
@@ -47,7 +54,7 @@ func newFaultCluster(t *testing.T) *faultCluster {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			c.nodes[i] = siloproc.Serve(t, c.env, "--db", pg.URL, "--blobs", s3.URL, "--data", t.TempDir())
+			c.nodes[i] = siloproc.Serve(t, c.env, "--db", db, "--blobs", s3.URL, "--data", t.TempDir())
 		}()
 	}
 	wg.Wait()
@@ -57,7 +64,7 @@ func newFaultCluster(t *testing.T) *faultCluster {
 
 func (c *faultCluster) fsck(t *testing.T) (string, error) {
 	t.Helper()
-	cmd := exec.Command(siloproc.Binary(t), "fsck", "--db", c.pg.URL, "--blobs", c.s3.URL, "--data", t.TempDir())
+	cmd := exec.Command(siloproc.Binary(t), "fsck", "--db", c.db, "--blobs", c.s3.URL, "--data", t.TempDir())
 	cmd.Env = append(os.Environ(), c.env...)
 	out, err := cmd.CombinedOutput()
 	return string(out), err
@@ -71,10 +78,12 @@ type faultLoad struct {
 	wg   sync.WaitGroup
 
 	mu        sync.Mutex
+	idem      bool                   // creates carry an Idempotency-Key ("idem-" + name)
 	codes     map[string]map[int]int // op -> status -> count
 	acked     map[string]string      // id -> name: creates answered 200, not deleted since
 	deleted   map[string]bool        // deletes answered 200
 	doubtDel  map[string]bool        // deletes answered 504
+	doubtNew  map[string]string      // name -> node: creates with a key answered 504
 	refused   map[string]bool        // names of creates answered non-2xx other than 504
 	lastError time.Time              // of the last answer that was not 2xx
 	firstErr  time.Time
@@ -82,8 +91,13 @@ type faultLoad struct {
 }
 
 func startLoad(t *testing.T, c *faultCluster, workers int) *faultLoad {
-	l := &faultLoad{c: c, stop: make(chan struct{}), codes: map[string]map[int]int{}, acked: map[string]string{},
-		deleted: map[string]bool{}, doubtDel: map[string]bool{}, refused: map[string]bool{}}
+	return startLoadWith(t, c, workers, false)
+}
+
+// startLoadWith is startLoad whose creates carry Idempotency-Keys if idem.
+func startLoadWith(t *testing.T, c *faultCluster, workers int, idem bool) *faultLoad {
+	l := &faultLoad{c: c, idem: idem, stop: make(chan struct{}), codes: map[string]map[int]int{}, acked: map[string]string{},
+		deleted: map[string]bool{}, doubtDel: map[string]bool{}, doubtNew: map[string]string{}, refused: map[string]bool{}}
 	for w := range workers {
 		l.wg.Add(1)
 		go func() {
@@ -143,17 +157,25 @@ func (l *faultLoad) do(req *http.Request) (int, map[string]any) {
 	return send(req)
 }
 
-func (l *faultLoad) create(base, name string) {
-	st, out := createDataset(nil, base, l.c.key, name, strings.NewReader(jsonlRows(2000)), true)
+func (l *faultLoad) create(base, name string) int {
+	var hdr http.Header
+	if l.idem {
+		hdr = http.Header{"Idempotency-Key": {"idem-" + name}}
+	}
+	st, out := createDatasetWith(base, l.c.key, name, strings.NewReader(jsonlRows(2000)), hdr)
 	l.record("create", st)
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	switch {
 	case st == 200:
 		l.acked[out["id"].(string)] = name
+		delete(l.doubtNew, name)
+	case st == 504 && l.idem:
+		l.doubtNew[name] = base
 	case st != 504:
 		l.refused[name] = true
 	}
+	return st
 }
 
 func (l *faultLoad) deleteOne(base string, rng *rand.Rand) {

@@ -79,6 +79,16 @@ func newOrg(t *testing.T, base, name string, quota int64) (string, string) {
 // built first and sent with a Content-Length; otherwise it streams
 // chunked, as large uploads do.
 func createDataset(t testing.TB, base, key, name string, r io.Reader, withLength bool) (int, map[string]any) {
+	return createDatasetHdr(base, key, name, r, withLength, nil)
+}
+
+// createDatasetWith is createDataset with a Content-Length and the headers
+// of hdr (an Idempotency-Key).
+func createDatasetWith(base, key, name string, r io.Reader, hdr http.Header) (int, map[string]any) {
+	return createDatasetHdr(base, key, name, r, true, hdr)
+}
+
+func createDatasetHdr(base, key, name string, r io.Reader, withLength bool, hdr http.Header) (int, map[string]any) {
 	u := base + "/v1/datasets?type=embed-input&name=" + url.QueryEscape(name)
 	if strings.HasPrefix(name, "big") {
 		u = base + "/v1/datasets?type=chat-finetune-input&name=" + url.QueryEscape(name)
@@ -112,6 +122,9 @@ func createDataset(t testing.TB, base, key, name string, r io.Reader, withLength
 	req, err := http.NewRequest("POST", u, body)
 	if err != nil {
 		return failed(err)
+	}
+	for k, v := range hdr {
+		req.Header[k] = v
 	}
 	req.Header.Set("Authorization", "Bearer "+key)
 	req.Header.Set("Content-Type", ctype)

@@ -8,7 +8,10 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/minio/minio-go/v7"
 
@@ -205,4 +208,60 @@ func orgsIn(t *testing.T, db string) int {
 		t.Fatal(err)
 	}
 	return len(orgs)
+}
+
+// A PostgreSQL source that a node still writes to while migrate copies it
+// is refused at the end: nothing is imported (a dataset created meanwhile
+// would come without its files) and the target is not marked done. Once
+// the node is stopped, the same command resumes and finishes, and fsck
+// finds the target consistent.
+func TestMigrateRefusesASourceInUse(t *testing.T) {
+	c := newCluster(t, "30s")
+	n := c.node(t)
+	_, key := newOrg(t, n.URL, "busy", 0)
+	for i := range 4 {
+		upload(t, n.URL, key, "type=embed-input", fmt.Sprintf("d%d", i), jsonlRows(300_000))
+	}
+	waitFinal(t, n.URL, key)
+
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	var made atomic.Int64
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			case <-time.After(50 * time.Millisecond):
+			}
+			if st, out := createDataset(t, n.URL, key, fmt.Sprintf("late%d", i), strings.NewReader(jsonlRows(20_000)), true); st != 200 {
+				t.Errorf("create during the migration: %d %v", st, out)
+				return
+			}
+			made.Add(1)
+		}
+	}()
+	// The source's files through a slow link: the copy takes seconds.
+	target := filepath.Join(t.TempDir(), "target")
+	out, err := runSilo(t, c.env, "migrate", "--from-db", c.db, "--from-blobs", slowBlobs(t, c.s3.URL, 1<<20), "--to-data", target)
+	close(stop)
+	wg.Wait()
+	if made.Load() == 0 {
+		t.Fatal("no dataset was created while migrate ran")
+	}
+	if err == nil || !strings.Contains(out, "the source changed while it was copied") {
+		t.Fatalf("migrating a source in use (%d creates meanwhile): %v\n%s", made.Load(), err, out)
+	}
+	t.Logf("%d datasets created during the copy; refused: %s", made.Load(), strings.TrimSpace(out))
+
+	if err := n.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	out = mustSilo(t, c.env, "migrate", "--from-db", c.db, "--from-blobs", c.s3.URL, "--to-data", target)
+	if !strings.Contains(out, "resumed") {
+		t.Errorf("the run after the node stopped did not resume:\n%s", out)
+	}
+	mustSilo(t, nil, "fsck", "--data", target)
 }

@@ -60,14 +60,19 @@ func (f Finding) String() string {
 type Report struct {
 	Orgs, Datasets, Parts, Blobs, LedgerRows int   // what was checked
 	BytesVerified                            int64 // blob bytes read and hashed
-	Findings                                 []Finding
-	Repairs                                  []string // what Repair did, one line each
+	// Uploads counts resumable uploads still open (not expired): their
+	// reservations and pending bytes are a client's to finish, not
+	// findings, even when no server runs.
+	Uploads  int
+	Findings []Finding
+	Repairs  []string // what Repair did, one line each
 	// Skipped are files in the blob store whose names are not blob keys
 	// (a health check's probe a crash left, say): not silo's, so neither
 	// findings nor touched by Repair, only reported.
 	Skipped []string
 
 	orphans     map[string]bool // blob store keys not in the ledger
+	uploadBlobs map[string]bool // pending blobs of open resumable uploads
 	garbage     []string
 	reservation []*silo.Reservation
 }
@@ -151,13 +156,29 @@ func (c *Checker) checkCounters(ctx context.Context, r *Report) error {
 		return fmt.Errorf("listing reservations: %w", err)
 	}
 	held := map[string]int64{}
+	open := map[string]bool{} // reservations of resumable uploads not yet expired
 	for _, rv := range res {
 		held[rv.OrgID] += rv.Bytes
+		if rv.Node == silo.ResumableNode && rv.ExpiresAt.After(c.now()) {
+			open[rv.ID] = true
+			r.Uploads++
+			continue
+		}
 		r.reservation = append(r.reservation, rv)
 		r.add(KindReservation, rv.OrgID, rv.ID, "an upload holds %d bytes (node %s, lease until %s)",
 			rv.Bytes, rv.Node, rv.ExpiresAt.Format(time.RFC3339))
 	}
+	r.uploadBlobs = map[string]bool{}
 	for _, o := range orgs {
+		us, err := c.Store.Uploads(ctx, o.ID)
+		if err != nil {
+			return fmt.Errorf("listing uploads: %w", err)
+		}
+		for _, u := range us {
+			if open[u.ReservationID] {
+				r.uploadBlobs[u.BlobKey] = true
+			}
+		}
 		if o.UsedBytes != sums[o.ID] {
 			r.add(KindUsage, o.ID, "", "used_bytes is %d but its datasets sum to %d", o.UsedBytes, sums[o.ID])
 		}
@@ -238,6 +259,9 @@ func (c *Checker) checkLedger(r *Report, ledger map[string]silo.BlobState, store
 	for _, k := range keys {
 		switch ledger[k] {
 		case silo.BlobPending:
+			if r.uploadBlobs[k] {
+				continue // an open resumable upload's bytes so far
+			}
 			r.add(KindPending, "", k, "a blob still being written, or whose writer died (%d bytes stored)", stored[k])
 		case silo.BlobGarbage:
 			r.garbage = append(r.garbage, k)

@@ -32,6 +32,8 @@ type Metrics struct {
 	refusals   prometheus.Counter
 	validation *prometheus.HistogramVec
 	waited     prometheus.Histogram
+	tus        *prometheus.CounterVec // resumable uploads' events (tus.go)
+	tusBytes   prometheus.Counter
 
 	// series keeps each request series' counters once resolved: finding a
 	// child of a vector hashes its label values under a lock, four times a
@@ -96,7 +98,14 @@ func New(store silo.Store) *Metrics {
 			Buckets: prometheus.ExponentialBuckets(0.005, 4, 10),
 		}),
 	}
-	m.Registry.MustRegister(m.requests, m.latency, m.bytesIn, m.bytesOut, m.refusals, m.validation, m.waited)
+	m.tus = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "silo_tus_events_total",
+		Help: "Resumable uploads' events: opened (201 to a creation), resumed (a HEAD answered: a client asking where to go on), dataset (a PATCH or final concatenation that made a dataset).",
+	}, []string{"event"})
+	m.tusBytes = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "silo_tus_bytes_total", Help: "Bytes received in the bodies of resumable uploads' PATCH and creation-with-upload requests, kept or not.",
+	})
+	m.Registry.MustRegister(m.requests, m.latency, m.bytesIn, m.bytesOut, m.refusals, m.validation, m.waited, m.tus, m.tusBytes)
 	// The runtime's metrics too, under silo_ like everything else (silo_go_*,
 	// silo_process_*), so that one prefix selects all of silo.
 	prometheus.WrapRegistererWithPrefix("silo_", m.Registry).MustRegister(
@@ -112,8 +121,30 @@ func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{})
 }
 
-// createRoute is the route whose 400 answers may be quota refusals.
-const createRoute = "POST /v1/datasets"
+// createRoute and tusCreateRoute are the routes whose 400 answers may be
+// quota refusals.
+const (
+	createRoute    = "POST /v1/datasets"
+	tusCreateRoute = "POST /v1/uploads"
+)
+
+// countTus counts the events of resumable uploads, from their answers.
+func (m *Metrics) countTus(route string, status int, in int64, h http.Header) {
+	switch route {
+	case tusCreateRoute, "PATCH /v1/uploads/{id}":
+		m.tusBytes.Add(float64(in))
+		if route == tusCreateRoute && status == http.StatusCreated {
+			m.tus.WithLabelValues("opened").Inc()
+		}
+		if h.Get("Silo-Dataset-Id") != "" {
+			m.tus.WithLabelValues("dataset").Inc()
+		}
+	case "HEAD /v1/uploads/{id}":
+		if status == http.StatusOK {
+			m.tus.WithLabelValues("resumed").Inc()
+		}
+	}
+}
 
 // quotaPrefix starts every quota refusal's message (CONTRACT.md fixes it,
 // as Cohere's): it tells a refusal from the create's other 400 answers
@@ -142,9 +173,10 @@ func (m *Metrics) Wrap(next http.Handler) http.Handler {
 		ser.latency.Observe(time.Since(start).Seconds())
 		ser.bytesIn.Add(float64(info.In))
 		ser.bytesOut.Add(float64(info.Out))
-		if route == createRoute && status == http.StatusBadRequest && bytes.HasPrefix(sw.head, quotaPrefix) {
+		if (route == createRoute || route == tusCreateRoute) && status == http.StatusBadRequest && bytes.HasPrefix(sw.head, quotaPrefix) {
 			m.refusals.Inc()
 		}
+		m.countTus(route, status, info.In, w.Header())
 	})
 }
 

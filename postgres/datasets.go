@@ -54,39 +54,42 @@ func marshal(v any) string {
 // CreateDataset records a dataset and moves its reservation's bytes to used.
 // It returns nil if and only if the dataset was stored (see txKnown).
 func (s *Store) CreateDataset(ctx context.Context, d *silo.Dataset, resID string) error {
-	return s.txKnown(ctx, func(tx pgx.Tx) error {
-		var orgID string
-		var held int64
-		err := tx.QueryRow(ctx, `DELETE FROM reservations WHERE id = $1 RETURNING org_id, bytes`, resID).Scan(&orgID, &held)
-		if err != nil {
-			return err
-		}
-		if orgID != d.OrgID {
-			return fmt.Errorf("postgres: reservation %s is of org %s, not %s", resID, orgID, d.OrgID)
-		}
-		if err := markIdempotencyDone(ctx, tx, d, resID); err != nil {
-			return err
-		}
-		_, err = tx.Exec(ctx, `INSERT INTO datasets (`+datasetCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
-			d.ID, d.OrgID, d.Name, string(d.Type), string(d.Status), micros(d.CreatedAt), micros(d.UpdatedAt), nullMicros(d.ExpiresAt),
-			d.ClientName, d.SizeBytes, marshal(d.Params), marshal(d.Parts), marshal(d.Report), nullString(d.KeyID))
-		if err != nil {
-			return err
-		}
-		if _, err := tx.Exec(ctx, `INSERT INTO jobs (dataset_id, org_id, created_at) VALUES ($1, $2, $3)`,
-			d.ID, d.OrgID, micros(d.CreatedAt)); err != nil {
-			return err
-		}
-		if _, err := tx.Exec(ctx, `UPDATE blobs SET state = 'live', dataset_id = $1, reservation_id = NULL WHERE reservation_id = $2`,
-			d.ID, resID); err != nil {
-			return err
-		}
-		if _, err := tx.Exec(ctx, `UPDATE orgs SET used_bytes = used_bytes + $1, reserved_bytes = reserved_bytes - $2 WHERE id = $3`,
-			d.SizeBytes, held, d.OrgID); err != nil {
-			return err
-		}
-		return sampleUsage(ctx, tx, d.OrgID, d.CreatedAt)
-	})
+	return s.txKnown(ctx, func(tx pgx.Tx) error { return createDataset(ctx, tx, d, resID) })
+}
+
+// createDataset is CreateDataset inside tx.
+func createDataset(ctx context.Context, tx pgx.Tx, d *silo.Dataset, resID string) error {
+	var orgID string
+	var held int64
+	err := tx.QueryRow(ctx, `DELETE FROM reservations WHERE id = $1 RETURNING org_id, bytes`, resID).Scan(&orgID, &held)
+	if err != nil {
+		return err
+	}
+	if orgID != d.OrgID {
+		return fmt.Errorf("postgres: reservation %s is of org %s, not %s", resID, orgID, d.OrgID)
+	}
+	if err := markIdempotencyDone(ctx, tx, d, resID); err != nil {
+		return err
+	}
+	_, err = tx.Exec(ctx, `INSERT INTO datasets (`+datasetCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
+		d.ID, d.OrgID, d.Name, string(d.Type), string(d.Status), micros(d.CreatedAt), micros(d.UpdatedAt), nullMicros(d.ExpiresAt),
+		d.ClientName, d.SizeBytes, marshal(d.Params), marshal(d.Parts), marshal(d.Report), nullString(d.KeyID))
+	if err != nil {
+		return err
+	}
+	if _, err := tx.Exec(ctx, `INSERT INTO jobs (dataset_id, org_id, created_at) VALUES ($1, $2, $3)`,
+		d.ID, d.OrgID, micros(d.CreatedAt)); err != nil {
+		return err
+	}
+	if _, err := tx.Exec(ctx, `UPDATE blobs SET state = 'live', dataset_id = $1, reservation_id = NULL WHERE reservation_id = $2`,
+		d.ID, resID); err != nil {
+		return err
+	}
+	if _, err := tx.Exec(ctx, `UPDATE orgs SET used_bytes = used_bytes + $1, reserved_bytes = reserved_bytes - $2 WHERE id = $3`,
+		d.SizeBytes, held, d.OrgID); err != nil {
+		return err
+	}
+	return sampleUsage(ctx, tx, d.OrgID, d.CreatedAt)
 }
 
 // Dataset returns one dataset of one organisation.

@@ -34,15 +34,16 @@ func (s *Store) RecountUsage(ctx context.Context, orgID string) (*silo.Org, erro
 
 // DiscardPendingBlobs marks garbage the pending blobs whose writer is dead:
 // no reservation holds them and their job is gone, of another attempt, or
-// has a lease that ran out before leaseBefore.
-func (s *Store) DiscardPendingBlobs(ctx context.Context, leaseBefore time.Time) (int64, error) {
+// has a lease that ran out, by the database's clock (dbclock.go): fsck's
+// own clock, leaseBefore, may run ahead of the nodes'.
+func (s *Store) DiscardPendingBlobs(ctx context.Context, _ time.Time) (int64, error) {
 	var n int64
 	err := s.tx(ctx, func(tx pgx.Tx) error {
 		tag, err := tx.Exec(ctx, `UPDATE blobs SET state = 'garbage'
 			WHERE state = 'pending'
 			AND (reservation_id IS NULL OR NOT EXISTS (SELECT 1 FROM reservations r WHERE r.id = blobs.reservation_id))
 			AND NOT EXISTS (SELECT 1 FROM jobs WHERE jobs.dataset_id = blobs.dataset_id
-				AND jobs.attempt = blobs.attempt AND jobs.lease_until >= $1)`, micros(leaseBefore))
+				AND jobs.attempt = blobs.attempt AND jobs.lease_until >= `+dbNow+`)`)
 		n = tag.RowsAffected()
 		return err
 	})

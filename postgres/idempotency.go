@@ -30,7 +30,9 @@ func scanIdem(row sqlq.Scanner) (*silo.IdempotencyRecord, error) {
 }
 
 // ClaimIdempotency stores a running record unless a live or answered one
-// is there; it takes over a running one whose holder is dead. Concurrent
+// is there; it takes over a running one whose holder is dead. The lease
+// runs on the database's clock (dbclock.go); since, the end of the
+// idempotency window, is not a lease and stays the caller's. Concurrent
 // claims of one key on several nodes meet on the primary key: the INSERT
 // of the second waits for the first's commit and then does nothing.
 func (s *Store) ClaimIdempotency(ctx context.Context, rec *silo.IdempotencyRecord, now, since time.Time) (*silo.IdempotencyRecord, error) {
@@ -40,20 +42,20 @@ func (s *Store) ClaimIdempotency(ctx context.Context, rec *silo.IdempotencyRecor
 		if _, err := tx.Exec(ctx, `DELETE FROM idempotency WHERE org_id = $1 AND created_at < $2`, rec.OrgID, micros(since)); err != nil {
 			return err
 		}
-		tag, err := tx.Exec(ctx, `INSERT INTO idempotency (`+idemCols+`) VALUES ($1, $2, $3, 'running', $4, $5, $6, NULL, 0, NULL, NULL, $7)
+		tag, err := tx.Exec(ctx, `INSERT INTO idempotency (`+idemCols+`) VALUES ($1, $2, $3, 'running', $4, $5, `+dbNow+` + $6, NULL, 0, NULL, NULL, $7)
 			ON CONFLICT (org_id, key) DO NOTHING`,
-			rec.OrgID, rec.Key, rec.Fingerprint, rec.Claim, rec.Node, micros(rec.LeaseUntil), micros(rec.CreatedAt))
+			rec.OrgID, rec.Key, rec.Fingerprint, rec.Claim, rec.Node, span(now, rec.LeaseUntil), micros(rec.CreatedAt))
 		if err != nil {
 			return err
 		}
 		if tag.RowsAffected() == 1 {
 			return nil
 		}
-		tag, err = tx.Exec(ctx, `UPDATE idempotency i SET claim = $1, node = $2, lease_until = $3, reservation_id = NULL
+		tag, err = tx.Exec(ctx, `UPDATE idempotency i SET claim = $1, node = $2, lease_until = `+dbNow+` + $3, reservation_id = NULL
 			WHERE org_id = $4 AND key = $5 AND state = 'running' AND fingerprint = $6
-			AND ((reservation_id IS NULL AND lease_until < $7)
+			AND ((reservation_id IS NULL AND lease_until < `+dbNow+`)
 			  OR (reservation_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM reservations r WHERE r.id = i.reservation_id)))`,
-			rec.Claim, rec.Node, micros(rec.LeaseUntil), rec.OrgID, rec.Key, rec.Fingerprint, micros(now))
+			rec.Claim, rec.Node, span(now, rec.LeaseUntil), rec.OrgID, rec.Key, rec.Fingerprint)
 		if err != nil {
 			return err
 		}

@@ -15,21 +15,22 @@ import (
 // dataset is being deleted) is passed over, not waited for. The outer
 // WHERE repeats the lease check for the row as locked.
 const claimSQL = `
-UPDATE jobs SET owner = $1, lease_until = $2, attempt = attempt + 1
+UPDATE jobs SET owner = $1, lease_until = ` + dbNow + ` + $2, attempt = attempt + 1
 WHERE dataset_id = (
-    SELECT dataset_id FROM jobs WHERE lease_until < $3
+    SELECT dataset_id FROM jobs WHERE lease_until < ` + dbNow + `
     ORDER BY created_at, dataset_id LIMIT 1
     FOR UPDATE SKIP LOCKED)
-  AND lease_until < $3
+  AND lease_until < ` + dbNow + `
 RETURNING dataset_id, org_id, attempt`
 
-// ClaimJob takes the oldest job that is queued or whose lease ran out.
+// ClaimJob takes the oldest job that is queued or whose lease ran out, by
+// the database's clock (dbclock.go).
 func (s *Store) ClaimJob(ctx context.Context, owner string, now, leaseUntil time.Time) (*silo.Job, error) {
 	var job *silo.Job
 	err := s.tx(ctx, func(tx pgx.Tx) error {
 		job = nil
 		j := silo.Job{Owner: owner, LeaseUntil: leaseUntil}
-		err := tx.QueryRow(ctx, claimSQL, owner, micros(leaseUntil), micros(now)).Scan(&j.DatasetID, &j.OrgID, &j.Attempt)
+		err := tx.QueryRow(ctx, claimSQL, owner, span(now, leaseUntil)).Scan(&j.DatasetID, &j.OrgID, &j.Attempt)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return nil
 		} else if err != nil {

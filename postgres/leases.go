@@ -13,25 +13,28 @@ import (
 var _ silo.LeaseStore = (*Store)(nil)
 
 // DropReservation gives a reservation's bytes back and marks its blobs
-// garbage, reporting whether there was a reservation to release.
+// garbage, reporting whether there was a reservation to release. A
+// non-zero expiredBefore asks for one whose lease ran out by the
+// database's clock (dbclock.go).
 func (s *Store) DropReservation(ctx context.Context, resID string, expiredBefore time.Time) (bool, error) {
-	bound := int64(0) // none
-	if !expiredBefore.IsZero() {
-		bound = micros(expiredBefore)
-	}
+	onlyExpired := !expiredBefore.IsZero()
 	var dropped bool
 	err := s.tx(ctx, func(tx pgx.Tx) error {
 		dropped = false
 		var orgID string
 		var bytes int64
-		err := tx.QueryRow(ctx, `DELETE FROM reservations WHERE id = $1 AND ($2::bigint = 0 OR expires_at < $2::bigint) RETURNING org_id, bytes`,
-			resID, bound).Scan(&orgID, &bytes)
+		err := tx.QueryRow(ctx, `DELETE FROM reservations WHERE id = $1 AND (NOT $2 OR expires_at < `+dbNow+`) RETURNING org_id, bytes`,
+			resID, onlyExpired).Scan(&orgID, &bytes)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return nil
 		} else if err != nil {
 			return err
 		}
 		if _, err := tx.Exec(ctx, `UPDATE blobs SET state = 'garbage', reservation_id = NULL WHERE reservation_id = $1`, resID); err != nil {
+			return err
+		}
+		// A resumable upload whose reservation lapsed (it expired) goes with it.
+		if _, err := tx.Exec(ctx, `DELETE FROM uploads WHERE reservation_id = $1`, resID); err != nil {
 			return err
 		}
 		if _, err = tx.Exec(ctx, `UPDATE orgs SET reserved_bytes = reserved_bytes - $1 WHERE id = $2`, bytes, orgID); err != nil {
@@ -44,16 +47,16 @@ func (s *Store) DropReservation(ctx context.Context, resID string, expiredBefore
 }
 
 // RenewReservations extends the leases of live uploads' reservations.
-func (s *Store) RenewReservations(ctx context.Context, ids []string, until time.Time) error {
+func (s *Store) RenewReservations(ctx context.Context, ids []string, now, until time.Time) error {
 	if len(ids) == 0 {
 		return nil
 	}
-	_, err := s.pool.Exec(ctx, `UPDATE reservations SET expires_at = $1 WHERE id = ANY($2)`, micros(until), ids)
+	_, err := s.pool.Exec(ctx, `UPDATE reservations SET expires_at = `+dbNow+` + $1 WHERE id = ANY($2)`, span(now, until), ids)
 	return mapErr(err)
 }
 
 // RenewJobs extends the leases of running validations.
-func (s *Store) RenewJobs(ctx context.Context, jobs []*silo.Job, until time.Time) error {
+func (s *Store) RenewJobs(ctx context.Context, jobs []*silo.Job, now, until time.Time) error {
 	if len(jobs) == 0 {
 		return nil
 	}
@@ -61,18 +64,18 @@ func (s *Store) RenewJobs(ctx context.Context, jobs []*silo.Job, until time.Time
 	for i, j := range jobs {
 		ids[i], owners[i], attempts[i] = j.DatasetID, j.Owner, int64(j.Attempt)
 	}
-	_, err := s.pool.Exec(ctx, `UPDATE jobs SET lease_until = $1
+	_, err := s.pool.Exec(ctx, `UPDATE jobs SET lease_until = `+dbNow+` + $1
 		FROM unnest($2::text[], $3::text[], $4::bigint[]) AS l(dataset_id, owner, attempt)
 		WHERE jobs.dataset_id = l.dataset_id AND jobs.owner = l.owner AND jobs.attempt = l.attempt`,
-		micros(until), ids, owners, attempts)
+		span(now, until), ids, owners, attempts)
 	return mapErr(err)
 }
 
 // RetryJob puts a job back in the queue from notBefore on.
-func (s *Store) RetryJob(ctx context.Context, job *silo.Job, notBefore time.Time) error {
+func (s *Store) RetryJob(ctx context.Context, job *silo.Job, now, notBefore time.Time) error {
 	return s.tx(ctx, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `UPDATE jobs SET owner = NULL, lease_until = $1 WHERE dataset_id = $2 AND owner = $3 AND attempt = $4`,
-			micros(notBefore), job.DatasetID, job.Owner, job.Attempt)
+		tag, err := tx.Exec(ctx, `UPDATE jobs SET owner = NULL, lease_until = `+dbNow+` + $1 WHERE dataset_id = $2 AND owner = $3 AND attempt = $4`,
+			span(now, notBefore), job.DatasetID, job.Owner, job.Attempt)
 		if err != nil {
 			return err
 		}

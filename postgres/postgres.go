@@ -65,10 +65,12 @@ func Open(ctx context.Context, rawURL string) (*Store, error) {
 		cfg.MaxConns = defaultMaxConns
 	}
 	s := &Store{addr: fmt.Sprintf("%s:%d/%s", cfg.ConnConfig.Host, cfg.ConnConfig.Port, cfg.ConnConfig.Database)}
+	follow := followPrimary(cfg, u.Query().Has("target_session_attrs"))
 	s.pool, err = pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: %s: %w", s.addr, err)
 	}
+	follow(s.pool)
 	pctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()
 	if err := s.pool.Ping(pctx); err != nil {

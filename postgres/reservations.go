@@ -12,11 +12,12 @@ import (
 	"github.com/silo-datasets/silo/internal/sqlq"
 )
 
-// OpenReservation records an upload in flight holding no bytes yet.
+// OpenReservation records an upload in flight holding no bytes yet,
+// leased for ExpiresAt - CreatedAt from the database's clock (dbclock.go).
 func (s *Store) OpenReservation(ctx context.Context, r *silo.Reservation) error {
 	return s.tx(ctx, func(tx pgx.Tx) error {
-		_, err := tx.Exec(ctx, `INSERT INTO reservations (id, org_id, node, bytes, created_at, expires_at) VALUES ($1, $2, $3, 0, $4, $5)`,
-			r.ID, r.OrgID, r.Node, micros(r.CreatedAt), micros(r.ExpiresAt))
+		_, err := tx.Exec(ctx, `INSERT INTO reservations (id, org_id, node, bytes, created_at, expires_at) VALUES ($1, $2, $3, 0, $4, `+dbNow+` + $5)`,
+			r.ID, r.OrgID, r.Node, micros(r.CreatedAt), span(r.CreatedAt, r.ExpiresAt))
 		return err
 	})
 }
@@ -89,9 +90,10 @@ func (s *Store) reservations(ctx context.Context, where string, args ...any) ([]
 	return mapped(sqlq.Collect(rows, sqlq.ScanReservation))
 }
 
-// ExpiredReservations lists reservations whose lease ran out before now.
-func (s *Store) ExpiredReservations(ctx context.Context, now time.Time) ([]*silo.Reservation, error) {
-	return s.reservations(ctx, `WHERE expires_at < $1`, micros(now))
+// ExpiredReservations lists reservations whose lease ran out by the
+// database's clock; the caller's now does not count (dbclock.go).
+func (s *Store) ExpiredReservations(ctx context.Context, _ time.Time) ([]*silo.Reservation, error) {
+	return s.reservations(ctx, `WHERE expires_at < `+dbNow)
 }
 
 // Reservations lists every open reservation.

@@ -247,3 +247,9 @@ func TestReserveAndRelease(t *testing.T) {
 	}
 	t.Logf("%d refusals, %d samples of the counters", refusals.Load(), n)
 }
+
+func TestSharedClock(t *testing.T) {
+	storetest.TestSharedClock(t, func(t *testing.T) silo.Store {
+		return open(t, testenv.Postgres(t))
+	})
+}

@@ -269,10 +269,12 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 	if err := checkKey(key); err != nil {
 		return err
 	}
+	resumable := false
 	err := s.uploads(ctx, key, func(u minio.ObjectMultipartInfo) error {
 		if u.Key != key {
 			return nil // another key that starts with this one
 		}
+		resumable = true // or a Put's leftover: a listing of tails tells
 		if err := s.core.AbortMultipartUpload(ctx, s.bucket, key, u.UploadID); err != nil &&
 			minio.ToErrorResponse(err).Code != "NoSuchUpload" {
 			return fault(fmt.Errorf("s3: abort upload of %s: %w", key, err))
@@ -281,6 +283,12 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 	})
 	if err != nil {
 		return err
+	}
+	if resumable {
+		// A resumable upload's tails (append.go) go with it.
+		if err := s.removeTails(ctx, key); err != nil {
+			return err
+		}
 	}
 	if err := s.client.RemoveObject(ctx, s.bucket, key, minio.RemoveObjectOptions{}); err != nil &&
 		minio.ToErrorResponse(err).Code != "NoSuchKey" {

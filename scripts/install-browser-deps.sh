@@ -22,7 +22,7 @@ if [ ! -x /usr/bin/chromium ]; then
 fi
 
 root="$(cd "$(dirname "$0")/.." && pwd)"
-if [ -f "$root/sdk-tests/ts/package-lock.json" ] && [ ! -d "$root/sdk-tests/ts/node_modules/cohere-ai" ]; then
+if [ -f "$root/sdk-tests/ts/package-lock.json" ] && { [ ! -d "$root/sdk-tests/ts/node_modules/cohere-ai" ] || [ ! -d "$root/sdk-tests/ts/node_modules/tus-js-client" ]; }; then
 	echo "installing the TypeScript SDK test's packages (npm ci in sdk-tests/ts)" >&2
 	npm ci --prefix "$root/sdk-tests/ts" --no-audit --no-fund
 fi

@@ -120,39 +120,42 @@ func marshal(v any) string {
 
 // CreateDataset records a dataset and moves its reservation's bytes to used.
 func (s *Store) CreateDataset(ctx context.Context, d *silo.Dataset, resID string) error {
-	return s.tx(ctx, func(tx *sql.Tx) error {
-		var orgID string
-		var held int64
-		err := tx.QueryRowContext(ctx, `DELETE FROM reservations WHERE id = ? RETURNING org_id, bytes`, resID).Scan(&orgID, &held)
-		if err != nil {
-			return err
-		}
-		if orgID != d.OrgID {
-			return fmt.Errorf("sqlite: reservation %s is of org %s, not %s", resID, orgID, d.OrgID)
-		}
-		if err := markIdempotencyDone(ctx, tx, d, resID); err != nil {
-			return err
-		}
-		_, err = tx.ExecContext(ctx, `INSERT INTO datasets (`+datasetCols+`) VALUES (`+placeholders(14)+`)`,
-			d.ID, d.OrgID, d.Name, d.Type, d.Status, micros(d.CreatedAt), micros(d.UpdatedAt), nullMicros(d.ExpiresAt),
-			d.ClientName, d.SizeBytes, marshal(d.Params), marshal(d.Parts), marshal(d.Report), nullString(d.KeyID))
-		if err != nil {
-			return err
-		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO jobs (dataset_id, org_id, created_at) VALUES (?, ?, ?)`,
-			d.ID, d.OrgID, micros(d.CreatedAt)); err != nil {
-			return err
-		}
-		if _, err := tx.ExecContext(ctx, `UPDATE blobs SET state = 'live', dataset_id = ?, reservation_id = NULL WHERE reservation_id = ?`,
-			d.ID, resID); err != nil {
-			return err
-		}
-		if _, err := tx.ExecContext(ctx, `UPDATE orgs SET used_bytes = used_bytes + ?, reserved_bytes = reserved_bytes - ? WHERE id = ?`,
-			d.SizeBytes, held, d.OrgID); err != nil {
-			return err
-		}
-		return sampleUsage(ctx, tx, d.OrgID, d.CreatedAt)
-	})
+	return s.tx(ctx, func(tx *sql.Tx) error { return createDataset(ctx, tx, d, resID) })
+}
+
+// createDataset is CreateDataset inside tx.
+func createDataset(ctx context.Context, tx *sql.Tx, d *silo.Dataset, resID string) error {
+	var orgID string
+	var held int64
+	err := tx.QueryRowContext(ctx, `DELETE FROM reservations WHERE id = ? RETURNING org_id, bytes`, resID).Scan(&orgID, &held)
+	if err != nil {
+		return err
+	}
+	if orgID != d.OrgID {
+		return fmt.Errorf("sqlite: reservation %s is of org %s, not %s", resID, orgID, d.OrgID)
+	}
+	if err := markIdempotencyDone(ctx, tx, d, resID); err != nil {
+		return err
+	}
+	_, err = tx.ExecContext(ctx, `INSERT INTO datasets (`+datasetCols+`) VALUES (`+placeholders(14)+`)`,
+		d.ID, d.OrgID, d.Name, d.Type, d.Status, micros(d.CreatedAt), micros(d.UpdatedAt), nullMicros(d.ExpiresAt),
+		d.ClientName, d.SizeBytes, marshal(d.Params), marshal(d.Parts), marshal(d.Report), nullString(d.KeyID))
+	if err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO jobs (dataset_id, org_id, created_at) VALUES (?, ?, ?)`,
+		d.ID, d.OrgID, micros(d.CreatedAt)); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE blobs SET state = 'live', dataset_id = ?, reservation_id = NULL WHERE reservation_id = ?`,
+		d.ID, resID); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE orgs SET used_bytes = used_bytes + ?, reserved_bytes = reserved_bytes - ? WHERE id = ?`,
+		d.SizeBytes, held, d.OrgID); err != nil {
+		return err
+	}
+	return sampleUsage(ctx, tx, d.OrgID, d.CreatedAt)
 }
 
 // Dataset returns one dataset of one organisation.

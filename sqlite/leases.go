@@ -31,14 +31,19 @@ func (s *Store) DropReservation(ctx context.Context, resID string, expiredBefore
 		if _, err := tx.ExecContext(ctx, `UPDATE blobs SET state = 'garbage', reservation_id = NULL WHERE reservation_id = ?`, resID); err != nil {
 			return err
 		}
+		// A resumable upload whose reservation lapsed (it expired) goes with it.
+		if _, err := tx.ExecContext(ctx, `DELETE FROM uploads WHERE reservation_id = ?`, resID); err != nil {
+			return err
+		}
 		dropped = true
 		return nil
 	})
 	return dropped && err == nil, err
 }
 
-// RenewReservations extends the leases of live uploads' reservations.
-func (s *Store) RenewReservations(ctx context.Context, ids []string, until time.Time) error {
+// RenewReservations extends the leases of live uploads' reservations. The
+// store serves one process, whose clock until is on (silo.LeaseStore).
+func (s *Store) RenewReservations(ctx context.Context, ids []string, _, until time.Time) error {
 	if len(ids) == 0 {
 		return nil
 	}
@@ -59,7 +64,7 @@ func (s *Store) RenewReservations(ctx context.Context, ids []string, until time.
 }
 
 // RenewJobs extends the leases of running validations.
-func (s *Store) RenewJobs(ctx context.Context, jobs []*silo.Job, until time.Time) error {
+func (s *Store) RenewJobs(ctx context.Context, jobs []*silo.Job, _, until time.Time) error {
 	if len(jobs) == 0 {
 		return nil
 	}
@@ -75,7 +80,7 @@ func (s *Store) RenewJobs(ctx context.Context, jobs []*silo.Job, until time.Time
 }
 
 // RetryJob puts a job back in the queue from notBefore on.
-func (s *Store) RetryJob(ctx context.Context, job *silo.Job, notBefore time.Time) error {
+func (s *Store) RetryJob(ctx context.Context, job *silo.Job, _, notBefore time.Time) error {
 	return s.tx(ctx, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE jobs SET owner = NULL, lease_until = ? WHERE dataset_id = ? AND owner = ? AND attempt = ?`,
 			micros(notBefore), job.DatasetID, job.Owner, job.Attempt)

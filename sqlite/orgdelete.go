@@ -39,6 +39,7 @@ func (s *Store) DeleteOrg(ctx context.Context, id string, withDatasets bool, at 
 		}
 		for _, q := range []string{
 			`DELETE FROM jobs WHERE org_id = ?`,
+			`DELETE FROM uploads WHERE org_id = ?`,
 			`DELETE FROM reservations WHERE org_id = ?`,
 			// Every blob of the org, live or pending, is garbage now: the
 			// sweep deletes what the service's own delete after this misses.

@@ -30,6 +30,9 @@ func TestBlobStore(t *testing.T, open OpenBlobStore) {
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open(t)) })
 	}
+	if _, ok := open(t).(silo.Appender); ok {
+		t.Run("Appender", func(t *testing.T) { TestAppender(t, open) })
+	}
 }
 
 func randomBytes(n int) []byte {

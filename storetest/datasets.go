@@ -129,18 +129,22 @@ func testRelease(t *testing.T, s silo.Store) {
 	wantCode(t, s.AddPendingBlob(ctx(t), r.ID, o.ID, silo.NewBlobKey()), silo.ENOTFOUND)
 }
 
+// testLeases: a reservation's lease runs from the store's now (t0 here,
+// the database's clock on a shared store; see silo.LeaseStore): only the
+// one that was not renewed lapses. Time cannot be made to pass on a
+// database's clock, so a lapse is a lease renewed into the past.
 func testLeases(t *testing.T, s silo.Store) {
 	o := newOrg(t, s, 1000)
 	r1 := openRes(t, s, o.ID, "n1", t0.Add(time.Minute))
 	r2 := openRes(t, s, o.ID, "n2", t0.Add(time.Minute))
-	exp, err := s.ExpiredReservations(ctx(t), t0.Add(30*time.Second))
+	exp, err := s.ExpiredReservations(ctx(t), t0)
 	must(t, err)
 	if len(exp) != 0 {
 		t.Fatalf("expired too early: %+v", exp)
 	}
-	must(t, s.RenewReservations(ctx(t), []string{r1.ID}, t0.Add(time.Hour)))
-	sweepAt := t0.Add(2 * time.Minute)
-	exp, err = s.ExpiredReservations(ctx(t), sweepAt)
+	must(t, s.RenewReservations(ctx(t), []string{r1.ID}, t0, t0.Add(time.Hour)))
+	must(t, s.RenewReservations(ctx(t), []string{r2.ID}, t0, t0.Add(-time.Second)))
+	exp, err = s.ExpiredReservations(ctx(t), t0)
 	must(t, err)
 	if len(exp) != 1 || exp[0].ID != r2.ID {
 		t.Fatalf("expired = %+v, want only %s", exp, r2.ID)
@@ -149,9 +153,9 @@ func testLeases(t *testing.T, s silo.Store) {
 	// after the sweep listed it.
 	_, err = s.Reserve(ctx(t), r1.ID, 10, 10)
 	must(t, err)
-	must(t, release(s, r1.ID, sweepAt))
+	must(t, release(s, r1.ID, t0))
 	checkCounters(t, s, o.ID, 0, 10)
-	must(t, release(s, r2.ID, sweepAt))
+	must(t, release(s, r2.ID, t0))
 	if all, _ := s.Reservations(ctx(t)); len(all) != 1 || all[0].ID != r1.ID {
 		t.Fatalf("after conditional releases: %+v", all)
 	}
@@ -216,7 +220,7 @@ func testJobs(t *testing.T, s silo.Store) {
 	if n != 1 {
 		t.Fatalf("PendingJobs = %d", n)
 	}
-	now := t0.Add(time.Second)
+	now := t0
 	j1, err := s.ClaimJob(ctx(t), "n1", now, now.Add(time.Minute))
 	must(t, err)
 	if j1 == nil || j1.DatasetID != d.ID || j1.OrgID != o.ID || j1.Attempt != 1 {
@@ -237,9 +241,10 @@ func testJobs(t *testing.T, s silo.Store) {
 	if j, err := s.ClaimJob(ctx(t), "n2", now, now.Add(time.Minute)); err != nil || j != nil {
 		t.Fatalf("claim after the owner requeued others' jobs = %+v, %v", j, err)
 	}
-	// n1 dies: n2 claims the job once the lease is over.
-	later := now.Add(2 * time.Minute)
-	j2, err := s.ClaimJob(ctx(t), "n2", later, later.Add(time.Minute))
+	// n1 dies: n2 claims the job once the lease is over (its last renewal
+	// ran out a second ago).
+	must(t, s.RenewJobs(ctx(t), []*silo.Job{j1}, now, now.Add(-time.Second)))
+	j2, err := s.ClaimJob(ctx(t), "n2", now, now.Add(time.Minute))
 	must(t, err)
 	if j2 == nil || j2.Attempt != 2 || j2.Owner != "n2" {
 		t.Fatalf("reclaim = %+v", j2)
@@ -251,7 +256,7 @@ func testJobs(t *testing.T, s silo.Store) {
 	avro := silo.NewBlobKey()
 	must(t, s.AddJobBlob(ctx(t), j2, avro))
 	done := *got
-	done.Status, done.UpdatedAt = silo.StatusValidated, later
+	done.Status, done.UpdatedAt = silo.StatusValidated, now.Add(time.Minute)
 	done.Parts = append([]silo.Part(nil), got.Parts...)
 	done.Parts[0].NumRows, done.Parts[0].AvroKey, done.Parts[0].OriginalDropped = 3, avro, true
 	done.Report = silo.Report{Schema: `{"type":"record"}`, Warnings: []string{"w"}, Metrics: json.RawMessage(`{"a":1}`)}
@@ -269,7 +274,7 @@ func testJobs(t *testing.T, s silo.Store) {
 	if n, _ := s.PendingJobs(ctx(t)); n != 0 {
 		t.Fatalf("PendingJobs after finish = %d", n)
 	}
-	if j, err := s.ClaimJob(ctx(t), "n2", later.Add(time.Hour), later.Add(2*time.Hour)); err != nil || j != nil {
+	if j, err := s.ClaimJob(ctx(t), "n2", now, now.Add(time.Hour)); err != nil || j != nil {
 		t.Fatalf("claim after finish = %+v, %v", j, err)
 	}
 }

@@ -106,16 +106,21 @@ func testIdemCreate(t *testing.T, s silo.Store, is silo.IdempotencyStore) {
 // out before it had a reservation, or its reservation was released.
 func testIdemTakeOver(t *testing.T, s silo.Store, is silo.IdempotencyStore) {
 	org := newOrg(t, s, 1000)
-	a := idemRec(org.ID, "lease", "fp", t0)
-	claim(t, is, a, t0)
-	if old := claim(t, is, idemRec(org.ID, "lease", "fp", t0), t0.Add(30*time.Second)); old == nil {
+	live := idemRec(org.ID, "live", "fp", t0)
+	claim(t, is, live, t0)
+	if old := claim(t, is, idemRec(org.ID, "live", "fp", t0), t0); old == nil {
 		t.Fatal("taken over while its lease holds")
 	}
-	if old := claim(t, is, idemRec(org.ID, "lease", "other", t0), t0.Add(2*time.Minute)); old == nil {
+	// A holder that died at once: its lease ran out a second ago by the
+	// store's clock (see testLeases).
+	a := idemRec(org.ID, "lease", "fp", t0)
+	a.LeaseUntil = t0.Add(-time.Second)
+	claim(t, is, a, t0)
+	if old := claim(t, is, idemRec(org.ID, "lease", "other", t0), t0); old == nil {
 		t.Fatal("taken over with another fingerprint")
 	}
 	b := idemRec(org.ID, "lease", "fp", t0)
-	if old := claim(t, is, b, t0.Add(2*time.Minute)); old != nil {
+	if old := claim(t, is, b, t0); old != nil {
 		t.Fatalf("not taken over after its lease: %+v", old)
 	}
 	wantCode(t, is.AttachIdempotency(ctx(t), org.ID, "lease", a.Claim, "res_x"), silo.ENOTFOUND)

@@ -9,11 +9,14 @@ import (
 )
 
 // testLeasesOfWork: only the listed jobs and reservations are renewed;
-// another attempt's job is not.
+// another attempt's job is not. The reservations start lapsed and the
+// second job's lease is renewed into the past (its work died), all judged
+// at the store's now (see testLeases).
 func testLeasesOfWork(t *testing.T, s silo.Store) {
 	o := newOrg(t, s, 1000)
-	live := openRes(t, s, o.ID, "n1", t0.Add(time.Minute))
-	dead := openRes(t, s, o.ID, "n1", t0.Add(time.Minute)) // same node, no goroutine holds it
+	lapsed := t0.Add(-time.Second)
+	live := openRes(t, s, o.ID, "n1", lapsed)
+	dead := openRes(t, s, o.ID, "n1", lapsed) // same node, no goroutine holds it
 	createDataset(t, s, o.ID, "l-aaaaaa", 10, t0)
 	createDataset(t, s, o.ID, "l-bbbbbb", 10, t0.Add(time.Second))
 	j1, err := s.ClaimJob(ctx(t), "n1", t0, t0.Add(time.Minute))
@@ -23,31 +26,32 @@ func testLeasesOfWork(t *testing.T, s silo.Store) {
 	if j1 == nil || j2 == nil {
 		t.Fatalf("claims: %+v, %+v", j1, j2)
 	}
+	must(t, s.RenewJobs(ctx(t), []*silo.Job{j2}, t0, lapsed))
 	stale := *j2
 	stale.Attempt++ // an attempt that does not hold the job
-	must(t, s.RenewReservations(ctx(t), []string{live.ID, "res_gone"}, t0.Add(time.Hour)))
-	must(t, s.RenewJobs(ctx(t), []*silo.Job{j1, &stale}, t0.Add(time.Hour)))
-	must(t, s.RenewReservations(ctx(t), nil, t0.Add(time.Hour)))
-	must(t, s.RenewJobs(ctx(t), nil, t0.Add(time.Hour)))
+	must(t, s.RenewReservations(ctx(t), []string{live.ID, "res_gone"}, t0, t0.Add(time.Hour)))
+	must(t, s.RenewJobs(ctx(t), []*silo.Job{j1, &stale}, t0, t0.Add(time.Hour)))
+	must(t, s.RenewReservations(ctx(t), nil, t0, t0.Add(time.Hour)))
+	must(t, s.RenewJobs(ctx(t), nil, t0, t0.Add(time.Hour)))
 
-	sweepAt := t0.Add(2 * time.Minute)
-	exp, err := s.ExpiredReservations(ctx(t), sweepAt)
+	exp, err := s.ExpiredReservations(ctx(t), t0)
 	must(t, err)
 	if len(exp) != 1 || exp[0].ID != dead.ID {
 		t.Fatalf("expired = %+v, want only %s", exp, dead.ID)
 	}
-	j, err := s.ClaimJob(ctx(t), "n2", sweepAt, sweepAt.Add(time.Minute))
+	j, err := s.ClaimJob(ctx(t), "n2", t0, t0.Add(time.Minute))
 	must(t, err)
 	if j == nil || j.DatasetID != j2.DatasetID {
 		t.Fatalf("claim after the lapse = %+v, want the job of %s", j, j2.DatasetID)
 	}
-	if j, err := s.ClaimJob(ctx(t), "n2", sweepAt, sweepAt.Add(time.Minute)); err != nil || j != nil {
+	if j, err := s.ClaimJob(ctx(t), "n2", t0, t0.Add(time.Minute)); err != nil || j != nil {
 		t.Fatalf("the renewed job was claimed: %+v, %v", j, err)
 	}
 }
 
 // testRetryJob: a job handed back waits for its time, its attempt's
-// pending blobs are garbage, its dataset queued.
+// pending blobs are garbage, its dataset queued; one handed back with no
+// wait is claimable at once.
 func testRetryJob(t *testing.T, s silo.Store) {
 	o := newOrg(t, s, 1000)
 	d := createDataset(t, s, o.ID, "r-aaaaaa", 10, t0)
@@ -55,9 +59,9 @@ func testRetryJob(t *testing.T, s silo.Store) {
 	must(t, err)
 	partial := silo.NewBlobKey()
 	must(t, s.AddJobBlob(ctx(t), j, partial))
-	notBefore := t0.Add(10 * time.Second)
-	must(t, s.RetryJob(ctx(t), j, notBefore))
-	wantCode(t, s.RetryJob(ctx(t), j, notBefore), silo.ENOTFOUND) // no longer this attempt's
+	notBefore := t0.Add(time.Hour)
+	must(t, s.RetryJob(ctx(t), j, t0, notBefore))
+	wantCode(t, s.RetryJob(ctx(t), j, t0, notBefore), silo.ENOTFOUND) // no longer this attempt's
 	wantCode(t, s.AddJobBlob(ctx(t), j, silo.NewBlobKey()), silo.ENOTFOUND)
 	d.Status = silo.StatusValidated
 	wantCode(t, s.FinishJob(ctx(t), j, d), silo.ENOTFOUND)
@@ -72,13 +76,20 @@ func testRetryJob(t *testing.T, s silo.Store) {
 	if n, _ := s.PendingJobs(ctx(t)); n != 1 {
 		t.Fatalf("PendingJobs after retry = %d", n)
 	}
-	early := notBefore.Add(-time.Second)
-	if j, err := s.ClaimJob(ctx(t), "n1", early, early.Add(time.Minute)); err != nil || j != nil {
+	if j, err := s.ClaimJob(ctx(t), "n1", t0, t0.Add(time.Minute)); err != nil || j != nil {
 		t.Fatalf("claimed before its backoff: %+v, %v", j, err)
 	}
-	j2, err := s.ClaimJob(ctx(t), "n2", notBefore.Add(time.Millisecond), notBefore.Add(time.Minute))
+
+	d2 := createDataset(t, s, o.ID, "r-bbbbbb", 10, t0)
+	j, err = s.ClaimJob(ctx(t), "n1", t0, t0.Add(time.Minute))
 	must(t, err)
-	if j2 == nil || j2.Attempt != j.Attempt+1 {
+	if j == nil || j.DatasetID != d2.ID {
+		t.Fatalf("claim of the second job = %+v", j)
+	}
+	must(t, s.RetryJob(ctx(t), j, t0, t0.Add(-time.Millisecond)))
+	j2, err := s.ClaimJob(ctx(t), "n2", t0, t0.Add(time.Minute))
+	must(t, err)
+	if j2 == nil || j2.DatasetID != d2.ID || j2.Attempt != j.Attempt+1 {
 		t.Fatalf("claim after the backoff = %+v", j2)
 	}
 }

@@ -47,6 +47,10 @@ func TestStore(t *testing.T, open OpenStore) {
 		{"DeleteOrg", testDeleteOrg},
 		{"UsageBreakdownByKey", testBreakdownByKey},
 		{"OldestJob", testOldestJob},
+		{"Uploads", testUploads},
+		{"UploadExpiry", testUploadExpiry},
+		{"UploadConcatAndDataset", testUploadConcatAndDataset},
+		{"UploadsRace", testUploadsRace},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := open(t)

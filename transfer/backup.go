@@ -104,7 +104,7 @@ func (b *Backup) Snapshot(ctx context.Context) (*Snapshot, error) {
 	}
 	s.unpin = b.Pins.Pin(keys)
 	s.manifest.Files = append([]File{{Name: metadataName, Size: n, SHA256: hex.EncodeToString(h.Sum(nil))}}, blobs...)
-	s.size = tarSize(s.manifestJSON(), s.manifest.Files)
+	s.size = s.tarSize()
 	return s, nil
 }
 
@@ -122,13 +122,38 @@ func (s *Snapshot) Size() int64 { return s.size }
 // Manifest is what the backup holds.
 func (s *Snapshot) Manifest() Manifest { return s.manifest }
 
-func tarSize(manifest []byte, files []File) int64 {
-	entry := func(n int64) int64 { return 512 + (n+511)/512*512 }
-	total := entry(int64(len(manifest))) + 1024 // two zero blocks end the archive
-	for _, f := range files {
-		total += entry(f.Size)
+// tarSize is the exact length of the tar WriteTo writes: each file's
+// header as archive/tar writes it, then its bytes padded to 512.
+func (s *Snapshot) tarSize() int64 {
+	mtime := s.mtime()
+	entry := func(name string, n int64) int64 { return headerLen(fileHeader(name, n, mtime)) + (n+511)/512*512 }
+	total := entry(manifestName, int64(len(s.manifestJSON()))) + 1024 // two zero blocks end the archive
+	for _, f := range s.manifest.Files {
+		total += entry(f.Name, f.Size)
 	}
 	return total
+}
+
+func (s *Snapshot) mtime() time.Time { return s.manifest.TakenAt.Truncate(time.Second) }
+
+// fileHeader is the tar header of one file of a backup. PAX, because a
+// USTAR header cannot hold a size of 8 GiB or more and a dataset may be
+// larger: archive/tar writes a plain USTAR header when the file fits one
+// and adds a PAX size record (1 KiB more) when it does not, which GNU tar
+// and every PAX (POSIX.1-2001) reader understand.
+func fileHeader(name string, size int64, mtime time.Time) *tar.Header {
+	return &tar.Header{Name: name, Size: size, Mode: 0o600, ModTime: mtime, Typeflag: tar.TypeReg, Format: tar.FormatPAX}
+}
+
+// headerLen is how many bytes archive/tar writes for hdr, measured by
+// writing it: the precomputed length (the answer's Content-Length) then
+// cannot drift from what WriteTo writes, whatever records a header needs.
+func headerLen(hdr *tar.Header) int64 {
+	c := &countWriter{w: io.Discard}
+	if err := tar.NewWriter(c).WriteHeader(hdr); err != nil {
+		return 0 // WriteTo fails on the same header
+	}
+	return c.n
 }
 
 // WriteTo writes the backup as a tar, verifying each file as it streams
@@ -137,10 +162,8 @@ func tarSize(manifest []byte, files []File) int64 {
 func (s *Snapshot) WriteTo(w io.Writer) (int64, error) {
 	cw := &countWriter{w: w}
 	tw := tar.NewWriter(cw)
-	mtime := s.manifest.TakenAt.Truncate(time.Second)
-	header := func(name string, size int64) error {
-		return tw.WriteHeader(&tar.Header{Name: name, Size: size, Mode: 0o600, ModTime: mtime, Typeflag: tar.TypeReg, Format: tar.FormatUSTAR})
-	}
+	mtime := s.mtime()
+	header := func(name string, size int64) error { return tw.WriteHeader(fileHeader(name, size, mtime)) }
 	man := s.manifestJSON()
 	if err := header(manifestName, int64(len(man))); err != nil {
 		return cw.n, err

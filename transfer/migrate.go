@@ -7,6 +7,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash"
+	"io"
 	"strings"
 	"sync"
 
@@ -62,7 +64,12 @@ type Result struct {
 func (m *Migration) Run(ctx context.Context) (*Result, error) {
 	plan, err := planOf(ctx, m.From.Meta)
 	if err != nil {
-		return nil, fmt.Errorf("reading the source: %w", err)
+		return nil, err
+	}
+	if plan.Orgs == 0 {
+		// What a mistyped path or an empty database looks like: refused
+		// before the target is marked with it.
+		return nil, fmt.Errorf("the source holds no organisations: nothing to migrate (is it the right source?)")
 	}
 	res := &Result{Plan: *plan}
 	if m.Plan != nil {
@@ -83,40 +90,103 @@ func (m *Migration) Run(ctx context.Context) (*Result, error) {
 	if err := m.To.Blobs.List(ctx, func(k string, n int64) error { present[k] = n; return nil }); err != nil {
 		return nil, fmt.Errorf("listing the target's files: %w", err)
 	}
-	if err := m.copyBlobs(ctx, present, res); err != nil {
+	copied, err := m.copyBlobs(ctx, present, res)
+	if err != nil {
 		return nil, err
 	}
-	err = m.To.Meta.Import(ctx, func(put func(*silo.Record) error) error {
+	if err := m.removeLeftovers(ctx, present, copied); err != nil {
+		return nil, err
+	}
+	if err := m.importMetadata(ctx, plan.fingerprint, copied); err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// errSourceChanged is a source that was written to while it was copied.
+var errSourceChanged = errors.New("the source changed while it was copied: nothing was imported; stop everything " +
+	"that writes to it and run migrate again (it resumes, keeping the files that are still right)")
+
+// importMetadata exports the source a last time into the target, in the
+// target's one import transaction, and marks the target done. The source
+// must still be what was planned and copied: the same records (the
+// fingerprint) and no file that was not copied, or the transaction rolls
+// back and the target is not marked done. A PostgreSQL source still in
+// use would otherwise import datasets whose files are not in the target.
+func (m *Migration) importMetadata(ctx context.Context, planned string, copied map[string]silo.LiveBlob) error {
+	err := m.To.Meta.Import(ctx, func(put func(*silo.Record) error) error {
+		fp := newFingerprint()
 		err := m.From.Meta.Export(ctx, func(r *silo.Record) error {
-			if r.Setting != nil && strings.HasPrefix(r.Setting.Name, "transfer.") {
+			if !fp.add(r) {
 				return nil
+			}
+			if r.Dataset != nil {
+				for _, b := range r.Dataset.LiveBlobs() {
+					if copied[b.Key] != b {
+						return fmt.Errorf("%w (dataset %s refers to file %s, which this run did not copy as it is now)", errSourceChanged, r.Dataset.ID, b.Key)
+					}
+				}
 			}
 			return put(r)
 		})
 		if err != nil {
 			return err
 		}
-		return put(&silo.Record{Setting: &silo.SettingRecord{Name: markerSetting, Value: plan.fingerprint + " done"}})
+		if fp.sum() != planned {
+			return fmt.Errorf("%w (its records differ from those counted when the migration started)", errSourceChanged)
+		}
+		return put(&silo.Record{Setting: &silo.SettingRecord{Name: markerSetting, Value: planned + " done"}})
 	})
-	if err != nil {
-		return nil, fmt.Errorf("writing the metadata to the target: %w", err)
+	if errors.Is(err, errSourceChanged) {
+		return err
+	} else if err != nil {
+		return fmt.Errorf("writing the metadata to the target: %w", err)
 	}
-	return res, nil
+	return nil
 }
 
-// planOf counts what the source holds, and fingerprints it: the SHA-256
-// of its records.
+// fingerprint is the SHA-256 of the records a migration carries: what
+// tells one source (and one state of it) from another.
+type fingerprint struct {
+	h   hash.Hash
+	enc *json.Encoder
+}
+
+func newFingerprint() *fingerprint {
+	h := sha256.New()
+	return &fingerprint{h: h, enc: json.NewEncoder(h)}
+}
+
+// add takes r into the sum and reports whether it is carried at all:
+// what is in flight (Skipped) and the migration's own marker are not.
+func (f *fingerprint) add(r *silo.Record) bool {
+	if r.Skipped != nil || r.Setting != nil && strings.HasPrefix(r.Setting.Name, "transfer.") {
+		return false
+	}
+	f.enc.Encode(r) // into a hash: it cannot fail on silo's plain records
+	return true
+}
+
+func (f *fingerprint) sum() string { return hex.EncodeToString(f.h.Sum(nil))[:32] }
+
+// planOf counts what the source holds, fingerprints it, and checks that it
+// is consistent (see contents) before anything is copied.
 func planOf(ctx context.Context, s silo.TransferStore) (*Plan, error) {
 	p := &Plan{}
-	h := sha256.New()
-	enc := json.NewEncoder(h)
+	fp := newFingerprint()
+	c := newContents()
+	var bad error
 	err := s.Export(ctx, func(r *silo.Record) error {
-		switch {
-		case r.Skipped != nil:
+		if r.Skipped != nil {
 			p.Skipped.Add(r.Skipped)
+		}
+		if !fp.add(r) {
 			return nil
-		case r.Setting != nil && strings.HasPrefix(r.Setting.Name, "transfer."):
-			return nil
+		}
+		if bad = c.add(r); bad != nil {
+			return bad
+		}
+		switch {
 		case r.Org != nil:
 			p.Orgs++
 		case r.Key != nil:
@@ -128,17 +198,27 @@ func planOf(ctx context.Context, s silo.TransferStore) (*Plan, error) {
 				p.Bytes += b.Size
 			}
 		}
-		return enc.Encode(r)
+		return nil
 	})
-	p.fingerprint = hex.EncodeToString(h.Sum(nil))[:32]
-	return p, err
+	if err == nil {
+		bad = c.check()
+	}
+	switch {
+	case bad != nil:
+		return nil, fmt.Errorf("the source is inconsistent: %w (silo fsck on it says more)", bad)
+	case err != nil:
+		return nil, fmt.Errorf("reading the source: %w", err)
+	}
+	p.fingerprint = fp.sum()
+	return p, nil
 }
 
 // errStop ends an Export early.
 var errStop = errors.New("stop")
 
 // claimTarget decides what the target is to this migration: "" (empty;
-// now marked as ours), "copying" (ours, interrupted) or "done" (ours,
+// now marked as ours), "copying" (ours, interrupted; or an unfinished
+// migration of an earlier state of a source, adopted) or "done" (ours,
 // finished). A target holding anything else is refused.
 func (m *Migration) claimTarget(ctx context.Context, fp string) (string, error) {
 	var marker string
@@ -173,6 +253,9 @@ func (m *Migration) claimTarget(ctx context.Context, fp string) (string, error) 
 		return "copying", nil
 	case "":
 	default:
+		if strings.HasSuffix(marker, " copying") && len(other) == 0 {
+			return m.adoptTarget(ctx, fp)
+		}
 		return "", fmt.Errorf("the target holds a migration of another source (or of this one before it changed): migrate into empty stores only")
 	}
 	if len(other) > 0 {
@@ -196,9 +279,43 @@ func (m *Migration) claimTarget(ctx context.Context, fp string) (string, error) 
 	return "", nil
 }
 
+// adoptTarget takes over a target that an unfinished migration of another
+// state of the source left (one refused at the end because the source
+// changed while it was copied, then stopped): it holds files and the
+// marker, no metadata. The run resumes it: the files it needs are checked
+// by SHA-256 and the others removed before the metadata goes in.
+func (m *Migration) adoptTarget(ctx context.Context, fp string) (string, error) {
+	err := m.To.Meta.Import(ctx, func(put func(*silo.Record) error) error {
+		return put(&silo.Record{Setting: &silo.SettingRecord{Name: markerSetting, Value: fp + " copying"}})
+	})
+	if err != nil {
+		return "", fmt.Errorf("marking the target: %w", err)
+	}
+	return "copying", nil
+}
+
+// removeLeftovers deletes the target's files that no dataset of the source
+// refers to (done: the files the run made sure of): what an unfinished run
+// of an earlier state of the source copied. The target held no files when
+// the first run claimed it, so every file there is the migration's own.
+func (m *Migration) removeLeftovers(ctx context.Context, present map[string]int64, done map[string]silo.LiveBlob) error {
+	for k := range present {
+		if _, ok := done[k]; ok || !silo.ValidBlobKey(k) { // not a blob: not the migration's
+			continue
+		}
+		if err := m.To.Blobs.Delete(ctx, k); err != nil {
+			return fmt.Errorf("removing file %s, which an unfinished run copied and the source no longer refers to: %w", k, err)
+		}
+	}
+	return nil
+}
+
 // copyBlobs copies every file the source's datasets refer to that is not
-// in the target already (present: key -> size), Workers at a time.
-func (m *Migration) copyBlobs(ctx context.Context, present map[string]int64, res *Result) error {
+// in the target already (present: key -> size), Workers at a time, and
+// returns every file it made sure of, as the source's datasets recorded
+// it. A file an interrupted run left with the right size is read back and
+// kept only if its SHA-256 is right too: a size says nothing of the bytes.
+func (m *Migration) copyBlobs(ctx context.Context, present map[string]int64, res *Result) (map[string]silo.LiveBlob, error) {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	workers := m.Workers
@@ -208,18 +325,28 @@ func (m *Migration) copyBlobs(ctx context.Context, present map[string]int64, res
 	type job struct {
 		b       silo.LiveBlob
 		dataset string
+		present bool // in the target with the right size: verify first
 	}
 	jobs := make(chan job)
 	var mu sync.Mutex
+	done := map[string]silo.LiveBlob{}
 	var wg sync.WaitGroup
 	for range workers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for j := range jobs {
+				if j.present && m.verifyPresent(ctx, j.b) == nil {
+					mu.Lock()
+					res.BlobsPresent++
+					done[j.b.Key] = j.b
+					mu.Unlock()
+					continue
+				}
 				if res.Resumed {
 					// What a killed run left under the key (a partial
-					// object, an incomplete multipart upload) goes first.
+					// object, an incomplete multipart upload, a file
+					// whose bytes are wrong) goes first.
 					if err := m.To.Blobs.Delete(ctx, j.b.Key); err != nil {
 						cancel(fmt.Errorf("removing what an interrupted run left of blob %s: %w", j.b.Key, err))
 						continue
@@ -232,6 +359,7 @@ func (m *Migration) copyBlobs(ctx context.Context, present map[string]int64, res
 				mu.Lock()
 				res.BlobsCopied++
 				res.BytesCopied += j.b.Size
+				done[j.b.Key] = j.b
 				mu.Unlock()
 			}
 		}()
@@ -241,13 +369,9 @@ func (m *Migration) copyBlobs(ctx context.Context, present map[string]int64, res
 			return nil
 		}
 		for _, b := range r.Dataset.LiveBlobs() {
-			if n, ok := present[b.Key]; ok && n == b.Size {
-				res.BlobsPresent++
-				m.Progress.add(b.Size)
-				continue
-			}
+			n, ok := present[b.Key]
 			select {
-			case jobs <- job{b, r.Dataset.ID}:
+			case jobs <- job{b, r.Dataset.ID, ok && n == b.Size}:
 			case <-ctx.Done():
 				return context.Cause(ctx)
 			}
@@ -257,7 +381,27 @@ func (m *Migration) copyBlobs(ctx context.Context, present map[string]int64, res
 	close(jobs)
 	wg.Wait()
 	if cause := context.Cause(ctx); cause != nil {
-		return cause
+		return nil, cause
 	}
-	return err
+	return done, err
+}
+
+// verifyPresent reads a file already in the target through the checksum
+// its dataset recorded. A file that passes counts as progress, as a copy
+// would; one that fails is copied again and counted then.
+func (m *Migration) verifyPresent(ctx context.Context, b silo.LiveBlob) error {
+	r, err := m.To.Blobs.Open(ctx, b.Key, 0, -1)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	v := newVerifier(r, nil)
+	if _, err := io.Copy(io.Discard, v); err != nil {
+		return err
+	}
+	if err := v.check("blob "+b.Key, b.Size, b.SHA256); err != nil {
+		return err
+	}
+	m.Progress.add(b.Size)
+	return nil
 }

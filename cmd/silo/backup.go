@@ -15,13 +15,18 @@ import (
 func newBackupCommand() *cobra.Command {
 	var f clientFlags
 	var out string
+	var force bool
 	cmd := &cobra.Command{
-		Use:   "backup -o FILE",
+		Use:   "backup -o FILE [--force]",
 		Short: "Stream a consistent backup of a running embedded silo (admin key) into a tar file",
 		Long: `backup asks the server at SILO_URL for a snapshot of the whole service as of one
 instant (every organisation, key hash, quota, dataset, file, usage history and
 the URL signing secret) while it goes on serving, and writes it as a tar file.
 -o - writes it to standard output. Restore it with silo restore.
+
+The file is readable by its owner only (mode 0600): it holds the URL signing
+secret and every tenant's files. An existing file is never replaced unless
+--force (exit 4).
 
 A server on PostgreSQL + S3 answers 501: back those up with their own tools
 (see the README, "Backups").`,
@@ -29,6 +34,9 @@ A server on PostgreSQL + S3 answers 501: back those up with their own tools
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if out == "" {
 				return fmt.Errorf("-o FILE is required (- for standard output)")
+			}
+			if err := mayWrite(out, force); err != nil {
+				return err // before the server spends a snapshot on it
 			}
 			c, err := f.client()
 			if err != nil {
@@ -40,9 +48,11 @@ A server on PostgreSQL + S3 answers 501: back those up with their own tools
 			}
 			defer body.Close()
 			r, finish := progress(body, n, "backup")
-			written, err := writeOutput(cmd, out, true, r, func() error { return nil })
+			written, err := writeOutput(cmd, out, force, 0o600, r, func() error { return nil })
 			finish()
-			if err != nil {
+			if exitCode(err) == exitRefused {
+				return err // the file appeared while the backup streamed
+			} else if err != nil {
 				return fmt.Errorf("backup failed: %w", err)
 			}
 			if out != "-" {
@@ -52,6 +62,7 @@ A server on PostgreSQL + S3 answers 501: back those up with their own tools
 		},
 	}
 	cmd.Flags().StringVarP(&out, "output", "o", "", "file to write; - for standard output")
+	cmd.Flags().BoolVar(&force, "force", false, "overwrite the output file if it exists")
 	cmd.PersistentFlags().StringVar(&f.url, "url", env("SILO_URL", "http://127.0.0.1:8080"), "base URL of the silo server (SILO_URL)")
 	return cmd
 }

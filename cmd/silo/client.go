@@ -94,6 +94,16 @@ func progress(r io.Reader, total int64, desc string) (io.Reader, func()) {
 	return &pr, func() { bar.Finish() }
 }
 
+// progressAt is a progress bar of total bytes that is told where it is
+// (a resumable upload starts at the offset it resumes from).
+func progressAt(total int64, desc string) (set func(int64), finish func()) {
+	if !onTerminal() {
+		return func(int64) {}, func() {}
+	}
+	bar := newBar(total, desc)
+	return func(n int64) { bar.Set64(n) }, func() { bar.Finish() }
+}
+
 // newBar is a progress bar of total bytes on stderr.
 func newBar(total int64, desc string) *progressbar.ProgressBar {
 	return progressbar.NewOptions64(total,

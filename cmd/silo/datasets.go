@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/silo-datasets/silo"
 	"github.com/silo-datasets/silo/client"
 )
 
@@ -30,9 +31,10 @@ func newDatasetsCommand() *cobra.Command {
 var waitInterval = time.Second
 
 func newUploadCommand(f *clientFlags) *cobra.Command {
-	var name, typ, eval string
+	var name, typ, eval, chunk string
 	var wait, dropOriginal bool
 	var params []string
+	var retryFor time.Duration
 	cmd := &cobra.Command{
 		Use:   "upload FILE --name NAME --type TYPE",
 		Short: "Create a dataset from a file (.jsonl, .csv, .txt)",
@@ -55,25 +57,26 @@ func newUploadCommand(f *clientFlags) *cobra.Command {
 				}
 				req.Params.Add(k, v)
 			}
-			data, closeData, err := openUpload(args[0], "uploading")
+			chunkSize, err := silo.ParseSize(chunk)
+			if err != nil || chunkSize < 1 {
+				return fmt.Errorf("--chunk-size: want a size such as 64MiB, not %q", chunk)
+			}
+			st, err := os.Stat(args[0])
 			if err != nil {
 				return err
 			}
-			defer closeData()
-			req.Data = data
-			if eval != "" {
-				ev, closeEval, err := openUpload(eval, "uploading eval")
-				if err != nil {
-					return err
-				}
-				defer closeEval()
-				req.Eval = &ev
+			var id string
+			var raw []byte
+			if st.Size() > chunkSize {
+				r := resumable{c: c, cmd: cmd, chunk: chunkSize, retryFor: retryFor}
+				id, raw, err = r.upload(req, args[0], eval)
+			} else {
+				id, raw, err = plainUpload(cmd, c, req, args[0], eval)
 			}
-			id, raw, err := c.Upload(cmd.Context(), req)
-			closeData()
 			if err != nil {
 				return err
 			}
+			req.Data.Size = st.Size()
 			if !wait {
 				if f.json {
 					return printJSON(cmd.OutOrStdout(), raw)
@@ -96,11 +99,34 @@ func newUploadCommand(f *clientFlags) *cobra.Command {
 	fl.BoolVar(&wait, "wait", false, "wait until validation ends; exit 1 if it fails")
 	fl.BoolVar(&dropOriginal, "drop-original", false, "keep only the validated Avro file (keep_original_file=false)")
 	fl.StringArrayVar(&params, "param", nil, "further create parameter KEY=VALUE (e.g. csv_delimiter=;), repeatable")
+	fl.StringVar(&chunk, "chunk-size", "64MiB", "files larger than this go as resumable uploads (tus), in chunks of this size, each with its SHA-256")
+	fl.DurationVar(&retryFor, "retry-for", 10*time.Minute, "how long a resumable upload keeps retrying after a dropped connection or a server error")
 	cmd.MarkFlagRequired("name")
 	cmd.MarkFlagRequired("type")
 	cmd.RegisterFlagCompletionFunc("type", completeTypes)
 	cmd.MarkFlagFilename("eval", "jsonl", "csv", "txt", "json")
 	return cmd
+}
+
+// plainUpload sends the files in one create request.
+func plainUpload(cmd *cobra.Command, c *client.Client, req client.UploadRequest, path, eval string) (string, []byte, error) {
+	data, closeData, err := openUpload(path, "uploading")
+	if err != nil {
+		return "", nil, err
+	}
+	defer closeData()
+	req.Data = data
+	if eval != "" {
+		ev, closeEval, err := openUpload(eval, "uploading eval")
+		if err != nil {
+			return "", nil, err
+		}
+		defer closeEval()
+		req.Eval = &ev
+	}
+	id, raw, err := c.Upload(cmd.Context(), req)
+	closeData()
+	return id, raw, err
 }
 
 // openUpload opens a file to upload, behind a progress bar on a terminal.

@@ -59,7 +59,7 @@ func newDownloadCommand(f *clientFlags) *cobra.Command {
 			// download that completes is the uploaded file, byte for byte.
 			h := sha256.New()
 			r, finish := progress(io.TeeReader(body, h), n, "downloading "+p.Name)
-			written, err := writeOutput(cmd, out, force, r, func() error {
+			written, err := writeOutput(cmd, out, force, 0o644, r, func() error {
 				if isAvro || p.SHA256 == "" || hex.EncodeToString(h.Sum(nil)) == p.SHA256 {
 					return nil
 				}
@@ -130,7 +130,9 @@ func existsError(path string) error {
 // under the final name. check runs once every byte is read, before the
 // file takes its name. Without force the file takes its name only if the
 // name is still free (a hard link cannot replace a file, a rename can).
-func writeOutput(cmd *cobra.Command, path string, force bool, r io.Reader, check func() error) (int64, error) {
+// The file has mode perm from its first byte: the temporary file is made
+// 0600 and only then opened up, never the other way round.
+func writeOutput(cmd *cobra.Command, path string, force bool, perm os.FileMode, r io.Reader, check func() error) (int64, error) {
 	if path == "-" {
 		n, err := io.Copy(cmd.OutOrStdout(), r)
 		if err == nil {
@@ -153,7 +155,7 @@ func writeOutput(cmd *cobra.Command, path string, force bool, r io.Reader, check
 		err = cerr
 	}
 	if err == nil {
-		err = os.Chmod(tmp.Name(), 0o644)
+		err = os.Chmod(tmp.Name(), perm)
 	}
 	if err == nil {
 		err = place(tmp.Name(), path, force)

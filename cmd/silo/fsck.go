@@ -74,6 +74,9 @@ func runFsck(ctx context.Context, out io.Writer, c Config, repair bool) error {
 func printReport(out io.Writer, r *fsck.Report) {
 	fmt.Fprintf(out, "checked %d organisations, %d datasets, %d parts, %d ledger rows, %d stored blobs; read and hashed %s\n",
 		r.Orgs, r.Datasets, r.Parts, r.LedgerRows, r.Blobs, silo.FormatSize(r.BytesVerified))
+	if r.Uploads > 0 {
+		fmt.Fprintf(out, "%d resumable uploads are open (not expired): their bytes so far are theirs, not findings\n", r.Uploads)
+	}
 	for _, f := range r.Findings {
 		fmt.Fprintln(out, "found:", f)
 	}

@@ -4,12 +4,17 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"runtime/debug"
+	"strings"
 
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
 
 	"github.com/silo-datasets/silo"
+	"github.com/silo-datasets/silo/sqlite"
 	"github.com/silo-datasets/silo/transfer"
 )
 
@@ -25,8 +30,15 @@ No server may run on either (the embedded stores are locked; stop the nodes
 of a PostgreSQL + S3 service first). Files are verified by SHA-256 as they
 are copied. The target must be empty (create its database and bucket first).
 
-Interrupted, run it again: it copies what is missing and finishes. Run
-again after it finished, it changes nothing. Uploads that were in flight
+The source is checked first (every organisation's usage is the sum of
+its datasets' sizes, ids and names are valid) and a --from-data that does
+not exist or holds no silo data is refused. If the source changes while
+it is copied (a PostgreSQL source still in use), migrate refuses at the
+end instead of importing metadata whose files it did not copy.
+
+Interrupted, run it again: it checks the files already copied (SHA-256),
+copies what is missing and finishes. Run again after it finished, it
+changes nothing. Uploads that were in flight
 when the source stopped are not copied (it says how many).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -61,6 +73,9 @@ func runMigrate(cmd *cobra.Command, from, to Config) (err error) {
 	// half the live heap instead of the whole keeps the peak near what the
 	// copies need, whatever the size of the data.
 	debug.SetGCPercent(50)
+	if err := requireSource(from); err != nil {
+		return err
+	}
 	src := &Main{Config: from}
 	defer src.Close()
 	if _, err := src.openStores(cmd.Context()); err != nil {
@@ -102,6 +117,41 @@ func runMigrate(cmd *cobra.Command, from, to Config) (err error) {
 	return nil
 }
 
+// requireSource refuses an embedded source that is not there before
+// anything opens it: opening creates an empty store, which would migrate
+// as nothing and stamp the target, which would then refuse the right
+// source.
+func requireSource(c Config) error {
+	if c.Data != "" {
+		st, err := os.Stat(c.Data)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			return fmt.Errorf("--from-data %s: no such directory", c.Data)
+		case err != nil:
+			return fmt.Errorf("--from-data: %w", err)
+		case !st.IsDir():
+			return fmt.Errorf("--from-data %s is not a directory", c.Data)
+		}
+	}
+	db := c.DB
+	if db == "" {
+		db = "sqlite://" + filepath.Join(absPath(c.Data), "silo.db")
+	}
+	if !strings.HasPrefix(db, "sqlite:") {
+		return nil
+	}
+	path, err := sqlite.ParseURL(db)
+	if err != nil {
+		return err
+	}
+	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("the source holds no silo data: there is no %s (a mistyped --from-data or --from-db?)", path)
+	} else if err != nil {
+		return fmt.Errorf("source: %w", err)
+	}
+	return nil
+}
+
 func printMigration(out io.Writer, res *transfer.Result) {
 	if res.AlreadyDone {
 		fmt.Fprintln(out, "the target already holds this migration, complete: nothing to do")
@@ -116,6 +166,9 @@ func printMigration(out io.Writer, res *transfer.Result) {
 	if s != (silo.Skipped{}) {
 		fmt.Fprintf(out, "not copied: %d uploads in flight (%s reserved), %d files they or running validations wrote, %d files awaiting deletion, %d idempotent creates still running\n",
 			s.Reservations, silo.FormatSize(s.ReservedBytes), s.PendingBlobs, s.GarbageBlobs, s.RunningCreates)
+	}
+	if s.ResumableUploads > 0 {
+		fmt.Fprintf(out, "not copied: %d resumable uploads that were not datasets yet; their clients must upload them again\n", s.ResumableUploads)
 	}
 	fmt.Fprintln(out, "done: check the target with silo fsck, then start silo serve on it")
 }

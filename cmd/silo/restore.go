@@ -19,9 +19,12 @@ func newRestoreCommand() *cobra.Command {
 		Use:   "restore --data DIR FILE",
 		Short: "Make a new embedded data directory from a backup (offline)",
 		Long: `restore reads a backup made by silo backup (FILE, or - for standard input),
-verifies every file's size and SHA-256 against the backup's manifest, and
-writes a new data directory. It refuses a DIR that is not empty, and a
-corrupted backup (naming the file), removing what it wrote. Then
+checks that it agrees with itself (every file its metadata refers to is in
+it with the recorded size and SHA-256 and nothing else is, every
+organisation's usage is the sum of its datasets' sizes, ids and names are
+valid), verifies every file as it streams, and writes a new data directory.
+It refuses a DIR that is not empty, and a corrupted or inconsistent backup
+(naming the first problem), leaving DIR empty. Then
 silo serve --data DIR serves exactly what was acknowledged when the backup
 started: uploads still in flight then are not in it.`,
 		Args: cobra.ExactArgs(1),
@@ -52,6 +55,8 @@ func runRestore(cmd *cobra.Command, dir, file string) (err error) {
 		}
 		in = f
 	}
+	_, statErr := os.Stat(dir)
+	made := errors.Is(statErr, os.ErrNotExist)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
 	}
@@ -59,7 +64,12 @@ func runRestore(cmd *cobra.Command, dir, file string) (err error) {
 	defer func() {
 		err = errors.Join(err, m.Close())
 		if err != nil {
-			removeContents(dir) // it was empty: all of it is ours
+			// It was empty, or not there: all of it is ours, and a refused
+			// restore leaves no initialised store behind.
+			removeContents(dir)
+			if made {
+				os.Remove(dir)
+			}
 		}
 	}()
 	if _, err := m.openStores(cmd.Context()); err != nil {
@@ -72,13 +82,17 @@ func runRestore(cmd *cobra.Command, dir, file string) (err error) {
 		return fmt.Errorf("restore refused: %w", err)
 	}
 	var bytes int64
-	for _, f := range man.Files[1:] { // [0] is the metadata
+	files := man.Files[1:] // [0] is the metadata: Restore refuses a manifest that does not list it first
+	for _, f := range files {
 		bytes += f.Size
 	}
 	fmt.Fprintf(cmd.ErrOrStderr(), "restored the backup of %s: %d datasets, %d files (%s), every checksum verified, into %s\n",
-		man.TakenAt.Format("2006-01-02 15:04:05 UTC"), man.Datasets, len(man.Files)-1, silo.FormatSize(bytes), dir)
+		man.TakenAt.Format("2006-01-02 15:04:05 UTC"), man.Datasets, len(files), silo.FormatSize(bytes), dir)
 	if s := man.Skipped; s.Reservations > 0 {
 		fmt.Fprintf(cmd.ErrOrStderr(), "not in the backup: %d uploads that were still in flight when it was taken\n", s.Reservations)
+	}
+	if s := man.Skipped; s.ResumableUploads > 0 {
+		fmt.Fprintf(cmd.ErrOrStderr(), "not in the backup: %d resumable uploads that were not datasets yet; their clients must upload them again\n", s.ResumableUploads)
 	}
 	fmt.Fprintf(cmd.ErrOrStderr(), "serve it with: silo serve --data %s\n", dir)
 	return nil

@@ -42,6 +42,7 @@ type Config struct {
 	PublicURL      string
 	URLTTL         string
 	LeaseTTL       string
+	UploadTTL      string
 	Workers        int
 	LogFormat      string
 	MemoryLimit    string
@@ -77,6 +78,7 @@ func newServeCommand() *cobra.Command {
 	f.StringVar(&c.PublicURL, "public-url", env("SILO_PUBLIC_URL", ""), "base of signed download URLs (SILO_PUBLIC_URL; default http://ADDR)")
 	f.StringVar(&c.Tokenizer, "tokenizer", env("SILO_TOKENIZER", ""), "Hugging Face tokenizer.json (byte-level BPE) that validation counts tokens with; default characters/4 (SILO_TOKENIZER)")
 	f.StringVar(&c.URLTTL, "url-ttl", env("SILO_URL_TTL", "1h"), "lifetime of a signed download URL (SILO_URL_TTL)")
+	f.StringVar(&c.UploadTTL, "upload-ttl", env("SILO_UPLOAD_TTL", "24h"), "how long a resumable upload lives after its last PATCH; an incomplete one is then removed and its reservation released (SILO_UPLOAD_TTL)")
 	f.StringVar(&c.LeaseTTL, "lease-ttl", env("SILO_LEASE_TTL", "30s"), "how long a dead node's uploads and validation jobs stay held before another node takes over (SILO_LEASE_TTL)")
 	f.IntVar(&c.Workers, "workers", 2, "validation workers")
 	f.IntVar(&c.MaxInFlight, "max-inflight", envInt("SILO_MAX_INFLIGHT", api.DefaultMaxInFlight), "API requests served at once; more get 503 + Retry-After (SILO_MAX_INFLIGHT)")
@@ -171,6 +173,10 @@ func (m *Main) Open(ctx context.Context) error {
 	if err != nil || ttl <= 0 {
 		return fmt.Errorf("--url-ttl: want a positive duration such as 1h, not %q", c.URLTTL)
 	}
+	uploadTTL, err := silo.ParseDuration(c.UploadTTL)
+	if err != nil || uploadTTL < time.Second {
+		return fmt.Errorf("--upload-ttl: want a duration of at least 1s, not %q", c.UploadTTL)
+	}
 	lease, err := silo.ParseDuration(c.LeaseTTL)
 	if err != nil || lease < time.Second {
 		return fmt.Errorf("--lease-ttl: want a duration of at least 1s, not %q", c.LeaseTTL)
@@ -194,7 +200,7 @@ func (m *Main) Open(ctx context.Context) error {
 	m.Service = &silo.Service{
 		Store: silo.WithDeadlines(m.Store, limits.requestTimeout), Blobs: m.Blobs, Validator: validate.New(vopts), Logger: m.Logger,
 		Node: nodeName(), DefaultQuota: quota, MaxDatasetSize: maxSize, Retention: retention, Workers: c.Workers,
-		LeaseTTL: lease, ValidationGC: validationGC(),
+		LeaseTTL: lease, UploadTTL: uploadTTL, ValidationGC: validationGC(),
 	}
 	m.Service.Disk = localDisk(c, limits.minFreeSpace)
 	if err := m.bootstrap(ctx); err != nil {

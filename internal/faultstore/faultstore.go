@@ -191,16 +191,16 @@ func (s *Store) FinishJob(ctx context.Context, job *silo.Job, d *silo.Dataset) e
 	return s.F.do(ctx, "FinishJob", func(ctx context.Context) error { return s.Store.FinishJob(ctx, job, d) })
 }
 
-func (s *Store) RetryJob(ctx context.Context, job *silo.Job, notBefore time.Time) error {
-	return s.F.do(ctx, "RetryJob", func(ctx context.Context) error { return s.Store.RetryJob(ctx, job, notBefore) })
+func (s *Store) RetryJob(ctx context.Context, job *silo.Job, now, notBefore time.Time) error {
+	return s.F.do(ctx, "RetryJob", func(ctx context.Context) error { return s.Store.RetryJob(ctx, job, now, notBefore) })
 }
 
-func (s *Store) RenewReservations(ctx context.Context, ids []string, until time.Time) error {
-	return s.F.do(ctx, "RenewReservations", func(ctx context.Context) error { return s.Store.RenewReservations(ctx, ids, until) })
+func (s *Store) RenewReservations(ctx context.Context, ids []string, now, until time.Time) error {
+	return s.F.do(ctx, "RenewReservations", func(ctx context.Context) error { return s.Store.RenewReservations(ctx, ids, now, until) })
 }
 
-func (s *Store) RenewJobs(ctx context.Context, jobs []*silo.Job, until time.Time) error {
-	return s.F.do(ctx, "RenewJobs", func(ctx context.Context) error { return s.Store.RenewJobs(ctx, jobs, until) })
+func (s *Store) RenewJobs(ctx context.Context, jobs []*silo.Job, now, until time.Time) error {
+	return s.F.do(ctx, "RenewJobs", func(ctx context.Context) error { return s.Store.RenewJobs(ctx, jobs, now, until) })
 }
 
 func (s *Store) GarbageBlobs(ctx context.Context, limit int) (keys []string, err error) {

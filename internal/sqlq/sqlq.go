@@ -137,3 +137,57 @@ func ScanUsageSample(row Scanner) (silo.UsageSample, error) {
 	u.At = time.UnixMicro(at).UTC()
 	return u, err
 }
+
+// UploadCols are the columns ScanUpload reads, in its order.
+const UploadCols = `id, org_id, key_id, reservation_id, upload_length, upload_offset, metadata, partial, blob_key, blob_state, hash_state, dataset_id, created_at, expires_at`
+
+// ScanUpload reads an upload row selected with UploadCols.
+func ScanUpload(row Scanner) (*silo.ResumableUpload, error) {
+	var u silo.ResumableUpload
+	var res, ds *string
+	var created, expires int64
+	err := row.Scan(&u.ID, &u.OrgID, &u.KeyID, &res, &u.Length, &u.Offset, &u.Metadata, &u.Partial,
+		&u.BlobKey, &u.BlobState, &u.HashState, &ds, &created, &expires)
+	if err != nil {
+		return nil, err
+	}
+	if res != nil {
+		u.ReservationID = *res
+	}
+	if ds != nil {
+		u.DatasetID = *ds
+	}
+	u.CreatedAt, u.ExpiresAt = time.UnixMicro(created).UTC(), time.UnixMicro(expires).UTC()
+	return &u, nil
+}
+
+// CheckTaken says why u cannot be joined into a concatenation (partial) or
+// made a dataset: it must be complete, hold its reservation, and be a
+// partial upload exactly when one is wanted.
+func CheckTaken(u *silo.ResumableUpload, partial bool) error {
+	switch {
+	case u.DatasetID != "":
+		return silo.Errorf(silo.ECONFLICT, "The upload %s is already the dataset %s.", u.ID, u.DatasetID)
+	case u.ReservationID == "":
+		return silo.Errorf(silo.ECONFLICT, "The upload %s holds no bytes any more.", u.ID)
+	case !u.Complete():
+		return silo.Errorf(silo.ECONFLICT, "The upload %s is not complete: it holds %d of its %d bytes.", u.ID, u.Offset, u.Length)
+	case partial && !u.Partial:
+		return silo.Errorf(silo.ECONFLICT, "The upload %s is not a partial upload (Upload-Concat: partial), so it cannot be concatenated.", u.ID)
+	case !partial && u.Partial:
+		return silo.Errorf(silo.ECONFLICT, "The upload %s is a partial upload: concatenate it into a final upload first.", u.ID)
+	}
+	return nil
+}
+
+// CheckConcat checks that final is as long as the partials it joins.
+func CheckConcat(final *silo.ResumableUpload, us []*silo.ResumableUpload) error {
+	var sum int64
+	for _, u := range us {
+		sum += u.Length
+	}
+	if sum != final.Length {
+		return silo.Errorf(silo.ECONFLICT, "The partial uploads hold %d bytes, not the final upload's %d.", sum, final.Length)
+	}
+	return nil
+}

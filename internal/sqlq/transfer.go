@@ -31,7 +31,8 @@ func Export(query func(q string) (Rows, error), scanDataset func(Scanner) (*silo
 			WHERE state = 'done' ORDER BY org_id, key`, scanIdemRecord},
 		{`SELECT (SELECT COUNT(*) FROM reservations), (SELECT COALESCE(SUM(bytes), 0) FROM reservations),
 			(SELECT COUNT(*) FROM blobs WHERE state = 'pending'), (SELECT COUNT(*) FROM blobs WHERE state = 'garbage'),
-			(SELECT COUNT(*) FROM idempotency WHERE state <> 'done')`, scanSkipped},
+			(SELECT COUNT(*) FROM idempotency WHERE state <> 'done'),
+			(SELECT COUNT(*) FROM uploads WHERE dataset_id IS NULL)`, scanSkipped},
 	}
 	for _, st := range steps {
 		rows, err := query(st.q)
@@ -107,7 +108,7 @@ func scanIdemRecord(row Scanner) (*silo.Record, error) {
 
 func scanSkipped(row Scanner) (*silo.Record, error) {
 	var s silo.Skipped
-	err := row.Scan(&s.Reservations, &s.ReservedBytes, &s.PendingBlobs, &s.GarbageBlobs, &s.RunningCreates)
+	err := row.Scan(&s.Reservations, &s.ReservedBytes, &s.PendingBlobs, &s.GarbageBlobs, &s.RunningCreates, &s.ResumableUploads)
 	return &silo.Record{Skipped: &s}, err
 }
 

@@ -22,6 +22,7 @@ import (
 // would, without touching the shared cluster other tests use.
 type PGServer struct {
 	URL  string // of database silo
+	port int
 	dir  string
 	data string
 	cred *syscall.Credential
@@ -50,22 +51,20 @@ func OwnPostgres(t testing.TB) *PGServer {
 		}
 	}
 	s := &PGServer{dir: dir, data: filepath.Join(dir, "data"), cred: cred}
+	return s.initAndStart(t, initdb)
+}
+
+// initAndStart makes s's cluster with initdb, starts it on a free port and
+// creates the database silo.
+func (s *PGServer) initAndStart(t testing.TB, initdb string) *PGServer {
+	t.Helper()
 	if out, err := s.cmd(initdb, "-D", s.data, "-A", "trust", "-U", "postgres", "-E", "UTF8", "--locale=C", "--no-sync").CombinedOutput(); err != nil {
 		t.Fatalf("initdb: %v\n%s", err, out)
 	}
-	port, err := freePort()
-	if err != nil {
-		t.Fatal(err)
-	}
-	opts := fmt.Sprintf("-p %d -k %s -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200 -c shared_buffers=32MB", port, dir)
-	if err := s.ctl("start", "-o", opts); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Thaw(); s.ctl("stop", "-m", "immediate") })
-	base := fmt.Sprintf("postgres://postgres@127.0.0.1:%d/", port)
+	s.start(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	conn, err := pgx.Connect(ctx, base+"postgres?sslmode=disable")
+	conn, err := pgx.Connect(ctx, fmt.Sprintf("postgres://postgres@%s/postgres?sslmode=disable", s.Addr()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,9 +72,34 @@ func OwnPostgres(t testing.TB) *PGServer {
 	if _, err := conn.Exec(ctx, "CREATE DATABASE silo"); err != nil {
 		t.Fatal(err)
 	}
-	s.URL = base + "silo?sslmode=disable"
 	return s
 }
+
+// start starts s's cluster on a free port (extra: more -c settings) and
+// stops it when t ends.
+func (s *PGServer) start(t testing.TB, extra ...string) {
+	t.Helper()
+	port, err := freePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := fmt.Sprintf("-p %d -k %s -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200 -c shared_buffers=32MB", port, s.dir)
+	for _, e := range extra {
+		opts += " -c " + e
+	}
+	if err := s.ctl("start", "-o", opts); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Thaw(); s.ctl("stop", "-m", "immediate") })
+	s.port = port
+	s.URL = fmt.Sprintf("postgres://postgres@%s/silo?sslmode=disable", s.Addr())
+}
+
+// Addr is the server's host:port.
+func (s *PGServer) Addr() string { return fmt.Sprintf("127.0.0.1:%d", s.port) }
+
+// Connect opens a connection of the test's own to the database silo.
+func (s *PGServer) Connect(ctx context.Context) (*pgx.Conn, error) { return pgx.Connect(ctx, s.URL) }
 
 func (s *PGServer) cmd(bin string, args ...string) *exec.Cmd {
 	c := exec.Command(bin, args...)

@@ -1,0 +1,309 @@
+package client
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Resumable uploads (tus 1.0.0, silo's /v1/uploads): a large file goes in
+// chunks, each with its SHA-256, and a dropped connection or a server
+// that answers 5xx costs only the chunk in flight: the client asks the
+// server where to go on (HEAD) and goes on from there. The upload's URL is
+// kept in a small state file, so a client that was killed resumes it when
+// run again on the same file.
+
+// Tus is one resumable upload's state on the server, as a HEAD or PATCH
+// answers it.
+type Tus struct {
+	URL       string
+	Offset    int64
+	Length    int64
+	DatasetID string // Silo-Dataset-Id, once the upload became a dataset
+}
+
+func (c *Client) tusRequest(ctx context.Context, method, url string, body io.Reader) (*http.Request, error) {
+	if !strings.Contains(url, "://") {
+		url = c.URL + url
+	}
+	req, err := http.NewRequestWithContext(ctx, method, url, body)
+	if err != nil {
+		return nil, err
+	}
+	if c.Key != "" {
+		req.Header.Set("Authorization", "Bearer "+c.Key)
+	}
+	if c.ClientName != "" {
+		req.Header.Set("X-Client-Name", c.ClientName)
+	}
+	req.Header.Set("Tus-Resumable", "1.0.0")
+	return req, nil
+}
+
+// tusDo sends a tus request; an answer of 400 or more is an *Error.
+func (c *Client) tusDo(req *http.Request) (*http.Response, error) {
+	resp, err := c.http().Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("cannot reach silo at %s: %w", c.URL, unwrapURLError(err))
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	if resp.StatusCode >= 400 {
+		return nil, errorOf(resp, raw)
+	}
+	return resp, nil
+}
+
+func tusState(url string, resp *http.Response) (*Tus, error) {
+	t := &Tus{URL: url, DatasetID: resp.Header.Get("Silo-Dataset-Id"), Length: -1}
+	var err error
+	if t.Offset, err = strconv.ParseInt(resp.Header.Get("Upload-Offset"), 10, 64); err != nil {
+		return nil, fmt.Errorf("the server's answer has no Upload-Offset")
+	}
+	if l := resp.Header.Get("Upload-Length"); l != "" {
+		t.Length, _ = strconv.ParseInt(l, 10, 64)
+	}
+	return t, nil
+}
+
+// CreateTus opens an upload of length bytes with metadata (the dataset's
+// name and type, its filename, create parameters).
+func (c *Client) CreateTus(ctx context.Context, length int64, meta map[string]string) (*Tus, error) {
+	req, err := c.tusRequest(ctx, http.MethodPost, "/v1/uploads", nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Upload-Length", strconv.FormatInt(length, 10))
+	if len(meta) > 0 {
+		req.Header.Set("Upload-Metadata", EncodeTusMetadata(meta))
+	}
+	resp, err := c.tusDo(req)
+	if err != nil {
+		return nil, err
+	}
+	t, err := tusState(resp.Header.Get("Location"), resp)
+	if err != nil {
+		return nil, err
+	}
+	t.Length = length
+	return t, nil
+}
+
+// EncodeTusMetadata renders Upload-Metadata, keys in order.
+func EncodeTusMetadata(meta map[string]string) string {
+	keys := make([]string, 0, len(meta))
+	for k := range meta {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	pairs := make([]string, len(keys))
+	for i, k := range keys {
+		pairs[i] = k + " " + base64.StdEncoding.EncodeToString([]byte(meta[k]))
+	}
+	return strings.Join(pairs, ",")
+}
+
+// HeadTus asks where an upload stands.
+func (c *Client) HeadTus(ctx context.Context, url string) (*Tus, error) {
+	req, err := c.tusRequest(ctx, http.MethodHead, url, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := c.tusDo(req)
+	if err != nil {
+		return nil, err
+	}
+	return tusState(url, resp)
+}
+
+// PatchTus sends n bytes of body at offset, with their SHA-256 (sum).
+func (c *Client) PatchTus(ctx context.Context, url string, offset int64, body io.Reader, n int64, sum []byte) (*Tus, error) {
+	req, err := c.tusRequest(ctx, http.MethodPatch, url, body)
+	if err != nil {
+		return nil, err
+	}
+	req.ContentLength = n
+	req.Header.Set("Content-Type", "application/offset+octet-stream")
+	req.Header.Set("Upload-Offset", strconv.FormatInt(offset, 10))
+	req.Header.Set("Upload-Checksum", "sha256 "+base64.StdEncoding.EncodeToString(sum))
+	resp, err := c.tusDo(req)
+	if err != nil {
+		return nil, err
+	}
+	return tusState(url, resp)
+}
+
+// ResumableFile is a file to send as a resumable upload.
+type ResumableFile struct {
+	Path      string
+	Metadata  map[string]string
+	ChunkSize int64         // bytes per PATCH
+	RetryFor  time.Duration // how long to keep retrying a failing upload
+	// StateDir keeps the URL of the file's upload between runs (one small
+	// file per upload, removed once it is done); "" keeps none.
+	StateDir string
+	// Progress, if set, is told the offset the server holds: first the
+	// one the upload resumes from, then after each chunk.
+	Progress func(offset, length int64)
+	// Resumed, if set, is told the offset a resumed upload goes on from.
+	Resumed func(offset int64)
+}
+
+// UploadResumable sends a file as a resumable upload and returns its final
+// state (with DatasetID if the metadata asked for a dataset). A chunk that
+// fails on the way (a dropped connection, a 5xx, a 423 of a lock still held,
+// a checksum the server saw differ) is retried from the server's offset,
+// with backoff, for RetryFor; any other refusal ends it.
+func (c *Client) UploadResumable(ctx context.Context, f ResumableFile) (*Tus, error) {
+	fh, err := os.Open(f.Path)
+	if err != nil {
+		return nil, err
+	}
+	defer fh.Close()
+	st, err := fh.Stat()
+	if err != nil {
+		return nil, err
+	}
+	size := st.Size()
+	statePath := ""
+	if f.StateDir != "" {
+		statePath = filepath.Join(f.StateDir, c.stateName(f, st))
+	}
+	t, err := c.resumeOrCreate(ctx, statePath, size, f)
+	if err != nil {
+		return nil, err
+	}
+	if f.Progress != nil {
+		f.Progress(t.Offset, size)
+	}
+	deadline := time.Now().Add(f.RetryFor)
+	wait := 500 * time.Millisecond
+	for t.Offset < size {
+		n := min(f.ChunkSize, size-t.Offset)
+		next, err := c.patchChunk(ctx, fh, t, n)
+		if err == nil {
+			t, wait = next, 500*time.Millisecond
+			if f.Progress != nil {
+				f.Progress(t.Offset, size)
+			}
+			continue
+		}
+		if !retryable(err) || time.Now().After(deadline) {
+			return nil, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 15*time.Second)
+		if head, herr := c.HeadTus(ctx, t.URL); herr == nil {
+			t = head
+			if f.Resumed != nil {
+				f.Resumed(t.Offset)
+			}
+		} else if !retryable(herr) {
+			return nil, herr
+		}
+	}
+	if t.DatasetID == "" && f.Metadata["name"] != "" {
+		// The last answer was lost: the HEAD says what became of it.
+		if head, err := c.HeadTus(ctx, t.URL); err == nil {
+			t = head
+		}
+	}
+	if statePath != "" {
+		os.Remove(statePath)
+	}
+	return t, nil
+}
+
+// resumeOrCreate goes on with the upload the state file names, if the
+// server still has it for a file of this size; otherwise it opens one.
+func (c *Client) resumeOrCreate(ctx context.Context, statePath string, size int64, f ResumableFile) (*Tus, error) {
+	if statePath != "" {
+		if b, err := os.ReadFile(statePath); err == nil {
+			var saved struct{ URL string }
+			if json.Unmarshal(b, &saved) == nil && saved.URL != "" {
+				t, err := c.HeadTus(ctx, saved.URL)
+				if err == nil && t.Length == size {
+					if f.Resumed != nil {
+						f.Resumed(t.Offset)
+					}
+					return t, nil
+				}
+			}
+		}
+	}
+	t, err := c.CreateTus(ctx, size, f.Metadata)
+	if err != nil {
+		return nil, err
+	}
+	if statePath != "" {
+		if err := os.MkdirAll(filepath.Dir(statePath), 0o700); err == nil {
+			b, _ := json.Marshal(map[string]string{"URL": t.URL})
+			os.WriteFile(statePath, b, 0o600)
+		}
+	}
+	return t, nil
+}
+
+// stateName names an upload's state file by what makes it the same upload:
+// the server, the key, the file (path, size, modification time) and what
+// it is sent as.
+func (c *Client) stateName(f ResumableFile, st os.FileInfo) string {
+	abs, _ := filepath.Abs(f.Path)
+	h := sha256.New()
+	fmt.Fprintf(h, "%s\n%s\n%s\n%d\n%d\n%s", c.URL, c.Key, abs, st.Size(), st.ModTime().UnixNano(), EncodeTusMetadata(f.Metadata))
+	return fmt.Sprintf("upload-%x.json", h.Sum(nil)[:12])
+}
+
+// patchChunk hashes n bytes of fh at the upload's offset, then sends them.
+func (c *Client) patchChunk(ctx context.Context, fh *os.File, t *Tus, n int64) (*Tus, error) {
+	h := sha256.New()
+	if _, err := io.Copy(h, io.NewSectionReader(fh, t.Offset, n)); err != nil {
+		return nil, err
+	}
+	next, err := c.PatchTus(ctx, t.URL, t.Offset, io.NewSectionReader(fh, t.Offset, n), n, h.Sum(nil))
+	if err != nil {
+		return nil, err
+	}
+	next.Length = t.Length
+	return next, nil
+}
+
+// retryable: what a resumable upload rides through.
+func retryable(err error) bool {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Status >= 500 || e.Status == http.StatusLocked || e.Status == http.StatusConflict || e.Status == 460 || e.Status == http.StatusTooManyRequests
+	}
+	return !errors.Is(err, context.Canceled) // the network
+}
+
+// CreateFromUploads makes a dataset of complete uploads (POST
+// /v1/datasets?upload_id=...): the data file's, and the eval file's if
+// evalURL is not "".
+func (c *Client) CreateFromUploads(ctx context.Context, r UploadRequest, dataURL, evalURL string) (string, json.RawMessage, error) {
+	q := urlValues(r)
+	q.Set("upload_id", dataURL[strings.LastIndex(dataURL, "/")+1:])
+	if evalURL != "" {
+		q.Set("eval_upload_id", evalURL[strings.LastIndex(evalURL, "/")+1:])
+	}
+	var out struct {
+		ID string `json:"id"`
+	}
+	raw, err := c.call(ctx, http.MethodPost, "/v1/datasets?"+q.Encode(), &out)
+	return out.ID, raw, err
+}

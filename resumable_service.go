@@ -1,0 +1,539 @@
+package silo
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding"
+	"encoding/hex"
+	"errors"
+	"hash"
+	"io"
+	"path"
+	"time"
+)
+
+// The rules of resumable uploads (tus): who may do what, the quota taken
+// up front, when an offset counts, and how an upload becomes a dataset.
+// The HTTP side (api/tus.go) parses headers and calls these.
+
+// DefaultUploadTTL is how long an upload lives after its last PATCH.
+const DefaultUploadTTL = 24 * time.Hour
+
+func (s *Service) uploadTTL() time.Duration {
+	if s.UploadTTL > 0 {
+		return s.UploadTTL
+	}
+	return DefaultUploadTTL
+}
+
+func (s *Service) appender() (Appender, error) {
+	a, ok := s.Blobs.(Appender)
+	if !ok {
+		return nil, Errorf(ENOTIMPLEMENTED, "This blob store cannot take resumable uploads.")
+	}
+	return a, nil
+}
+
+// NewResumable is a tus creation request.
+type NewResumable struct {
+	Length   int64
+	Metadata string // Upload-Metadata as sent
+	Partial  bool
+	// Dataset is the create the metadata asks for once the upload
+	// completes (name and type given), checked before anything is
+	// reserved; nil if it asks for none.
+	Dataset *UploadRequest
+	// Filename is the metadata's filename, if any.
+	Filename string
+}
+
+// CreateResumable opens an upload and reserves its whole length.
+func (s *Service) CreateResumable(ctx context.Context, c *Caller, req NewResumable) (*ResumableUpload, error) {
+	if err := require(c, RoleWriter); err != nil {
+		return nil, err
+	}
+	if _, err := s.appender(); err != nil {
+		return nil, err
+	}
+	if req.Length < 0 {
+		return nil, Errorf(EINVALID, "Upload-Length must be a number of bytes, 0 or more.")
+	}
+	if req.Length > s.maxDatasetSize() {
+		return nil, Errorf(ETOOLARGE, "The upload is too large: a dataset may hold at most %d bytes (%s); this upload is %d bytes.", s.maxDatasetSize(), FormatSize(s.maxDatasetSize()), req.Length)
+	}
+	if d := req.Dataset; d != nil {
+		if err := CheckUpload(*d); err != nil {
+			return nil, err
+		}
+		if err := CheckFileName(d.Type, PartTrain, req.Filename); err != nil {
+			return nil, err
+		}
+	}
+	if err := s.Disk.Fits(req.Length); err != nil {
+		return nil, err
+	}
+	now := s.now()
+	u := &ResumableUpload{
+		ID: NewID("up_"), OrgID: c.OrgID(), KeyID: c.Key.ID, ReservationID: NewID("res_"),
+		Length: req.Length, Metadata: req.Metadata, Partial: req.Partial, BlobKey: NewBlobKey(),
+		HashState: hashState(sha256.New()), CreatedAt: now, ExpiresAt: now.Add(s.uploadTTL()),
+	}
+	if err := s.Store.CreateUpload(ctx, u); err != nil {
+		return nil, err
+	}
+	s.log().Info("resumable upload opened", "org", u.OrgID, "upload", u.ID, "bytes", u.Length)
+	return u, nil
+}
+
+func hashState(h hash.Hash) []byte {
+	b, err := h.(encoding.BinaryMarshaler).MarshalBinary()
+	if err != nil {
+		panic(err) // crypto/sha256 always marshals
+	}
+	return b
+}
+
+// ResumableUpload returns one of the caller's org's uploads (HEAD).
+func (s *Service) ResumableUpload(ctx context.Context, c *Caller, id string) (*ResumableUpload, error) {
+	if err := require(c, RoleReader); err != nil {
+		return nil, err
+	}
+	u, err := s.Store.Upload(ctx, c.OrgID(), id)
+	if ErrorCode(err) == ENOTFOUND || err == nil && !u.ExpiresAt.After(s.now()) {
+		return nil, Errorf(ENOTFOUND, "upload not found")
+	}
+	return u, err
+}
+
+// ResumableUploads lists the caller's org's uploads that are not datasets.
+func (s *Service) ResumableUploads(ctx context.Context, c *Caller) ([]*ResumableUpload, error) {
+	if err := require(c, RoleReader); err != nil {
+		return nil, err
+	}
+	us, err := s.Store.Uploads(ctx, c.OrgID())
+	if err != nil {
+		return nil, err
+	}
+	live := us[:0]
+	for _, u := range us {
+		if u.ExpiresAt.After(s.now()) {
+			live = append(live, u)
+		}
+	}
+	return live, nil
+}
+
+// Checksum is the Upload-Checksum of a PATCH.
+type Checksum struct {
+	New func() hash.Hash
+	Sum []byte
+}
+
+// Patch is one PATCH of an upload.
+type Patch struct {
+	ID       string
+	Offset   int64     // Upload-Offset
+	Body     io.Reader // the bytes
+	Checksum *Checksum // nil: none sent
+	// Length is the body's Content-Length, -1 if unknown: a body that
+	// cannot fit is refused before it is read.
+	Length int64
+}
+
+// AppendResumable appends a PATCH's body to the upload and records the new
+// offset once the bytes are durable: only then is it answered. A body cut
+// off part-way keeps what arrived, unless it carries a checksum (then it is
+// all or nothing). The upload is locked for the PATCH's duration, on every
+// node; the lock's lease is renewed while the body streams, and the
+// write stops if it is lost.
+func (s *Service) AppendResumable(ctx context.Context, c *Caller, p Patch) (*ResumableUpload, error) {
+	if err := require(c, RoleWriter); err != nil {
+		return nil, err
+	}
+	app, err := s.appender()
+	if err != nil {
+		return nil, err
+	}
+	owner := s.Node + "/" + NewID("")
+	now := s.now()
+	u, err := s.Store.LockUpload(ctx, c.OrgID(), p.ID, owner, now, now.Add(s.leaseTTL()))
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		uctx, cancel := bounded(ctx)
+		defer cancel()
+		if err := s.Store.UnlockUpload(uctx, u.ID, owner); err != nil {
+			s.log().Warn("unlocking an upload failed; its lock lapses", "upload", u.ID, "err", err)
+		}
+	}()
+	if !u.ExpiresAt.After(s.now()) {
+		return nil, Errorf(ENOTFOUND, "upload not found")
+	}
+	if p.Offset != u.Offset {
+		return nil, Errorf(ECONFLICT, "Upload-Offset %d is not the upload's offset %d: ask with HEAD where to resume.", p.Offset, u.Offset)
+	}
+	if u.Complete() {
+		return u, nil // nothing to add; a retried last PATCH
+	}
+	if p.Length > u.Length-u.Offset {
+		return nil, Errorf(ETOOLARGE, "The body (%d bytes) does not fit the upload: %d of its %d bytes are left.", p.Length, u.Length-u.Offset, u.Length)
+	}
+	h := sha256.New()
+	if err := h.(encoding.BinaryUnmarshaler).UnmarshalBinary(u.HashState); err != nil {
+		return nil, err
+	}
+	body := &patchBody{r: p.Body, hashes: []hash.Hash{h}}
+	if p.Checksum != nil {
+		body.check = p.Checksum.New()
+		body.hashes = append(body.hashes, body.check)
+	}
+	actx, stop := context.WithCancelCause(ctx)
+	defer stop(nil)
+	go s.holdUploadLock(actx, stop, u, owner)
+	state, n, err := app.Append(actx, u.BlobKey, u.BlobState, u.Offset, u.Length, body)
+	if body.err == nil && err != nil {
+		if cause := context.Cause(actx); cause != nil && errors.Is(err, context.Canceled) {
+			err = cause
+		}
+		return nil, err // the blob store failed: nothing of the body counts
+	}
+	if body.err == nil && u.Offset+n == u.Length && body.more() {
+		return nil, Errorf(ETOOLARGE, "The body is longer than the %d bytes the upload has left; nothing of it was kept.", u.Length-u.Offset)
+	}
+	if p.Checksum != nil {
+		switch {
+		case body.err != nil:
+			return nil, body.err // with a checksum, all or nothing
+		case !bytes.Equal(body.check.Sum(nil), p.Checksum.Sum):
+			return nil, Errorf(ECHECKSUM, "The body's checksum does not match Upload-Checksum; nothing of it was kept.")
+		}
+	}
+	if n > 0 {
+		from := u.Offset
+		u.Offset += n
+		u.BlobState, u.HashState = state, hashState(h)
+		now := s.now()
+		u.ExpiresAt = now.Add(s.uploadTTL())
+		rctx, cancel := bounded(ctx) // what arrived is kept even if the client left
+		err := s.Store.AdvanceUpload(rctx, u, owner, from, now)
+		cancel()
+		if ErrorCode(err) == ENOTFOUND {
+			return nil, Errorf(ECONFLICT, "The upload changed while this PATCH ran (terminated, or taken over after its lock lapsed); ask with HEAD where to resume.")
+		} else if err != nil {
+			return nil, err
+		}
+	}
+	if body.err != nil {
+		return nil, body.err
+	}
+	if u.Complete() {
+		if err := app.Seal(ctx, u.BlobKey, u.BlobState, u.Length); err != nil {
+			return nil, err
+		}
+		s.log().Info("resumable upload complete", "org", u.OrgID, "upload", u.ID, "bytes", u.Length)
+	}
+	return u, nil
+}
+
+// holdUploadLock renews a PATCH's lock while it runs; if the lock is lost
+// (the store said so), the write stops: another request may own the
+// upload now.
+func (s *Service) holdUploadLock(ctx context.Context, stop context.CancelCauseFunc, u *ResumableUpload, owner string) {
+	every := s.leaseTTL() / 3
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(every):
+		}
+		now := s.now()
+		_, err := s.Store.LockUpload(ctx, u.OrgID, u.ID, owner, now, now.Add(s.leaseTTL()))
+		switch ErrorCode(err) {
+		case "":
+		case ELOCKED, ENOTFOUND:
+			stop(Errorf(ECONFLICT, "The upload was taken over or terminated while this PATCH ran; ask with HEAD where to resume."))
+			return
+		default:
+			s.log().Warn("renewing an upload's lock failed", "upload", u.ID, "err", err)
+		}
+	}
+}
+
+// patchBody reads a PATCH's body into the hashes, keeping the body's own
+// error apart from the blob store's.
+type patchBody struct {
+	r      io.Reader
+	hashes []hash.Hash
+	check  hash.Hash
+	err    error // the body's failure (not io.EOF)
+}
+
+func (b *patchBody) Read(p []byte) (int, error) {
+	n, err := b.r.Read(p)
+	for _, h := range b.hashes {
+		h.Write(p[:n])
+	}
+	if err != nil && err != io.EOF {
+		b.err = err
+	}
+	return n, err
+}
+
+// more reports whether the body has bytes past what was read.
+func (b *patchBody) more() bool {
+	var one [1]byte
+	for {
+		n, err := b.r.Read(one[:])
+		if n > 0 {
+			return true
+		}
+		if err != nil {
+			return false
+		}
+	}
+}
+
+// TerminateResumable deletes an upload: its bytes go, its reservation is
+// released at once. An upload that became a dataset only forgets it.
+func (s *Service) TerminateResumable(ctx context.Context, c *Caller, id string) error {
+	if err := require(c, RoleWriter); err != nil {
+		return err
+	}
+	u, err := s.Store.Upload(ctx, c.OrgID(), id)
+	if err != nil {
+		return err
+	}
+	if err := s.Store.DeleteUpload(ctx, c.OrgID(), id); err != nil {
+		return err
+	}
+	if u.DatasetID == "" {
+		s.deleteBlobs(ctx, []string{u.BlobKey})
+	}
+	s.log().Info("resumable upload terminated", "org", u.OrgID, "upload", u.ID, "bytes", u.Length)
+	return nil
+}
+
+// ConcatResumable joins complete partial uploads (ids, in order) into a
+// final upload, without holding their bytes twice against the quota: the
+// final takes their reservations. On the disk the bytes are copied once
+// into the final blob (the partials' then go); the metadata's dataset, if
+// any, is the caller's next step.
+func (s *Service) ConcatResumable(ctx context.Context, c *Caller, req NewResumable, ids []string) (*ResumableUpload, error) {
+	if err := require(c, RoleWriter); err != nil {
+		return nil, err
+	}
+	app, err := s.appender()
+	if err != nil {
+		return nil, err
+	}
+	if len(ids) == 0 {
+		return nil, Errorf(EINVALID, "Upload-Concat: final needs the URLs of the partial uploads to join.")
+	}
+	var parts []*ResumableUpload
+	var length int64
+	for _, id := range ids {
+		u, err := s.Store.Upload(ctx, c.OrgID(), id)
+		if ErrorCode(err) == ENOTFOUND {
+			return nil, Errorf(EINVALID, "Upload-Concat names the upload %s, which does not exist.", id)
+		} else if err != nil {
+			return nil, err
+		}
+		if !u.Partial || !u.Complete() {
+			return nil, Errorf(EINVALID, "Upload-Concat names the upload %s, which is not a complete partial upload (%d of %d bytes).", id, u.Offset, u.Length)
+		}
+		if err := app.Seal(ctx, u.BlobKey, u.BlobState, u.Length); err != nil {
+			return nil, err
+		}
+		parts = append(parts, u)
+		length += u.Length
+	}
+	if d := req.Dataset; d != nil {
+		if err := CheckUpload(*d); err != nil {
+			return nil, err
+		}
+	}
+	now := s.now()
+	final := &ResumableUpload{
+		ID: NewID("up_"), OrgID: c.OrgID(), KeyID: c.Key.ID, Length: length, Offset: length,
+		Metadata: req.Metadata, BlobKey: NewBlobKey(), CreatedAt: now, ExpiresAt: now.Add(s.uploadTTL()),
+	}
+	// The final blob is in the ledger, pending under the first partial's
+	// reservation, before a byte of it is written: a crash leaves nothing
+	// that the partial's expiry does not collect.
+	if err := s.Store.AddPendingBlob(ctx, parts[0].ReservationID, c.OrgID(), final.BlobKey); err != nil {
+		return nil, err
+	}
+	h := sha256.New()
+	if _, err := s.Blobs.Put(ctx, final.BlobKey, io.TeeReader(&concatReader{ctx: ctx, s: s, parts: parts}, h)); err != nil {
+		return nil, err
+	}
+	final.HashState = hashState(h)
+	if err := s.Store.ConcatUploads(ctx, final, ids); err != nil {
+		return nil, err
+	}
+	keys := make([]string, len(parts))
+	for i, p := range parts {
+		keys[i] = p.BlobKey
+	}
+	s.deleteBlobs(ctx, keys)
+	s.log().Info("resumable uploads concatenated", "org", final.OrgID, "upload", final.ID, "parts", len(parts), "bytes", final.Length)
+	return final, nil
+}
+
+// concatReader reads the partial uploads' blobs one after another, opening
+// each only when the one before has ended.
+type concatReader struct {
+	ctx   context.Context
+	s     *Service
+	parts []*ResumableUpload
+	cur   io.ReadCloser
+}
+
+func (r *concatReader) Read(p []byte) (int, error) {
+	for {
+		if r.cur == nil {
+			if len(r.parts) == 0 {
+				return 0, io.EOF
+			}
+			rc, err := r.s.Blobs.Open(r.ctx, r.parts[0].BlobKey, 0, -1)
+			if err != nil {
+				return 0, err
+			}
+			r.cur, r.parts = rc, r.parts[1:]
+		}
+		n, err := r.cur.Read(p)
+		if err == io.EOF {
+			r.cur.Close()
+			r.cur = nil
+			if n > 0 {
+				return n, nil
+			}
+			continue
+		}
+		return n, err
+	}
+}
+
+// DatasetFromUploads makes a dataset of complete uploads: ids[0] the data
+// file, ids[1] (optional) the eval file. The bytes stay where they are (the
+// parts are the uploads' blobs); the reservations become usage in the
+// transaction that records the dataset. Asked again for an upload that is
+// already a dataset, it answers with that dataset (a client whose answer
+// was lost learns the outcome).
+func (s *Service) DatasetFromUploads(ctx context.Context, c *Caller, req UploadRequest, filenames []string, ids []string) (*Dataset, error) {
+	if err := require(c, RoleWriter); err != nil {
+		return nil, err
+	}
+	if err := CheckUpload(req); err != nil {
+		return nil, err
+	}
+	app, err := s.appender()
+	if err != nil {
+		return nil, err
+	}
+	var parts []Part
+	var total int64
+	for i, id := range ids {
+		u, err := s.Store.Upload(ctx, c.OrgID(), id)
+		if ErrorCode(err) == ENOTFOUND {
+			return nil, Errorf(EINVALID, "The upload %s does not exist (or expired).", id)
+		} else if err != nil {
+			return nil, err
+		}
+		if u.DatasetID != "" && i == 0 {
+			return s.Store.Dataset(ctx, c.OrgID(), u.DatasetID)
+		}
+		if !u.Complete() || u.Partial {
+			return nil, Errorf(EINVALID, "The upload %s is not complete (%d of %d bytes) or is a partial upload.", id, u.Offset, u.Length)
+		}
+		if err := app.Seal(ctx, u.BlobKey, u.BlobState, u.Length); err != nil {
+			return nil, err
+		}
+		kind := []PartKind{PartTrain, PartEval}[i]
+		p, err := s.uploadPart(ctx, req.Type, kind, filenames[i], u)
+		if err != nil {
+			return nil, err
+		}
+		p.Index = i
+		parts = append(parts, *p)
+		total += p.SizeBytes
+	}
+	now := s.now()
+	d := &Dataset{
+		ID: NewDatasetID(req.Name), OrgID: c.OrgID(), Name: req.Name, Type: req.Type, Status: StatusQueued,
+		CreatedAt: now, UpdatedAt: now, ClientName: c.ClientName, KeyID: c.Key.ID,
+		Params: req.Params, SizeBytes: total, Parts: parts,
+	}
+	if s.Retention > 0 {
+		exp := now.Add(s.Retention)
+		d.ExpiresAt = &exp
+	}
+	if err := s.Store.CreateDatasetFromUploads(ctx, d, ids); err != nil {
+		return nil, err
+	}
+	s.notifyJob()
+	s.log().Info("dataset created from uploads", "org", d.OrgID, "dataset", d.ID, "bytes", d.SizeBytes, "type", d.Type)
+	return d, nil
+}
+
+// uploadPart checks an upload's file as a create checks one (its name,
+// then its first bytes) and describes it as a part.
+func (s *Service) uploadPart(ctx context.Context, t DatasetType, kind PartKind, filename string, u *ResumableUpload) (*Part, error) {
+	if err := CheckFileName(t, kind, filename); err != nil {
+		return nil, err
+	}
+	rc, err := s.Blobs.Open(ctx, u.BlobKey, 0, headSize)
+	if err != nil {
+		return nil, err
+	}
+	head, err := io.ReadAll(rc)
+	rc.Close()
+	if err != nil {
+		return nil, err
+	}
+	if string(head) == jsObject {
+		return nil, Errorf(EINVALID, "The upload holds only the text %q: the client sent a JavaScript object where the file belongs.", jsObject)
+	}
+	format, sniffed := formatOf(filename, head)
+	if err := CheckFileHead(t, kind, filename, format, sniffed, head[:min(len(head), 16)]); err != nil {
+		return nil, err
+	}
+	h := sha256.New()
+	if err := h.(encoding.BinaryUnmarshaler).UnmarshalBinary(u.HashState); err != nil {
+		return nil, err
+	}
+	base, name := "", partNames[kind]
+	if filename != "" {
+		base = path.Base(filename)
+		name = base
+	}
+	return &Part{
+		ID: NewID("dp_"), Kind: kind, Format: format, Filename: base, Name: name,
+		BlobKey: u.BlobKey, SizeBytes: u.Length, SHA256: hex.EncodeToString(h.Sum(nil)),
+	}, nil
+}
+
+// sweepUploads removes uploads past their expiry: their reservations go
+// back, their bytes are deleted; an upload that became a dataset is only
+// forgotten.
+func (s *Service) sweepUploads(ctx context.Context) error {
+	expired, err := s.Store.ExpiredUploads(ctx, s.now(), 100)
+	if err != nil {
+		return err
+	}
+	for _, u := range expired {
+		err := s.Store.DeleteUpload(ctx, u.OrgID, u.ID)
+		if ErrorCode(err) == ENOTFOUND {
+			continue
+		} else if err != nil {
+			return err
+		}
+		if u.DatasetID == "" {
+			s.deleteBlobs(ctx, []string{u.BlobKey})
+			s.log().Info("resumable upload expired", "org", u.OrgID, "upload", u.ID, "bytes", u.Length, "offset", u.Offset)
+		}
+	}
+	return nil
+}
