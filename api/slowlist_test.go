@@ -134,7 +134,7 @@ func firstDiff(a, b []string) int {
 func TestSlowListReaderCutOff(t *testing.T) {
 	st := openSQLite(t)
 	n := startHost(t, st, 30*time.Second, func(s *api.Server) {
-		s.MaxInFlightPerKey, s.WriteTimeout = 2, 500*time.Millisecond
+		s.MaxInFlightPerKey, s.WriteTimeout = 2, 2*time.Second
 	})
 	orgID, key := n.org(t, "big", silo.RoleReader)
 	seedDatasets(t, st, orgID, 400, 8<<10, func(i int) time.Time { return seedT0.Add(time.Duration(i) * time.Second) })
