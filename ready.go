@@ -50,18 +50,29 @@ func (s *Service) Ready(ctx context.Context) error {
 		defer p.mu.Unlock()
 		return p.err
 	}
-	ch := make(chan struct{})
-	p.running = ch
+	p.running = make(chan struct{})
 	p.mu.Unlock()
+	return s.probeOnce(ctx)
+}
+
+// probeOnce runs the probe that Ready started and records its result for
+// the calls that wait on it and those of the next ReadyEvery; even a probe
+// that panics ends (as not ready), so that no later call waits on it.
+func (s *Service) probeOnce(ctx context.Context) (err error) {
+	p := &s.ready
+	err = notReady("the readiness check", Errorf(EINTERNAL, "it failed"))
+	defer func() {
+		p.mu.Lock()
+		p.at, p.err = s.now(), err
+		close(p.running)
+		p.running = nil
+		p.mu.Unlock()
+	}()
 	// The probe is every waiter's, not only this caller's: it goes on if
 	// this caller goes away, bounded by its own deadline.
 	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), readyTimeout)
-	err := s.probeReady(pctx)
-	cancel()
-	p.mu.Lock()
-	p.at, p.err, p.running = s.now(), err, nil
-	p.mu.Unlock()
-	close(ch)
+	defer cancel()
+	err = s.probeReady(pctx)
 	return err
 }
 
