@@ -2,6 +2,9 @@ package api_test
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -140,5 +143,28 @@ func TestDownloadRangesBounded(t *testing.T) {
 		if tc.status == 200 && string(body) != data {
 			t.Errorf("%d ranges: %d bytes, want the whole file of %d", tc.ranges, len(body), len(data))
 		}
+	}
+}
+
+// TestDownloadURLWithoutKey: a URL signed before URLs named their key (no
+// key= parameter, the signature over the other five fields) is still
+// served until it expires, counted against its organisation.
+func TestDownloadURLWithoutKey(t *testing.T) {
+	n := startHost(t, openSQLite(t), 30*time.Second, nil)
+	orgID, key := n.org(t, "legacy", silo.RoleWriter)
+	data := embedRows(1000)
+	u := hostOriginalURL(t, n, key, hostCreate(t, n, key, "legacy", data))
+	q := u.Query()
+	m := hmac.New(sha256.New, []byte(hostSigningKey))
+	fmt.Fprintf(m, "%s\n%s\n%d\n%s\n%s", orgID, strings.Split(u.Path, "/")[3], 0, "original", q.Get("expires"))
+	legacy := fmt.Sprintf("%s://%s%s?expires=%s&signature=%s", u.Scheme, u.Host, u.Path, q.Get("expires"), hex.EncodeToString(m.Sum(nil)))
+	resp, err := http.Get(legacy)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := mustReadAll(t, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || string(body) != data {
+		t.Fatalf("a URL of the earlier form: %d, %d bytes", resp.StatusCode, len(body))
 	}
 }

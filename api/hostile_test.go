@@ -40,7 +40,10 @@ type hostNode struct {
 	admin *silo.Caller
 }
 
-const hostAdminKey = "silo_hostile_admin_key"
+const (
+	hostAdminKey   = "silo_hostile_admin_key"
+	hostSigningKey = "hostile-signing-key"
+)
 
 func startHost(t *testing.T, st silo.Store, deadline time.Duration, configure func(*api.Server)) *hostNode {
 	t.Helper()
@@ -59,7 +62,7 @@ func startHost(t *testing.T, st silo.Store, deadline time.Duration, configure fu
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := &api.Server{Service: svc, Logger: logger, Addr: "127.0.0.1:0", SigningKey: []byte("hostile-signing-key"),
+	srv := &api.Server{Service: svc, Logger: logger, Addr: "127.0.0.1:0", SigningKey: []byte(hostSigningKey),
 		ShutdownGrace: 5 * time.Second}
 	if configure != nil {
 		configure(srv)
