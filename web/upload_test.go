@@ -59,6 +59,13 @@ func TestDashboardResumableUpload(t *testing.T) {
 		chromedp.SetValue(chromedp.CSS("#up-type"), "embed-input"),
 		chromedp.Click(chromedp.CSS("#up-submit")),
 	))
+	// While it waits to resume, the page says so, and lists the upload as
+	// in progress here (not as one to resume).
+	poll("a drop to be reported", `/^The connection dropped after [0-9.]+ MB of 6.3 MB; resuming in 1 s…$/.test(document.querySelector('#up-status').textContent)`)
+	poll("the upload listed as running", `document.querySelector('#uploads tbody tr .badge')?.textContent === 'uploading'`)
+	shot, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	must(t, err)
+	artifact(t, "dashboard-resuming.png", shot)
 	poll("the upload to end", `document.querySelector('#up-status').textContent.startsWith('Created ')`)
 	took := time.Since(start)
 	status, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("#up-status")))
@@ -105,7 +112,7 @@ func TestDashboardResumableUpload(t *testing.T) {
 	if got := downloadOriginal(t, e.URL, key, id); !bytes.Equal(got, data) {
 		t.Fatalf("the dataset's original (%d bytes) differs from the file (%d bytes)", len(got), len(data))
 	}
-	shot, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	shot, err = chromedp.Run(ctx, chromedp.FullScreenshot(100))
 	must(t, err)
 	artifact(t, "dashboard-resumed.png", shot)
 	if errs := consoleErrors(); len(errs) > 0 {
@@ -199,6 +206,75 @@ func TestDashboardIncompleteUploads(t *testing.T) {
 	}
 	if st, _, _ := tusDo(t, "HEAD", abURL, key, nil, nil); st != http.StatusNotFound && st != http.StatusGone {
 		t.Fatalf("HEAD of a cancelled upload: %d", st)
+	}
+	if errs := consoleErrors(); len(errs) > 0 {
+		t.Fatalf("the page logged errors:\n%s", strings.Join(errs, "\n"))
+	}
+}
+
+// TestDashboardUploadWithEval: a file with an evaluation file goes as two
+// uploads (the evaluation file first) joined into one dataset; when the
+// pair stopped half way, resuming the main file makes the dataset of both.
+func TestDashboardUploadWithEval(t *testing.T) {
+	ctx, consoleErrors := browser(t)
+	e := silotest.Start(t, silotest.Options{Configure: func(s *api.Server) { s.Extra = web.Routes() }})
+	orgID, key := e.Org(t, "acme", 50_000_000, silo.RoleWriter)
+	dir := t.TempDir()
+	train, evalData := jsonlRows(30_000), jsonlRows(3_000)
+	trainFile, evalFile := filepath.Join(dir, "train.jsonl"), filepath.Join(dir, "eval.jsonl")
+	must(t, os.WriteFile(trainFile, train, 0o644))
+	must(t, os.WriteFile(evalFile, evalData, 0o644))
+	poll := poller(t, ctx, consoleErrors, "dashboard-eval-failure.png")
+	signInAt(t, ctx, poll, e.URL, key)
+
+	checkParts := func(id string) {
+		t.Helper()
+		d := e.WaitValidated(t, orgID, id)
+		if d.Status != silo.StatusValidated || len(d.Parts) != 2 || d.Parts[0].Kind != silo.PartTrain || d.Parts[1].Kind != silo.PartEval ||
+			d.Parts[0].SizeBytes != int64(len(train)) || d.Parts[1].SizeBytes != int64(len(evalData)) {
+			t.Fatalf("dataset %s: %s, parts %+v", id, d.Status, d.Parts)
+		}
+	}
+	createdID := func() string {
+		t.Helper()
+		status, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("#up-status")))
+		must(t, err)
+		return strings.TrimSuffix(strings.Fields(status)[1], ";")
+	}
+
+	must(t, chromedp.Do(ctx,
+		chromedp.SetUploadFiles(chromedp.CSS("#up-file"), []string{trainFile}),
+		chromedp.SetUploadFiles(chromedp.CSS("#up-eval"), []string{evalFile}),
+		chromedp.SendKeys(chromedp.CSS("#up-name"), "with eval"),
+		chromedp.SetValue(chromedp.CSS("#up-type"), "embed-input"),
+		chromedp.Click(chromedp.CSS("#up-submit")),
+	))
+	poll("the dataset", `document.querySelector('#up-status').textContent.startsWith('Created ')`)
+	checkParts(createdID())
+	poll("no incomplete upload", `document.querySelector('#uploads-card').hidden`)
+	pair := int64(len(train) + len(evalData))
+	if o := e.Usage(t, orgID); o.UsedBytes != pair || o.ReservedBytes != 0 {
+		t.Fatalf("used %d reserved %d, want %d and 0", o.UsedBytes, o.ReservedBytes, pair)
+	}
+
+	// A pair the page left half done (the tab was closed): the evaluation
+	// file complete, the main file a quarter sent.
+	evalURL := tusOpen(t, e.URL, key, evalData, int64(len(evalData)), "filename", "eval.jsonl", "eval_for_name", "pair")
+	evalID := evalURL[strings.LastIndex(evalURL, "/")+1:]
+	mainURL := tusOpen(t, e.URL, key, train, int64(len(train)/4), "filename", "train.jsonl",
+		"dataset_name", "pair", "dataset_type", "embed-input", "eval_upload", evalID)
+	mainID := mainURL[strings.LastIndex(mainURL, "/")+1:]
+	must(t, chromedp.Do(ctx, chromedp.Reload()))
+	poll("the pair's uploads", fmt.Sprintf(`document.querySelectorAll('#uploads tbody tr').length === 2
+		&& document.querySelector('#uploads tr[data-upload=%q]').textContent.includes('with an evaluation file')
+		&& document.querySelector('#uploads tr[data-upload=%q]').textContent.includes('evaluation file')
+		&& document.querySelector('#uploads tr[data-upload=%q] input[type=file]') === null`, mainID, evalID, evalID))
+	must(t, chromedp.Do(ctx, chromedp.SetUploadFiles(chromedp.CSS(fmt.Sprintf(`#uploads tr[data-upload=%q] input[type=file]`, mainID)), []string{trainFile})))
+	poll("the pair's dataset", `document.querySelector('#up-status').textContent.startsWith('Created ')`)
+	checkParts(createdID())
+	poll("no incomplete upload", `document.querySelector('#uploads-card').hidden`)
+	if o := e.Usage(t, orgID); o.UsedBytes != 2*pair || o.ReservedBytes != 0 {
+		t.Fatalf("used %d reserved %d, want %d and 0", o.UsedBytes, o.ReservedBytes, 2*pair)
 	}
 	if errs := consoleErrors(); len(errs) > 0 {
 		t.Fatalf("the page logged errors:\n%s", strings.Join(errs, "\n"))

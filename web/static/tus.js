@@ -55,7 +55,6 @@ export class Upload {
     this.datasetId = null;
     this.xhr = null;
     this.aborted = false;
-    this.resumes = 0; // how many times it picked up again after a failure
   }
 
   // create opens the upload; its whole length is reserved against the
@@ -76,19 +75,28 @@ export class Upload {
   async send() {
     const size = this.file.size;
     let offset = this.offset; // null: ask the server
+    let saved = offset ?? -1; // the furthest offset the server has confirmed
+    let reached = 0; // the furthest byte sent, for onRetry
     let sent = false;
     let failingSince = 0, backoff = 0;
+    const progress = (off) => { reached = Math.max(reached, off); this.onProgress(off, size); };
+    // confirmed: the server holds more than before, so whatever went
+    // wrong was got past; the next failure starts its backoff afresh.
+    const confirmed = (off) => {
+      if (off > saved) [saved, failingSince, backoff] = [off, 0, 0];
+      return off;
+    };
     for (;;) {
       try {
         if (offset === null) {
           const h = await this.request('HEAD', this.path);
-          offset = Number(h.getResponseHeader('Upload-Offset'));
           if (Number(h.getResponseHeader('Upload-Length')) !== size) {
             throw new TusError(400, `This upload is ${h.getResponseHeader('Upload-Length')} bytes long, the file ${size}.`);
           }
+          offset = confirmed(Number(h.getResponseHeader('Upload-Offset')));
           this.datasetId = h.getResponseHeader('Silo-Dataset-Id');
         }
-        this.onProgress(offset, size);
+        progress(offset);
         // Done when the server holds every byte and has answered a PATCH
         // (or a HEAD) of the complete upload: that answer names the dataset
         // its metadata asked for. A complete upload without one gets an
@@ -96,23 +104,19 @@ export class Upload {
         if (offset === size && (this.datasetId || sent)) return this.datasetId;
         const r = await this.request('PATCH', this.path, {
           'Content-Type': 'application/offset+octet-stream', 'Upload-Offset': String(offset),
-        }, this.file.slice(offset, Math.min(offset + CHUNK, size)), (n) => this.onProgress(offset + n, size));
-        offset = Number(r.getResponseHeader('Upload-Offset'));
+        }, this.file.slice(offset, Math.min(offset + CHUNK, size)), (n) => progress(offset + n));
+        offset = confirmed(Number(r.getResponseHeader('Upload-Offset')));
         this.datasetId = r.getResponseHeader('Silo-Dataset-Id');
         sent = true;
-        failingSince = 0;
-        backoff = 0;
       } catch (err) {
         if (this.aborted || !retryable(err)) throw err;
         const now = Date.now();
         failingSince ||= now;
         if (now - failingSince > RETRY_FOR_MS) throw err;
-        const after = Number(this.retryAfter) * 1000;
-        backoff = Math.min(MAX_BACKOFF_MS, Math.max(1000, backoff * 2, after || 0));
-        this.onRetry(err, backoff, offset);
+        backoff = Math.min(MAX_BACKOFF_MS, Math.max(1000, backoff * 2, 1000 * (err.retryAfter || 0)));
+        this.onRetry(err, backoff, reached);
         await this.wait(backoff);
         if (this.aborted) throw new TusError(0, 'The upload was stopped.');
-        this.resumes++;
         offset = null; // the server says where to go on from
       }
     }
@@ -155,11 +159,12 @@ export class Upload {
       const fail = (status, msg) => { clearTimeout(stall); reject(new TusError(status, msg)); };
       xhr.onload = () => {
         clearTimeout(stall);
-        this.retryAfter = xhr.getResponseHeader('Retry-After');
         if (xhr.status >= 200 && xhr.status < 300) return resolve(xhr);
         let msg;
         try { msg = JSON.parse(xhr.responseText).message; } catch { /* not JSON: a proxy's page */ }
-        reject(new TusError(xhr.status, msg));
+        const err = new TusError(xhr.status, msg);
+        err.retryAfter = Number(xhr.getResponseHeader('Retry-After')) || 0; // seconds (silo sends no dates)
+        reject(err);
       };
       xhr.onerror = () => fail(0, 'The connection failed.');
       xhr.onabort = () => fail(0, this.aborted ? 'The upload was stopped.' : 'The connection stalled.');

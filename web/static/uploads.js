@@ -174,6 +174,7 @@ export class UploadView {
       onProgress: (off) => {
         bar.value = Math.floor((100 * (base + off)) / (total || 1));
         status.textContent = `Uploading ${file.name}: ${size(off)} of ${size(file.size)} (${Math.floor(percent(off, file.size))}%)`;
+        this.showSent(up.path, off, file.size);
       },
       onRetry: (err, ms, off) => {
         // A dropped connection shows as a network error, or as 409/423
@@ -182,7 +183,7 @@ export class UploadView {
         const dropped = err.status === 0 || err.status === 409 || err.status === 423;
         if (dropped) this.drops++;
         const why = dropped ? 'The connection dropped' : `The server answered ${err.status}`;
-        status.textContent = `${why}${off === null ? '' : ` at ${size(off)}`}; resuming in ${Math.round(ms / 1000)} s…`;
+        status.textContent = `${why} after ${size(off)} of ${size(file.size)}; resuming in ${Math.round(ms / 1000)} s…`;
       },
     });
     this.running = up;
@@ -192,6 +193,16 @@ export class UploadView {
     }
     await up.send();
     return up;
+  }
+
+  // showSent moves the running upload's meter in the list, if it is there.
+  showSent(path, off, total) {
+    const tr = path && document.querySelector(`#uploads tr[data-upload="${CSS.escape(idOf(path))}"]`);
+    if (!tr) return;
+    const meter = tr.querySelector('[role=meter]');
+    meter.setAttribute('aria-valuenow', off);
+    meter.firstChild.style.width = `${percent(off, total)}%`;
+    meter.parentNode.lastChild.textContent = `${size(off)} of ${size(total)}`;
   }
 
   confirmCancel(u) {
