@@ -38,9 +38,22 @@ import (
 func TestDashboardResumableUpload(t *testing.T) {
 	ctx, consoleErrors := browser(t)
 	var tus tusLog
+	// Besides the drops, the first PATCH past 4 MB is answered 503, as an
+	// overloaded node would.
+	var refused atomic.Bool
 	e := silotest.Start(t, silotest.Options{Configure: func(s *api.Server) {
 		s.Extra = web.Routes()
-		s.Wrap = tus.wrap
+		s.Wrap = func(h http.Handler) http.Handler {
+			return tus.wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if off, _ := strconv.Atoi(r.Header.Get("Upload-Offset")); r.Method == "PATCH" && off > 4_000_000 && refused.CompareAndSwap(false, true) {
+					w.Header().Set("Content-Type", "application/json")
+					w.WriteHeader(http.StatusServiceUnavailable)
+					io.WriteString(w, `{"message":"busy"}`)
+					return
+				}
+				h.ServeHTTP(w, r)
+			}))
+		}
 	}})
 	orgID, key := e.Org(t, "acme", 50_000_000, silo.RoleWriter)
 	const cutAfter = 2_000_000
@@ -66,6 +79,7 @@ func TestDashboardResumableUpload(t *testing.T) {
 	shot, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
 	must(t, err)
 	artifact(t, "dashboard-resuming.png", shot)
+	poll("the 503 to be reported", `/^The server answered 503 after [0-9.]+ MB of 6.3 MB; resuming in 1 s…$/.test(document.querySelector('#up-status').textContent)`)
 	poll("the upload to end", `document.querySelector('#up-status').textContent.startsWith('Created ')`)
 	took := time.Since(start)
 	status, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("#up-status")))
@@ -95,7 +109,10 @@ func TestDashboardResumableUpload(t *testing.T) {
 			t.Fatalf("a PATCH went back: offsets %v", offsets)
 		}
 	}
-	t.Logf("%d bytes through a proxy cutting every connection after %d bytes: %d cuts, %d drops seen and resumed by the page, %d PATCHes at offsets %v, %d HEADs; %v from click to dataset",
+	if !refused.Load() {
+		t.Fatal("no PATCH went past 4 MB to be answered 503")
+	}
+	t.Logf("%d bytes through a proxy cutting every connection after %d bytes: %d cuts, %d drops seen and resumed by the page, one 503 retried, %d PATCHes at offsets %v (repeats: Chromium's own re-sends, answered 409), %d HEADs; %v from click to dataset",
 		len(data), cutAfter, cuts, drops, patches, offsets, heads, took.Round(10*time.Millisecond))
 
 	d := e.WaitValidated(t, orgID, id)
@@ -210,6 +227,68 @@ func TestDashboardIncompleteUploads(t *testing.T) {
 	if errs := consoleErrors(); len(errs) > 0 {
 		t.Fatalf("the page logged errors:\n%s", strings.Join(errs, "\n"))
 	}
+}
+
+// TestDashboardCancelRunning: Cancel on the upload the page is sending
+// stops it and deletes it; nothing stays reserved and no dataset appears.
+// The server reads PATCH bodies slowly (64 KiB per 50 ms) so that the
+// upload is still running when the user cancels it.
+func TestDashboardCancelRunning(t *testing.T) {
+	ctx, consoleErrors := browser(t)
+	e := silotest.Start(t, silotest.Options{Configure: func(s *api.Server) {
+		s.Extra = web.Routes()
+		s.Wrap = func(h http.Handler) http.Handler {
+			return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if r.Method == "PATCH" {
+					r.Body = slowBody{r.Body}
+				}
+				h.ServeHTTP(w, r)
+			})
+		}
+	}})
+	orgID, key := e.Org(t, "acme", 50_000_000, silo.RoleWriter)
+	file := filepath.Join(t.TempDir(), "slow.jsonl")
+	must(t, os.WriteFile(file, jsonlRows(60_000), 0o644))
+	poll := poller(t, ctx, consoleErrors, "dashboard-cancel-failure.png")
+	signInAt(t, ctx, poll, e.URL, key)
+
+	must(t, chromedp.Do(ctx,
+		chromedp.SetUploadFiles(chromedp.CSS("#up-file"), []string{file}),
+		chromedp.SendKeys(chromedp.CSS("#up-name"), "slow"),
+		chromedp.SetValue(chromedp.CSS("#up-type"), "embed-input"),
+		chromedp.Click(chromedp.CSS("#up-submit")),
+	))
+	poll("bytes on the way", `(() => { const m = document.querySelector('#uploads tbody tr [role=meter]');
+		return m !== null && Number(m.getAttribute('aria-valuenow')) > 0; })()`)
+	if o := e.Usage(t, orgID); o.ReservedBytes != 60_000*63 {
+		t.Fatalf("reserved %d while uploading, want the whole file %d", o.ReservedBytes, 60_000*63)
+	}
+	must(t, chromedp.Do(ctx,
+		chromedp.Click(chromedp.CSS(`#uploads button[aria-label="Cancel slow"]`)),
+		chromedp.WaitVisible(chromedp.CSS("#cancel-confirm")),
+		chromedp.Click(chromedp.CSS("#cancel-confirm-delete")),
+	))
+	poll("the cancel", `document.querySelector('#toast').textContent.includes('Cancelled the upload of slow')
+		&& document.querySelector('#up-status').textContent === 'The upload was stopped.'
+		&& document.querySelector('#uploads-card').hidden && document.querySelector('#up-progress').hidden`)
+	poll("nothing held", `document.querySelector('#usage-held').textContent === ''`)
+	if o := e.Usage(t, orgID); o.ReservedBytes != 0 || o.UsedBytes != 0 {
+		t.Fatalf("after the cancel: reserved %d used %d, want 0 and 0", o.ReservedBytes, o.UsedBytes)
+	}
+	if n, _ := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll('#datasets tbody tr[data-id]').length`)); n != 0 {
+		t.Fatalf("%d datasets after a cancelled upload", n)
+	}
+	if errs := consoleErrors(); len(errs) > 0 {
+		t.Fatalf("the page logged errors:\n%s", strings.Join(errs, "\n"))
+	}
+}
+
+// slowBody reads at most 64 KiB per 50 ms: a slow uplink.
+type slowBody struct{ io.ReadCloser }
+
+func (b slowBody) Read(p []byte) (int, error) {
+	time.Sleep(50 * time.Millisecond)
+	return b.ReadCloser.Read(p[:min(len(p), 64<<10)])
 }
 
 // TestDashboardUploadWithEval: a file with an evaluation file goes as two

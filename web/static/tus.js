@@ -173,7 +173,8 @@ export class Upload {
   }
 }
 
-// terminate deletes an upload and releases the quota it holds.
+// terminate deletes an upload and releases the quota it holds (at once,
+// even while a PATCH of it is still being wound up: that PATCH then fails).
 export async function terminate(path, headers) {
   const r = await fetch(path, { method: 'DELETE', headers: { ...headers, 'Tus-Resumable': '1.0.0' } });
   if (r.status !== 204 && r.status !== 404) {

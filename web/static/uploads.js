@@ -155,6 +155,7 @@ export class UploadView {
       const stopped = this.running && this.running.aborted; // cancelled here
       if (err.status === 401 || err.status === 498) this.handle(new APIError(err.status, err.message));
       else if (err.status === 0) status.textContent = err.message;
+      else if (err.status === 404) status.textContent = 'This upload no longer exists: it was cancelled, or it expired.';
       else status.textContent = `Upload refused: ${err.message}`;
       status.classList.toggle('error', !stopped);
     } finally {
