@@ -19,6 +19,7 @@
 
 const CHUNK = 8 << 20; // 8 MiB per PATCH: progress is saved at least this often
 const STALL_MS = 30_000; // a PATCH that moves no byte for this long is dropped and resumed
+const ANSWER_MS = 120_000; // how long an answer may take once a request is sent (a final PATCH makes the dataset)
 const RETRY_FOR_MS = 10 * 60_000; // give up after this long without progress
 const MAX_BACKOFF_MS = 30_000;
 
@@ -77,7 +78,7 @@ export class Upload {
     let offset = this.offset; // null: ask the server
     let saved = offset ?? -1; // the furthest offset the server has confirmed
     let reached = 0; // the furthest byte sent, for onRetry
-    let sent = false;
+    let finished = false; // a PATCH that reached the end was answered
     let failingSince = 0, backoff = 0;
     const progress = (off) => { reached = Math.max(reached, off); this.onProgress(off, size); };
     // confirmed: the server holds more than before, so whatever went
@@ -97,17 +98,18 @@ export class Upload {
           this.datasetId = h.getResponseHeader('Silo-Dataset-Id');
         }
         progress(offset);
-        // Done when the server holds every byte and has answered a PATCH
-        // (or a HEAD) of the complete upload: that answer names the dataset
-        // its metadata asked for. A complete upload without one gets an
-        // empty PATCH, which makes the dataset if it can (or says why not).
-        if (offset === size && (this.datasetId || sent)) return this.datasetId;
+        // Done when the server holds every byte and has answered the PATCH
+        // that completed it (or a HEAD names its dataset): that answer names
+        // the dataset its metadata asked for. A complete upload without one
+        // (that answer was lost, or was a 5xx) gets an empty PATCH, which
+        // makes the dataset if it can, or says why not.
+        if (offset === size && (this.datasetId || finished)) return this.datasetId;
         const r = await this.request('PATCH', this.path, {
           'Content-Type': 'application/offset+octet-stream', 'Upload-Offset': String(offset),
         }, this.file.slice(offset, Math.min(offset + CHUNK, size)), (n) => progress(offset + n));
         offset = confirmed(Number(r.getResponseHeader('Upload-Offset')));
         this.datasetId = r.getResponseHeader('Silo-Dataset-Id');
-        sent = true;
+        finished = offset === size;
       } catch (err) {
         if (this.aborted || !retryable(err)) throw err;
         const now = Date.now();
@@ -139,8 +141,9 @@ export class Upload {
   }
 
   // request makes one tus request with XMLHttpRequest, the one browser API
-  // that reports upload progress. A body that moves no byte for STALL_MS
-  // is given up as a dropped connection.
+  // that reports upload progress. A body that moves no byte for STALL_MS,
+  // or an answer that takes longer than ANSWER_MS once the request is
+  // sent, is given up as a dropped connection.
   request(method, path, extra = {}, body = null, onSent = null) {
     return new Promise((resolve, reject) => {
       const xhr = new XMLHttpRequest();
@@ -148,13 +151,16 @@ export class Upload {
       xhr.open(method, path);
       for (const [k, v] of Object.entries({ ...this.headers, 'Tus-Resumable': '1.0.0', ...extra })) xhr.setRequestHeader(k, v);
       let stall = null;
-      const watch = () => {
+      const watch = (ms) => {
         clearTimeout(stall);
-        stall = setTimeout(() => xhr.abort(), STALL_MS);
+        stall = setTimeout(() => xhr.abort(), ms);
       };
       if (body) {
-        watch();
-        xhr.upload.onprogress = (e) => { watch(); if (onSent) onSent(e.loaded); };
+        watch(STALL_MS);
+        xhr.upload.onprogress = (e) => { watch(STALL_MS); if (onSent) onSent(e.loaded); };
+        xhr.upload.onload = () => watch(ANSWER_MS);
+      } else {
+        watch(ANSWER_MS);
       }
       const fail = (status, msg) => { clearTimeout(stall); reject(new TusError(status, msg)); };
       xhr.onload = () => {

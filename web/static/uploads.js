@@ -7,18 +7,22 @@
 
 import { APIError } from './api.js';
 import { el, percent, size, when } from './format.js';
-import { TusError, Upload, terminate } from './tus.js';
+import { Upload, terminate } from './tus.js';
 
 const $ = (id) => document.getElementById(id);
 const pathOf = (url) => new URL(url, location.href).pathname;
 const idOf = (path) => path.slice(path.lastIndexOf('/') + 1);
 const done = (u) => u && u.upload_offset === u.upload_length;
 
+// Note ends an upload job with something to tell that is not a failure.
+class Note extends Error {}
+
 export class UploadView {
   // api returns the signed-in key's API (it changes with the key).
   constructor(api, { toast, handle, refresh }) {
     Object.assign(this, { api, toast, handle, refresh });
-    this.running = null; // the Upload this page is sending (one at a time)
+    this.busy = false; // an upload job runs (one at a time)
+    this.running = null; // the Upload it is sending
     this.uploads = [];
     $('upload-form').addEventListener('submit', (ev) => this.submit(ev));
   }
@@ -45,9 +49,9 @@ export class UploadView {
       actions.push(el('span', { class: 'muted small', title: 'A piece of a parallel upload by another client' }, 'part of a parallel upload'));
     } else if (!done(u)) {
       const input = el('input', { type: 'file', class: 'visually-hidden', 'aria-label': `Resume ${name}: choose ${m.filename || 'the same file'} again` });
-      input.disabled = !!this.running;
+      input.disabled = this.busy;
       input.addEventListener('change', () => input.files[0] && this.resume(u, input.files[0]));
-      actions.push(el('label', { class: `button small${this.running ? ' disabled' : ''}`, title: 'Choose the same file again to go on from where it stopped' }, input, 'Resume…'));
+      actions.push(el('label', { class: `button small${this.busy ? ' disabled' : ''}`, title: 'Choose the same file again to go on from where it stopped' }, input, 'Resume…'));
     }
     actions.push(el('button', { type: 'button', class: 'secondary small', 'aria-label': `Cancel ${name}`, onclick: () => this.confirmCancel(u) }, 'Cancel'));
     return el('tr', { 'data-upload': u.id },
@@ -112,6 +116,7 @@ export class UploadView {
   // as a different file of the same size cannot be told apart here).
   async resume(u, file) {
     const status = $('up-status');
+    if (this.busy) return;
     if (file.size !== u.upload_length) {
       status.textContent = `${file.name} is ${size(file.size)} (${file.size.toLocaleString()} bytes), but this upload is of a file of ${u.upload_length.toLocaleString()} bytes${u.metadata.filename ? ` (${u.metadata.filename})` : ''}. Choose the same file.`;
       status.classList.add('error');
@@ -133,7 +138,7 @@ export class UploadView {
     if (!main) return null;
     const evalU = uploads.find((x) => x.id === main.metadata.eval_upload);
     const missing = [main, evalU].find((x) => !done(x));
-    if (missing) throw new TusError(0, `Now resume ${missing.metadata.filename || missing.id} too: the dataset needs both files.`);
+    if (missing) throw new Note(`Uploaded. Now resume ${missing.metadata.filename || missing.id} too: the dataset needs both files.`);
     return (await this.api().datasetFromUploads(main.metadata.dataset_name, main.metadata.dataset_type, main.id, evalU.id)).id;
   }
 
@@ -144,21 +149,26 @@ export class UploadView {
     bar.hidden = false;
     bar.value = 0;
     $('up-submit').disabled = true;
+    this.busy = true;
     this.drops = 0;
     try {
       const id = await job();
       bar.value = 100;
       const dropped = this.drops === 1 ? ' The connection dropped once; the upload went on from where it stopped.'
         : this.drops ? ` The connection dropped ${this.drops} times; each time the upload went on from where it stopped.` : '';
-      status.textContent = id ? `Created ${id}; validation is queued.${dropped}` : `Uploaded.${dropped}`;
+      status.textContent = id ? `Created ${id}; validation is queued.${dropped}`
+        : `Uploaded; the upload names no dataset (name and type), so it stays an upload.${dropped}`;
     } catch (err) {
       const stopped = this.running && this.running.aborted; // cancelled here
-      if (err.status === 401 || err.status === 498) this.handle(new APIError(err.status, err.message));
-      else if (err.status === 0) status.textContent = err.message;
+      if (err instanceof Note) status.textContent = err.message;
+      else if (err.status === 401 || err.status === 498) this.handle(new APIError(err.status, err.message));
+      else if (stopped) status.textContent = err.message;
+      else if (err.status === 0) status.textContent = `${err.message} The upload is kept: resume it under Incomplete uploads.`;
       else if (err.status === 404) status.textContent = 'This upload no longer exists: it was cancelled, or it expired.';
       else status.textContent = `Upload refused: ${err.message}`;
-      status.classList.toggle('error', !stopped);
+      status.classList.toggle('error', !stopped && !(err instanceof Note));
     } finally {
+      this.busy = false;
       this.running = null;
       $('up-submit').disabled = false;
       bar.hidden = true;
