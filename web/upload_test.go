@@ -32,9 +32,10 @@ import (
 // TestDashboardResumableUpload uploads a 6 MB file through the dashboard in
 // a real headless Chromium over a network that drops: a loopback TCP proxy
 // closes every connection once the browser has sent 2 MB on it, so each
-// PATCH is cut mid-body. The page must go on by itself (HEAD, then PATCH
-// from the server's offset) until silo makes the dataset: listed,
-// validated, byte-identical, usage exact and nothing left reserved.
+// PATCH is cut mid-body, and one PATCH is answered 503. The page must go on
+// by itself (HEAD, then PATCH from the server's offset) until silo makes
+// the dataset: listed, validated, byte-identical, usage exact and nothing
+// left reserved. With SILO_UPDATE_DOCS=1 it rewrites docs/dashboard-resume.png.
 func TestDashboardResumableUpload(t *testing.T) {
 	ctx, consoleErrors := browser(t)
 	var tus tusLog
@@ -79,6 +80,11 @@ func TestDashboardResumableUpload(t *testing.T) {
 	shot, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
 	must(t, err)
 	artifact(t, "dashboard-resuming.png", shot)
+	if os.Getenv("SILO_UPDATE_DOCS") != "" {
+		row, err := chromedp.Run(ctx, chromedp.Screenshot(chromedp.CSS(".upload-row")))
+		must(t, err)
+		must(t, os.WriteFile(filepath.Join("..", "docs", "dashboard-resume.png"), row, 0o644))
+	}
 	poll("the 503 to be reported", `/^The server answered 503 after [0-9.]+ MB of 6.3 MB; resuming in 1 s…$/.test(document.querySelector('#up-status').textContent)`)
 	poll("the upload to end", `document.querySelector('#up-status').textContent.startsWith('Created ')`)
 	took := time.Since(start)
