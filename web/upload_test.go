@@ -351,9 +351,12 @@ func TestDashboardUploadWithEval(t *testing.T) {
 	mainID := mainURL[strings.LastIndex(mainURL, "/")+1:]
 	must(t, chromedp.Do(ctx, chromedp.Reload()))
 	poll("the pair's uploads", fmt.Sprintf(`document.querySelectorAll('#uploads tbody tr').length === 2
-		&& document.querySelector('#uploads tr[data-upload=%q]').textContent.includes('with an evaluation file')
-		&& document.querySelector('#uploads tr[data-upload=%q]').textContent.includes('evaluation file')
+		&& document.querySelector('#uploads tr[data-upload=%q]').textContent.includes('train.jsonl · and its evaluation file')
+		&& document.querySelector('#uploads tr[data-upload=%q]').textContent.startsWith('paireval.jsonl · evaluation file')
 		&& document.querySelector('#uploads tr[data-upload=%q] input[type=file]') === null`, mainID, evalID, evalID))
+	shot, err := chromedp.Run(ctx, chromedp.Screenshot(chromedp.CSS(".upload-row")))
+	must(t, err)
+	artifact(t, "dashboard-pair.png", shot)
 	must(t, chromedp.Do(ctx, chromedp.SetUploadFiles(chromedp.CSS(fmt.Sprintf(`#uploads tr[data-upload=%q] input[type=file]`, mainID)), []string{trainFile})))
 	poll("the pair's dataset", `document.querySelector('#up-status').textContent.startsWith('Created ')`)
 	checkParts(createdID())

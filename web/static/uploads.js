@@ -14,6 +14,14 @@ const pathOf = (url) => new URL(url, location.href).pathname;
 const idOf = (path) => path.slice(path.lastIndexOf('/') + 1);
 const done = (u) => u && u.upload_offset === u.upload_length;
 
+// until says how long until an upload expires, in the largest unit.
+function until(iso) {
+  const ms = new Date(iso) - Date.now();
+  if (!(ms > 60e3)) return 'in a minute';
+  const h = ms / 3600e3;
+  return h >= 48 ? `in ${Math.round(h / 24)} days` : h >= 1 ? `in ${Math.round(h)} h` : `in ${Math.round(ms / 60e3)} min`;
+}
+
 // Note ends an upload job with something to tell that is not a failure.
 class Note extends Error {}
 
@@ -36,8 +44,8 @@ export class UploadView {
 
   row(u) {
     const m = u.metadata;
-    const name = m.name || m.dataset_name || '(no name)';
-    const role = m.eval_for_name ? 'evaluation file' : m.eval_upload ? 'with an evaluation file' : '';
+    const name = m.name || m.dataset_name || m.eval_for_name || '(no name)';
+    const role = m.eval_for_name ? 'evaluation file' : m.eval_upload ? 'and its evaluation file' : '';
     const here = this.running && this.running.path === pathOf(u.url);
     const meter = el('span', { class: 'meter', role: 'meter', 'aria-valuemin': 0, 'aria-valuemax': u.upload_length,
       'aria-valuenow': u.upload_offset, 'aria-label': `${name}: bytes uploaded` }, el('span', { class: 'meter-fill' }));
@@ -47,7 +55,9 @@ export class UploadView {
       actions.push(el('span', { class: 'badge processing' }, 'uploading'));
     } else if (u.partial) {
       actions.push(el('span', { class: 'muted small', title: 'A piece of a parallel upload by another client' }, 'part of a parallel upload'));
-    } else if (!done(u)) {
+    } else if (done(u)) {
+      actions.push(el('span', { class: 'muted small' }, 'all sent'));
+    } else {
       const input = el('input', { type: 'file', class: 'visually-hidden', 'aria-label': `Resume ${name}: choose ${m.filename || 'the same file'} again` });
       input.disabled = this.busy;
       input.addEventListener('change', () => input.files[0] && this.resume(u, input.files[0]));
@@ -55,10 +65,10 @@ export class UploadView {
     }
     actions.push(el('button', { type: 'button', class: 'secondary small', 'aria-label': `Cancel ${name}`, onclick: () => this.confirmCancel(u) }, 'Cancel'));
     return el('tr', { 'data-upload': u.id },
-      el('td', {}, el('span', { class: 'name' }, name), role ? el('span', { class: 'muted small' }, ` (${role})`) : '',
-        el('br'), el('code', { class: 'muted' }, m.filename || u.id)),
+      el('td', {}, el('span', { class: 'name' }, name), el('br'), el('code', { class: 'muted' }, m.filename || u.id),
+        role ? el('span', { class: 'muted small' }, ` · ${role}`) : ''),
       el('td', { class: 'num' }, meter, el('br'), `${size(u.upload_offset)} of ${size(u.upload_length)}`),
-      el('td', {}, el('time', { datetime: u.expires_at }, when(u.expires_at))),
+      el('td', {}, el('time', { datetime: u.expires_at, title: when(u.expires_at) }, until(u.expires_at))),
       el('td', { class: 'actions' }, actions));
   }
 
@@ -218,7 +228,8 @@ export class UploadView {
 
   confirmCancel(u) {
     const dlg = $('cancel-confirm');
-    const name = u.metadata.name || u.metadata.dataset_name || u.id;
+    const m = u.metadata;
+    const name = `${m.name || m.dataset_name || m.eval_for_name || u.id}${m.eval_for_name ? ' (evaluation file)' : ''}`;
     $('cancel-confirm-text').textContent = `The upload of “${name}” (${size(u.upload_offset)} of ${size(u.upload_length)} sent) will be deleted and the ${size(u.upload_length)} it holds of the quota given back.`;
     dlg.returnValue = '';
     dlg.onclose = async () => {
