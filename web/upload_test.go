@@ -237,7 +237,7 @@ func TestDashboardIncompleteUploads(t *testing.T) {
 
 // TestDashboardCancelRunning: Cancel on the upload the page is sending
 // stops it and deletes it; nothing stays reserved and no dataset appears.
-// The server reads PATCH bodies slowly (64 KiB per 50 ms) so that the
+// The server reads PATCH bodies slowly (64 KiB per 100 ms) so that the
 // upload is still running when the user cancels it.
 func TestDashboardCancelRunning(t *testing.T) {
 	ctx, consoleErrors := browser(t)
@@ -289,11 +289,11 @@ func TestDashboardCancelRunning(t *testing.T) {
 	}
 }
 
-// slowBody reads at most 64 KiB per 50 ms: a slow uplink.
+// slowBody reads at most 64 KiB per 100 ms: a slow uplink.
 type slowBody struct{ io.ReadCloser }
 
 func (b slowBody) Read(p []byte) (int, error) {
-	time.Sleep(50 * time.Millisecond)
+	time.Sleep(100 * time.Millisecond)
 	return b.ReadCloser.Read(p[:min(len(p), 64<<10)])
 }
 
