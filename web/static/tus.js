@@ -2,8 +2,9 @@
 // dashboard's uploads go to /v1/uploads in chunks and resume by themselves
 // after a dropped connection.
 //
-// Why not tus-js-client: its browser build is ~70 kB of minified code to
-// vendor, keep up to date and trust under the page's strict CSP, and most
+// Why not tus-js-client: its browser build is tens of kilobytes of minified
+// code to vendor, keep up to date and trust under the page's strict CSP
+// (this file is a few), and most
 // of it (fingerprints in localStorage, parallel uploads, Node and React
 // Native inputs, deferred lengths) is for cases the dashboard does not
 // have: the page resumes from silo's own list of uploads (GET /v1/uploads),
