@@ -4,12 +4,11 @@
 //
 // Why not tus-js-client: its browser build is tens of kilobytes of minified
 // code to vendor, keep up to date and trust under the page's strict CSP
-// (this file is a few), and most
-// of it (fingerprints in localStorage, parallel uploads, Node and React
-// Native inputs, deferred lengths) is for cases the dashboard does not
-// have: the page resumes from silo's own list of uploads (GET /v1/uploads),
-// not from browser storage. What the page needs of the protocol is
-// POST, HEAD, PATCH and DELETE, which fit on one screen below.
+// (this file is a few), and most of it (fingerprints in localStorage,
+// parallel uploads, Node and React Native inputs, deferred lengths) is for
+// cases the dashboard does not have: the page resumes from silo's own list
+// of uploads (GET /v1/uploads), not from browser storage. What the page
+// needs of the protocol is POST, HEAD, PATCH and DELETE, which fit below.
 //
 // No Upload-Checksum: with a checksum silo keeps all of a PATCH or none of
 // it, so on a link that drops every few megabytes an 8 MiB chunk would
