@@ -178,11 +178,7 @@ func (s *Server) handleCreate(w http.ResponseWriter, r *http.Request) {
 	// hands them on (internal/mpart). Errors of the body pass through it
 	// unchanged, so bodyReader still tells 499 from 400.
 	body := &bodyReader{r: r.Body}
-	var src io.Reader = body
-	if r.ContentLength < 0 {
-		src = &coalescing{r: body, min: coalesceMin}
-	}
-	mr := mpart.NewReader(src, boundary)
+	mr := mpart.NewReader(body, boundary)
 	defer mr.Close()
 	first := true
 	for {
@@ -263,38 +259,6 @@ func (b *bodyReader) Read(p []byte) (int, error) {
 		b.err = err
 	}
 	return n, err
-}
-
-// coalescing reads a chunked request body in runs of at least min bytes
-// (or to its end). net/http's chunked reader hands a body on one chunk per
-// Read, as the client framed it (curl: 64 KiB), where a body with a
-// Content-Length fills the multipart reader's 1 MiB buffer from the
-// socket; and each run costs the same on its way through the upload
-// pipeline (a reservation check, two channel hops, a write syscall). Runs
-// of 64 KiB made a chunked create of 512 MiB take 3.8-4.1 s against
-// 1.3-1.4 s with a Content-Length (issue 24). Waiting for min bytes
-// delays a slow sender's bytes by at most that much; the body idle
-// timeout still applies to each read.
-type coalescing struct {
-	r   io.Reader
-	min int
-}
-
-// coalesceMin is a quarter of the multipart reader's buffer: the size at
-// which it starts a new one anyway.
-const coalesceMin = mpart.BufSize / 4
-
-func (c *coalescing) Read(p []byte) (int, error) {
-	want := min(len(p), c.min)
-	n := 0
-	for n < want {
-		k, err := c.r.Read(p[n:])
-		n += k
-		if err != nil {
-			return n, err
-		}
-	}
-	return n, nil
 }
 
 // partReader is a part as the upload reads it: its chunks (no copy), or
