@@ -10,7 +10,10 @@ import (
 // grows with their size), so without this a store that stopped answering
 // would hold them, their reservations and their clients forever. A call
 // that runs past d fails with context.DeadlineExceeded, which the API
-// answers with 504. Other requests have the API's request deadline.
+// answers with 504. Other requests have the API's request deadline, but
+// authentication and a list's pages have d too: they run in requests that
+// have none (uploads, unpaged lists, backups), and a frozen store would
+// hold those forever (see deadline_read.go).
 //
 // The store's other methods, and the IdempotencyStore and fsck methods,
 // pass through unchanged.

@@ -7,14 +7,79 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
+	"time"
 )
+
+// ReadyEvery is how often Ready probes the stores at most.
+const ReadyEvery = time.Second
+
+// readyProbe is Ready's last result and the probe in flight, if any.
+// /readyz needs no key and each probe commits a database write, PUTs and
+// DELETEs a blob and fsyncs a file: uncached, anyone who can reach the
+// port could make the node write as fast as they can send requests.
+type readyProbe struct {
+	mu      sync.Mutex
+	at      time.Time     // when the last probe ended; zero before the first
+	err     error         // its result
+	running chan struct{} // closed when the probe in flight ends; nil if none
+}
 
 // Ready reports whether this node can serve writes: the metadata store and
 // the blob store answer and accept writes, and the local data directory
 // (embedded mode) has at least its minimum free space and takes a write.
 // The error names the failing check in plain words; its cause (server,
-// path) goes only to the log.
+// path) goes only to the log. The stores are probed at most once every
+// ReadyEvery: a call within that of the last probe's end gets its result,
+// and calls during a probe wait for it rather than start their own.
 func (s *Service) Ready(ctx context.Context) error {
+	p := &s.ready
+	p.mu.Lock()
+	if ch := p.running; ch != nil {
+		p.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return notReady("the readiness check", Errorf(ETIMEOUT, "it did not finish in time"))
+		}
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		return p.err
+	}
+	if !p.at.IsZero() && s.now().Sub(p.at) < ReadyEvery {
+		defer p.mu.Unlock()
+		return p.err
+	}
+	p.running = make(chan struct{})
+	p.mu.Unlock()
+	return s.probeOnce(ctx)
+}
+
+// probeOnce runs the probe that Ready started and records its result for
+// the calls that wait on it and those of the next ReadyEvery; even a probe
+// that panics ends (as not ready), so that no later call waits on it.
+func (s *Service) probeOnce(ctx context.Context) (err error) {
+	p := &s.ready
+	err = notReady("the readiness check", Errorf(EINTERNAL, "it failed"))
+	defer func() {
+		p.mu.Lock()
+		p.at, p.err = s.now(), err
+		close(p.running)
+		p.running = nil
+		p.mu.Unlock()
+	}()
+	// The probe is every waiter's, not only this caller's: it goes on if
+	// this caller goes away, bounded by its own deadline.
+	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), readyTimeout)
+	defer cancel()
+	err = s.probeReady(pctx)
+	return err
+}
+
+// readyTimeout bounds one probe of the stores.
+const readyTimeout = 5 * time.Second
+
+func (s *Service) probeReady(ctx context.Context) error {
 	if err := s.Store.Ping(ctx); err != nil {
 		return notReady("the metadata store", err)
 	}

@@ -43,6 +43,7 @@ type Service struct {
 	wake      chan struct{} // a new job is queued
 	sweepWake chan struct{} // garbage to delete
 	leases    leaseSet      // the work running in this process
+	ready     readyProbe    // /readyz's last probe (ready.go)
 }
 
 // Defaults used where a Service field is zero.
@@ -239,7 +240,9 @@ func notFound(id string) error {
 // MaxListLimit is the largest page a list may ask for.
 const MaxListLimit = 1000
 
-// Datasets streams the caller's organisation's datasets that f selects.
+// Datasets streams the caller's organisation's datasets that f selects,
+// newest first. fn is called between store reads, never during one (see
+// eachPage): it may write to a client that reads slowly.
 func (s *Service) Datasets(ctx context.Context, c *Caller, f DatasetFilter, fn func(*Dataset) error) error {
 	if err := require(c, RoleReader); err != nil {
 		return err
@@ -253,7 +256,7 @@ func (s *Service) Datasets(ctx context.Context, c *Caller, f DatasetFilter, fn f
 		return Errorf(EUNPROCESSABLE, "unknown validationStatus %q: want one of unknown, queued, processing, failed, validated, skipped", f.Status)
 	}
 	f.OrgID = c.OrgID()
-	return s.Store.Datasets(ctx, f, fn)
+	return eachPage(ctx, s.Store, f, fn)
 }
 
 // DeleteDataset deletes one of the caller's organisation's datasets. Usage

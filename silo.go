@@ -261,6 +261,17 @@ type DatasetFilter struct {
 	After  *time.Time  // created_at > After
 	Limit  int         // 0 = all
 	Offset int
+	// Cursor, if set, continues a list after the dataset it names: only
+	// datasets after it in the list's order, (created_at, id) below its
+	// (CreatedAt, ID). Lists are read page by page with it, so that no
+	// store connection is held while a client reads (Service.Datasets).
+	Cursor *ListCursor
+}
+
+// ListCursor is where a list of datasets stopped: the last dataset sent.
+type ListCursor struct {
+	CreatedAt time.Time
+	ID        string
 }
 
 // UsageSample is the organisation's usage at one moment, recorded with every

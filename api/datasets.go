@@ -99,7 +99,7 @@ func (s *Server) handleGet(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"dataset": s.datasetJSON(d)})
+	writeJSON(w, http.StatusOK, map[string]any{"dataset": s.datasetJSON(d, callerOf(r).Key.ID)})
 }
 
 func (s *Server) handleDelete(w http.ResponseWriter, r *http.Request) {
@@ -131,7 +131,7 @@ func (s *Server) handleList(w http.ResponseWriter, r *http.Request) {
 			bw.WriteByte(',')
 		}
 		n++
-		return enc.Encode(s.datasetJSON(d))
+		return enc.Encode(s.datasetJSON(d, c.Key.ID))
 	})
 	switch {
 	case err != nil && n == 0:

@@ -19,19 +19,25 @@ import (
 )
 
 // Part URLs are capabilities: /download/{org}/{dataset}/{index}/{kind}
-// with an expiry and an HMAC-SHA256 over all of it, keyed by a secret that
-// every node reads from the metadata store. They work with or without an
-// Authorization header (the Python SDK fetches them with none), on any
-// node, until they expire.
+// with an expiry, the id of the API key that got the URL and an
+// HMAC-SHA256 over all of it, keyed by a secret that every node reads from
+// the metadata store. They work with or without an Authorization header
+// (the Python SDK fetches them with none), on any node, until they expire.
+// A download counts against the in-flight cap of the key in its URL.
 
 const (
 	kindAvro     = "avro"
 	kindOriginal = "original"
 )
 
-func (s *Server) sign(org, dataset string, index int, kind string, expires int64) string {
+// sign is the signature of a part URL; keyID "" signs a URL of the form
+// made before URLs named their key (still valid until they expire).
+func (s *Server) sign(org, dataset string, index int, kind string, expires int64, keyID string) string {
 	m := hmac.New(sha256.New, s.SigningKey)
 	fmt.Fprintf(m, "%s\n%s\n%d\n%s\n%d", org, dataset, index, kind, expires)
+	if keyID != "" {
+		fmt.Fprintf(m, "\n%s", keyID)
+	}
 	return hex.EncodeToString(m.Sum(nil))
 }
 
@@ -42,11 +48,12 @@ func (s *Server) urlTTL() time.Duration {
 	return DefaultURLTTL
 }
 
-// partURL returns a signed URL of a part.
-func (s *Server) partURL(d *silo.Dataset, index int, kind string) string {
+// partURL returns a URL of a part signed for the key keyID.
+func (s *Server) partURL(d *silo.Dataset, index int, kind, keyID string) string {
 	exp := time.Now().Add(s.urlTTL()).Unix()
-	return fmt.Sprintf("%s/download/%s/%s/%d/%s?expires=%d&signature=%s", s.PublicURL,
-		url.PathEscape(d.OrgID), url.PathEscape(d.ID), index, kind, exp, s.sign(d.OrgID, d.ID, index, kind, exp))
+	return fmt.Sprintf("%s/download/%s/%s/%d/%s?expires=%d&key=%s&signature=%s", s.PublicURL,
+		url.PathEscape(d.OrgID), url.PathEscape(d.ID), index, kind, exp, url.QueryEscape(keyID),
+		s.sign(d.OrgID, d.ID, index, kind, exp, keyID))
 }
 
 var errBadURL = silo.Errorf(silo.EFORBIDDEN, "this download URL is invalid or has expired; get the dataset again for a fresh one")
@@ -56,13 +63,27 @@ func (s *Server) handleDownload(w http.ResponseWriter, r *http.Request) {
 	index, err := strconv.Atoi(r.PathValue("index"))
 	q := r.URL.Query()
 	exp, err2 := strconv.ParseInt(q.Get("expires"), 10, 64)
-	want := s.sign(org, dataset, index, kind, exp)
+	keyID := q.Get("key")
+	want := s.sign(org, dataset, index, kind, exp, keyID)
 	// The signature is checked before anything is looked up, so a bad URL
 	// says nothing about whether the dataset exists.
 	if err != nil || err2 != nil || (kind != kindAvro && kind != kindOriginal) ||
 		!hmac.Equal([]byte(want), []byte(q.Get("signature"))) || time.Now().Unix() > exp {
 		writeError(w, r, errBadURL)
 		return
+	}
+	if slots := s.slots; slots != nil {
+		if keyID == "" {
+			keyID = "org:" + org // a URL from before URLs named their key
+		}
+		if !slots.take(keyID) {
+			overKeyCap(w, r, slots.limit)
+			return
+		}
+		defer slots.give(keyID)
+	}
+	if tooManyRanges(r.Header.Get("Range")) {
+		r.Header.Del("Range") // the whole file, read once
 	}
 	d, p, err := s.Service.OpenPart(r.Context(), org, dataset, index, kind == kindAvro)
 	if err != nil {
@@ -81,6 +102,16 @@ func (s *Server) handleDownload(w http.ResponseWriter, r *http.Request) {
 	rs := &blobSeeker{ctx: r.Context(), blobs: s.Service.Blobs, key: key, size: size}
 	defer rs.Close()
 	http.ServeContent(w, r, "", d.UpdatedAt, rs)
+}
+
+// maxRanges is the most ranges a download's Range header may ask for:
+// http.ServeContent serves each range of a multipart answer with a Seek,
+// which is a new blob read (on S3 a GET) per range. Browsers and download
+// managers ask for one; a header of thousands is an attack.
+const maxRanges = 16
+
+func tooManyRanges(h string) bool {
+	return strings.Count(h, ",") >= maxRanges
 }
 
 var contentTypes = map[silo.Format]string{
@@ -205,7 +236,9 @@ type parseInfoJSON struct {
 	Delimiter string `json:"delimiter,omitempty"`
 }
 
-func (s *Server) datasetJSON(d *silo.Dataset) *datasetJSON {
+// datasetJSON is d as the API shows it to the key keyID, whose downloads
+// of the dataset's part URLs count against its in-flight cap.
+func (s *Server) datasetJSON(d *silo.Dataset, keyID string) *datasetJSON {
 	out := &datasetJSON{
 		ID: d.ID, Name: d.Name, CreatedAt: formatTime(d.CreatedAt), UpdatedAt: formatTime(d.UpdatedAt),
 		DatasetType: d.Type, ValidationStatus: d.Status, ValidationError: d.Report.Error,
@@ -223,10 +256,10 @@ func (s *Server) datasetJSON(d *silo.Dataset) *datasetJSON {
 		pj := partJSON{ID: p.ID, Name: p.Name, Index: p.Index, SizeBytes: p.SizeBytes, NumRows: p.NumRows,
 			Samples: p.Samples, Kind: p.Kind, SHA256: p.SHA256}
 		if p.AvroKey != "" {
-			pj.URL = s.partURL(d, p.Index, kindAvro)
+			pj.URL = s.partURL(d, p.Index, kindAvro, keyID)
 		}
 		if !p.OriginalDropped {
-			pj.OriginalURL = s.partURL(d, p.Index, kindOriginal)
+			pj.OriginalURL = s.partURL(d, p.Index, kindOriginal, keyID)
 		}
 		out.DatasetParts = append(out.DatasetParts, pj)
 	}

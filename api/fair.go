@@ -15,7 +15,10 @@ import (
 //
 //   - perKey caps each API key's requests in flight (and never lets one key
 //     hold more than half of the server's slots, so that others always find
-//     room); the excess gets 503 + Retry-After before its body is read;
+//     room); the excess gets 503 + Retry-After before its body is read.
+//     Downloads count against the cap of the key that signed their URL
+//     (download.go): they are served outside the authenticated chain, and
+//     a slow reader of many would otherwise take the server's slots;
 //   - idleBody cuts off a request body that sends nothing for
 //     BodyIdleTimeout, so that stalled uploads give back their slots and
 //     their reservations.
@@ -48,15 +51,57 @@ func (s *Server) perKeyCap() int {
 	return n
 }
 
+// keySlots counts each key's requests in flight, API requests and the
+// downloads of URLs it signed alike, against one cap.
+type keySlots struct {
+	limit    int
+	mu       sync.Mutex
+	inflight map[string]int
+}
+
+// take counts one more request of key id, unless it has its cap already.
+func (k *keySlots) take(id string) bool {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.inflight[id] >= k.limit {
+		return false
+	}
+	k.inflight[id]++
+	return true
+}
+
+// give ends a request that take counted.
+func (k *keySlots) give(id string) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.inflight[id]--; k.inflight[id] <= 0 {
+		delete(k.inflight, id)
+	}
+}
+
+// newKeySlots is a counter of requests in flight per key with a cap of
+// limit each; nil when limit is 0 (no cap).
+func newKeySlots(limit int) *keySlots {
+	if limit == 0 {
+		return nil
+	}
+	return &keySlots{limit: limit, inflight: map[string]int{}}
+}
+
+// overKeyCap answers a request of a key that has its cap in flight.
+func overKeyCap(w http.ResponseWriter, r *http.Request, limit int) {
+	w.Header().Set("Connection", "close") // the body is not read
+	w.Header().Set("Retry-After", "1")
+	writeError(w, r, silo.Errorf(silo.EUNAVAILABLE, "This API key has %d requests in flight, its limit; retry when one of them has finished.", limit))
+}
+
 // perKey answers 503 + Retry-After to a key that already has its cap of
 // requests in flight. It runs after authentication.
 func (s *Server) perKey(next http.Handler) http.Handler {
-	limit := s.perKeyCap()
-	if limit == 0 {
+	slots := s.slots
+	if slots == nil {
 		return next
 	}
-	var mu sync.Mutex
-	inflight := map[string]int{}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c := callerOf(r)
 		if c == nil || c.Key == nil {
@@ -64,25 +109,11 @@ func (s *Server) perKey(next http.Handler) http.Handler {
 			return
 		}
 		id := c.Key.ID
-		mu.Lock()
-		over := inflight[id] >= limit
-		if !over {
-			inflight[id]++
-		}
-		mu.Unlock()
-		if over {
-			w.Header().Set("Connection", "close") // the body is not read
-			w.Header().Set("Retry-After", "1")
-			writeError(w, r, silo.Errorf(silo.EUNAVAILABLE, "This API key has %d requests in flight, its limit; retry when one of them has finished.", limit))
+		if !slots.take(id) {
+			overKeyCap(w, r, slots.limit)
 			return
 		}
-		defer func() {
-			mu.Lock()
-			if inflight[id]--; inflight[id] <= 0 {
-				delete(inflight, id)
-			}
-			mu.Unlock()
-		}()
+		defer slots.give(id)
 		next.ServeHTTP(w, r)
 	})
 }

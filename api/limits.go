@@ -24,6 +24,8 @@ import (
 //   - deadlineOf: a time limit on every request but uploads and downloads,
 //     whose length grows with their size; a store call that runs past it
 //     ends with context.DeadlineExceeded, which the error table makes 504;
+//   - timeWrites: a time limit on each write of an answer that is not a
+//     file, so that a client that stops reading gives back its slot;
 //   - limitBody: the largest body a route can need (a dataset plus its
 //     multipart framing; 1 MB elsewhere), enforced with MaxBytesReader.
 
@@ -31,6 +33,7 @@ import (
 const (
 	DefaultMaxInFlight    = 256
 	DefaultRequestTimeout = 30 * time.Second
+	DefaultWriteTimeout   = 30 * time.Second
 	maxSmallBody          = 1 << 20
 )
 
@@ -187,6 +190,19 @@ func isUpload(r *http.Request) bool {
 		return strings.HasPrefix(p, uploadsPath+"/") // a tus PATCH
 	}
 	return false
+}
+
+// isFile reports whether the request's answer is a file, whose writes
+// wait on the reader as long as it reads: a download or a backup.
+func isFile(r *http.Request) bool {
+	return strings.HasPrefix(r.URL.Path, "/download/") || r.URL.Path == backupPath
+}
+
+func (s *Server) writeTimeout() time.Duration {
+	if s.WriteTimeout == 0 {
+		return DefaultWriteTimeout
+	}
+	return s.WriteTimeout
 }
 
 // isUnpagedList reports whether the request lists datasets without a limit.

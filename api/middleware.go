@@ -154,16 +154,20 @@ func headerValue(h http.Header, name string) string {
 	return ""
 }
 
-// statusWriter records the status and size of a response.
+// statusWriter records the status and size of a response, and gives each
+// write of an answer that is not a file its write timeout.
 type statusWriter struct {
 	http.ResponseWriter
 	info *requestInfo
+	wd   writeDeadliner // nil: no write timeout
+	wt   time.Duration
 }
 
 func (w *statusWriter) WriteHeader(status int) {
 	if w.info.status == 0 {
 		w.info.status = status
 	}
+	w.renew()
 	w.ResponseWriter.WriteHeader(status)
 }
 
@@ -171,12 +175,46 @@ func (w *statusWriter) Write(p []byte) (int, error) {
 	if w.info.status == 0 {
 		w.info.status = http.StatusOK
 	}
+	w.renew()
 	n, err := w.ResponseWriter.Write(p)
 	w.info.out += int64(n)
 	return n, err
 }
 
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// writeDeadliner is how net/http's own response writers (HTTP/1 and
+// HTTP/2) set their connection's write deadline; asked for directly rather
+// than through a ResponseController, which every request would allocate.
+type writeDeadliner interface{ SetWriteDeadline(time.Time) error }
+
+// renew gives the write about to happen WriteTimeout to complete. A client
+// that reads slowly is cut off once one write (at most the list's 32 KiB
+// buffer) takes longer than that; while it reads, the answer goes on.
+func (w *statusWriter) renew() {
+	if w.wd != nil {
+		w.wd.SetWriteDeadline(time.Now().Add(w.wt))
+	}
+}
+
+// timeWrites sets the connection's write deadline for the request that
+// arrived at start: WriteTimeout from now (renewed by every write) for an
+// answer that is not a file, none for a download or a backup, whose
+// writes may wait on a reader as long as it reads. Every request sets it,
+// since the deadline stays on the connection after the request that set it.
+func (s *Server) timeWrites(w http.ResponseWriter, r *http.Request, sw *statusWriter, start time.Time) {
+	wd, ok := w.(writeDeadliner)
+	if !ok {
+		return // a test's recorder
+	}
+	d := s.writeTimeout()
+	if d <= 0 || isFile(r) {
+		wd.SetWriteDeadline(time.Time{})
+		return
+	}
+	sw.wd, sw.wt = wd, d
+	wd.SetWriteDeadline(start.Add(d))
+}
 
 // countingBody counts the request bytes read.
 type countingBody struct {
@@ -245,6 +283,7 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 		v.je = jsonErrors{ResponseWriter: w}
 		v.sw = statusWriter{ResponseWriter: &v.je, info: info}
 		sw := &v.sw
+		s.timeWrites(w, r, sw, start)
 		defer func() {
 			info.status = info.finalStatus()
 			level := slog.LevelInfo

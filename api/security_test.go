@@ -217,6 +217,9 @@ func TestCrossTenantProbes(t *testing.T) {
 		"other kind":        strings.Replace(own, "/original?", "/avro?", 1),
 		"longer expiry":     regexp.MustCompile(`expires=\d+`).ReplaceAllString(own, "expires=99999999999"),
 		"no signature":      regexp.MustCompile(`&signature=[0-9a-f]+`).ReplaceAllString(own, ""),
+		// The key whose in-flight cap the download counts against.
+		"another key": regexp.MustCompile(`key=[^&]+`).ReplaceAllString(own, regexp.MustCompile(`key=[^&]+`).FindString(theirs)),
+		"no key":      regexp.MustCompile(`&key=[^&]+`).ReplaceAllString(own, ""),
 		"signature of another URL": regexp.MustCompile(`signature=[0-9a-f]+`).ReplaceAllString(own,
 			regexp.MustCompile(`signature=[0-9a-f]+`).FindString(theirs)),
 	} {

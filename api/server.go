@@ -65,6 +65,7 @@ type Server struct {
 	MaxInFlightPerKey int           // one key's requests served at once (fair.go); < 0: no cap
 	BodyIdleTimeout   time.Duration // a body that sends nothing this long is cut off (fair.go); < 0: never
 	RequestTimeout    time.Duration // deadline of every API request but uploads and downloads; < 0: none
+	WriteTimeout      time.Duration // how long one write of an answer other than a file may take (middleware.go); < 0: none
 	ReadHeaderTimeout time.Duration // how long a client may take to send its headers
 	IdleTimeout       time.Duration // how long an idle keep-alive connection stays open
 
@@ -78,6 +79,7 @@ type Server struct {
 	draining atomic.Bool
 	done     chan error
 	limiter  *keyLimiter
+	slots    *keySlots    // per-key requests in flight (fair.go)
 	conns    atomic.Int64 // open connections
 }
 
@@ -103,6 +105,7 @@ func (s *Server) Handler() http.Handler {
 }
 
 func (s *Server) build() http.Handler {
+	s.slots = newKeySlots(s.perKeyCap()) // shared by perKey and handleDownload
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", named(s.handleHealthz))
 	mux.HandleFunc("GET /readyz", named(s.handleReadyz))

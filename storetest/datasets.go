@@ -180,6 +180,11 @@ func testList(t *testing.T, s silo.Store) {
 		return got
 	}
 	at := func(sec int) *time.Time { x := t0.Add(time.Duration(sec) * time.Second); return &x }
+	// A keyset cursor continues after the dataset it names: a tie on
+	// created_at goes on by id, and the microseconds of created_at count.
+	after := func(sec int, id string) *silo.ListCursor {
+		return &silo.ListCursor{CreatedAt: *at(sec), ID: id}
+	}
 	for _, tc := range []struct {
 		name string
 		f    silo.DatasetFilter
@@ -195,6 +200,11 @@ func testList(t *testing.T, s silo.Store) {
 		{"type", silo.DatasetFilter{Type: silo.TypeChatFinetune}, nil},
 		{"status", silo.DatasetFilter{Status: silo.StatusQueued, Limit: 1}, []string{"e-zzzzzz"}},
 		{"status none", silo.DatasetFilter{Status: silo.StatusValidated}, nil},
+		{"cursor tie", silo.DatasetFilter{Cursor: after(4, "e-zzzzzz"), Limit: 2}, []string{ids[4], ids[3]}},
+		{"cursor", silo.DatasetFilter{Cursor: after(4, ids[4])}, []string{ids[3], ids[2], ids[1], ids[0]}},
+		{"cursor micros", silo.DatasetFilter{Cursor: &silo.ListCursor{CreatedAt: t0.Add(2*time.Second + time.Microsecond), ID: "a"}}, []string{ids[2], ids[1], ids[0]}},
+		{"cursor and filters", silo.DatasetFilter{Cursor: after(3, ids[3]), After: at(0), Status: silo.StatusQueued}, []string{ids[2], ids[1]}},
+		{"cursor at the end", silo.DatasetFilter{Cursor: after(0, ids[0])}, nil},
 	} {
 		if got := list(tc.f); !reflect.DeepEqual(got, tc.want) {
 			t.Errorf("%s: got %v, want %v", tc.name, got, tc.want)

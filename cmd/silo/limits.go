@@ -28,6 +28,7 @@ type limits struct {
 	minFreeSpace   int64
 	perKey         int
 	bodyIdle       time.Duration
+	writeTimeout   time.Duration
 }
 
 // edgeConfig is serve's configuration of free space and fairness.
@@ -35,11 +36,13 @@ type edgeConfig struct {
 	MinFreeSpace      string
 	MaxInFlightPerKey int
 	BodyIdleTimeout   string
+	WriteTimeout      string
 }
 
 func edgeFlags(f *pflag.FlagSet, c *edgeConfig) {
 	f.IntVar(&c.MaxInFlightPerKey, "max-inflight-per-key", envInt("SILO_MAX_INFLIGHT_PER_KEY", api.DefaultMaxInFlightPerKey), "one API key's requests served at once (at most half of --max-inflight); more get 503 + Retry-After (SILO_MAX_INFLIGHT_PER_KEY)")
 	f.StringVar(&c.BodyIdleTimeout, "body-idle-timeout", env("SILO_BODY_IDLE_TIMEOUT", "30s"), "a request body that sends nothing this long is cut off and its reservation released (SILO_BODY_IDLE_TIMEOUT)")
+	f.StringVar(&c.WriteTimeout, "write-timeout", env("SILO_WRITE_TIMEOUT", "30s"), "one write of an answer that is not a file (a download, a backup) may wait this long for a client to read; a slower client is cut off and its slot given back (SILO_WRITE_TIMEOUT)")
 	f.StringVar(&c.MinFreeSpace, "min-free-space", env("SILO_MIN_FREE_SPACE", "1GB"), "free space kept on the local data directory in embedded mode: /readyz fails and creates get 503 below it (SILO_MIN_FREE_SPACE)")
 }
 
@@ -85,6 +88,9 @@ func parseLimits(c *Config) (*limits, error) {
 	if l.bodyIdle, err = silo.ParseDuration(c.BodyIdleTimeout); err != nil || l.bodyIdle <= 0 {
 		return nil, fmt.Errorf("--body-idle-timeout: want a positive duration such as 30s, not %q", c.BodyIdleTimeout)
 	}
+	if l.writeTimeout, err = silo.ParseDuration(c.WriteTimeout); err != nil || l.writeTimeout <= 0 {
+		return nil, fmt.Errorf("--write-timeout: want a positive duration such as 30s, not %q", c.WriteTimeout)
+	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		return nil, fmt.Errorf("--tls-cert and --tls-key go together")
 	}
@@ -95,7 +101,7 @@ func (l *limits) apply(s *api.Server) {
 	s.RateLimit, s.RateBurst = l.rate, l.burst
 	s.MaxInFlight, s.RequestTimeout = l.maxInFlight, l.requestTimeout
 	s.TLSCert, s.TLSKey = l.tlsCert, l.tlsKey
-	s.MaxInFlightPerKey, s.BodyIdleTimeout = l.perKey, l.bodyIdle
+	s.MaxInFlightPerKey, s.BodyIdleTimeout, s.WriteTimeout = l.perKey, l.bodyIdle, l.writeTimeout
 	// A moment to tell clients with open connections to go elsewhere.
 	s.DrainDelay = time.Second
 }

@@ -35,6 +35,10 @@ func DatasetQuery(cols string, f silo.DatasetFilter, ph func(n int) string) (str
 	if f.After != nil {
 		b.WriteString(` AND created_at > ` + arg(f.After.UnixMicro()))
 	}
+	if c := f.Cursor; c != nil {
+		// A row comparison: the datasets_org_created index serves it.
+		b.WriteString(` AND (created_at, id) < (` + arg(c.CreatedAt.UnixMicro()) + `, ` + arg(c.ID) + `)`)
+	}
 	b.WriteString(` ORDER BY created_at DESC, id DESC`)
 	if f.Limit > 0 || f.Offset > 0 {
 		// SQLite wants a LIMIT before any OFFSET; PostgreSQL refuses a

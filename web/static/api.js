@@ -58,27 +58,13 @@ export class API {
   createKey(orgId, role, name) { return this.call('POST', '/v1/admin/keys', { org_id: orgId, role, name }); }
   revokeKey(id) { return this.call('DELETE', `/v1/admin/keys/${encodeURIComponent(id)}`); }
 
-  // upload sends a create as multipart/form-data with XMLHttpRequest, the
-  // one browser API that reports upload progress. onProgress gets a
-  // fraction from 0 to 1.
-  upload({ name, type, file, evalFile }, onProgress) {
-    const form = new FormData();
-    form.append('data', file, file.name);
-    if (evalFile) form.append('eval_data', evalFile, evalFile.name);
-    const q = new URLSearchParams({ name, type });
-    return new Promise((resolve, reject) => {
-      const xhr = new XMLHttpRequest();
-      xhr.open('POST', `/v1/datasets?${q}`);
-      for (const [k, v] of Object.entries(this.headers())) xhr.setRequestHeader(k, v);
-      xhr.responseType = 'json';
-      xhr.upload.onprogress = (e) => { if (e.lengthComputable) onProgress(e.loaded / e.total); };
-      xhr.onload = () => {
-        const body = xhr.response || {};
-        if (xhr.status >= 200 && xhr.status < 300) resolve(body);
-        else reject(new APIError(xhr.status, body.message));
-      };
-      xhr.onerror = () => reject(new APIError(0, 'The upload was interrupted: the connection failed.'));
-      xhr.send(form);
-    });
+  // Resumable uploads (tus, in tus.js): the org's uploads that are not
+  // datasets yet, and a dataset made of complete ones (a file with an
+  // evaluation file: two uploads, joined here).
+  uploads() { return this.call('GET', '/v1/uploads'); }
+  datasetFromUploads(name, type, uploadId, evalUploadId) {
+    const q = new URLSearchParams({ name, type, upload_id: uploadId });
+    if (evalUploadId) q.set('eval_upload_id', evalUploadId);
+    return this.call('POST', `/v1/datasets?${q}`);
   }
 }

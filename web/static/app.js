@@ -7,6 +7,7 @@ import { AdminView } from './admin.js';
 import { API, APIError } from './api.js';
 import { el, percent, size, when } from './format.js';
 import { plot } from './plot.js';
+import { UploadView } from './uploads.js';
 
 const TYPES = [
   'embed-input', 'embed-result', 'cluster-result', 'cluster-outliers', 'reranker-finetune-input',
@@ -18,9 +19,9 @@ const $ = (id) => document.getElementById(id);
 
 let api = null;
 let admin = null; // the all-organisations view, for admin keys only
-let usage = null; // the last usage answer: what an upload must fit in
 let datasets = [];
 let pollTimer = null;
+let uploads = null; // the upload form and the incomplete uploads (uploads.js)
 
 function show(signedIn) {
   $('signin').hidden = signedIn;
@@ -74,10 +75,9 @@ function handle(err) {
 async function refresh() {
   if (!api) return;
   try {
-    const [u, history, breakdown, list] = await Promise.all([
-      api.usage(), api.history(), api.breakdown(), api.datasets(filters()), admin && admin.refresh(),
+    const [u, history, breakdown, list, incomplete] = await Promise.all([
+      api.usage(), api.history(), api.breakdown(), api.datasets(filters()), api.uploads(), admin && admin.refresh(),
     ]);
-    usage = u;
     renderUsage(u);
     plot($('history'), history.samples, { quota: u.limit_bytes });
     renderShares($('by-type'), breakdown.by_type, 'type');
@@ -86,6 +86,7 @@ async function refresh() {
     renderShares($('by-key'), breakdown.by_key || [], 'key');
     datasets = list.datasets;
     renderDatasets();
+    uploads.render(incomplete.uploads);
     schedulePoll();
   } catch (err) {
     handle(err);
@@ -210,54 +211,6 @@ function confirmDelete(d) {
   dlg.showModal();
 }
 
-async function onUpload(ev) {
-  ev.preventDefault();
-  const file = $('up-file').files[0];
-  const evalFile = $('up-eval').files[0];
-  const name = $('up-name').value.trim();
-  const type = $('up-type').value;
-  const status = $('up-status');
-  if (!file || !name) {
-    status.textContent = 'Choose a file and give the dataset a name.';
-    return;
-  }
-  // Refuse what cannot fit before sending a byte: the server would refuse
-  // it anyway, but only after the browser sent the whole file.
-  const need = file.size + (evalFile ? evalFile.size : 0);
-  try {
-    usage = await api.usage();
-  } catch (err) {
-    handle(err);
-    return;
-  }
-  const free = Math.max(0, usage.limit_bytes - usage.organization_usage - (usage.reserved_bytes || 0));
-  if (need > free) {
-    const what = evalFile ? `${file.name} and ${evalFile.name}` : file.name;
-    status.textContent = `${what} (${size(need)}) ${evalFile ? 'do' : 'does'} not fit: ${size(free)} free of ${size(usage.limit_bytes)}.`;
-    status.classList.add('error');
-    return;
-  }
-  status.classList.remove('error');
-  const bar = $('up-progress');
-  bar.hidden = false;
-  bar.value = 0;
-  $('up-submit').disabled = true;
-  status.textContent = `Uploading ${file.name} (${size(file.size + (evalFile ? evalFile.size : 0))})…`;
-  try {
-    const { id } = await api.upload({ name, type, file, evalFile }, (f) => { bar.value = Math.round(f * 100); });
-    bar.value = 100;
-    status.textContent = `Created ${id}; validation is queued.`;
-    $('upload-form').reset();
-    await refresh();
-  } catch (err) {
-    if (err instanceof APIError && (err.status === 401 || err.status === 498)) handle(err);
-    else status.textContent = `Upload refused: ${err.message}`;
-  } finally {
-    $('up-submit').disabled = false;
-    bar.hidden = true;
-  }
-}
-
 function init() {
   for (const sel of [$('up-type'), $('f-type')]) {
     for (const t of TYPES) sel.append(el('option', { value: t }, t));
@@ -278,7 +231,7 @@ function init() {
     }
   });
   $('signout').addEventListener('click', signOut);
-  $('upload-form').addEventListener('submit', onUpload);
+  uploads = new UploadView(() => api, { toast, handle, refresh });
   $('f-type').addEventListener('change', refresh);
   $('f-status').addEventListener('change', refresh);
   $('f-name').addEventListener('input', renderDatasets);
