@@ -49,6 +49,9 @@ func TestRoleBeforeInput(t *testing.T) {
 		{"POST", "/v1/uploads", "", silo.RoleReader, silo.RoleWriter, 400, map[string]string{"Tus-Resumable": "1.0.0", "Upload-Length": "abc"}},
 		{"PATCH", "/v1/uploads/up_nope", "x", silo.RoleReader, silo.RoleWriter, 415, tus},
 		{"HEAD", "/v1/uploads/up_nope", "", silo.RoleMetrics, silo.RoleReader, 404, tus},
+		// Bad bytes are input too: a path id 404, a parameter 400, after the role.
+		{"DELETE", "/v1/datasets/bad%00id", "", silo.RoleReader, silo.RoleWriter, 404, nil},
+		{"GET", "/v1/admin/keys?org_id=%ff", "", silo.RoleWriter, silo.RoleAdmin, 400, nil},
 	} {
 		t.Run(c.method+" "+c.path+" "+c.body, func(t *testing.T) {
 			send := func(role silo.Role) (int, string) {

@@ -141,7 +141,7 @@ func (s *Server) build() http.Handler {
 	}
 	// Authentication comes before routing, so that an unauthenticated
 	// caller learns nothing about which routes or ids exist.
-	authed := s.authenticate(s.validText(s.rateLimit(s.perKey(s.limitBody(v1)))))
+	authed := s.authenticate(s.rateLimit(s.perKey(s.limitBody(v1))))
 	mux.Handle("/v1/", authed) // what apiFirst lets through: /v1 (redirected), paths that clean into /v1/
 	mux.Handle("/v2/", authed)
 	for pattern, h := range s.Extra {

@@ -22,7 +22,9 @@ import (
 var textHeaders = []string{"X-Client-Name", "Request-Source", "Idempotency-Key"}
 
 // validText answers 400 or 404 to a request whose path, query or recorded
-// headers are not valid UTF-8 text. It runs after authentication.
+// headers are not valid UTF-8 text. It runs after authentication and the
+// route's role check (needs): bad bytes are the request's input, looked at
+// after the role as the rest of it is.
 func (s *Server) validText(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if err := checkText(r); err != nil {
