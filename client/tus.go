@@ -80,11 +80,29 @@ func tusState(url string, resp *http.Response) (*Tus, error) {
 // CreateTus opens an upload of length bytes with metadata (the dataset's
 // name and type, its filename, create parameters).
 func (c *Client) CreateTus(ctx context.Context, length int64, meta map[string]string) (*Tus, error) {
+	return c.createTus(ctx, map[string]string{"Upload-Length": strconv.FormatInt(length, 10)}, length, meta)
+}
+
+// CreateTusPartial opens a partial upload (concatenation), to be joined by
+// ConcatTus.
+func (c *Client) CreateTusPartial(ctx context.Context, length int64) (*Tus, error) {
+	return c.createTus(ctx, map[string]string{"Upload-Length": strconv.FormatInt(length, 10), "Upload-Concat": "partial"}, length, nil)
+}
+
+// ConcatTus joins complete partial uploads, in order, into a final upload
+// with metadata (a dataset's name and type make it one at once).
+func (c *Client) ConcatTus(ctx context.Context, urls []string, meta map[string]string) (*Tus, error) {
+	return c.createTus(ctx, map[string]string{"Upload-Concat": "final;" + strings.Join(urls, " ")}, -1, meta)
+}
+
+func (c *Client) createTus(ctx context.Context, hdr map[string]string, length int64, meta map[string]string) (*Tus, error) {
 	req, err := c.tusRequest(ctx, http.MethodPost, "/v1/uploads", nil)
 	if err != nil {
 		return nil, err
 	}
-	req.Header.Set("Upload-Length", strconv.FormatInt(length, 10))
+	for k, v := range hdr {
+		req.Header.Set(k, v)
+	}
 	if len(meta) > 0 {
 		req.Header.Set("Upload-Metadata", EncodeTusMetadata(meta))
 	}
