@@ -196,8 +196,9 @@ type pipe struct {
 	quit chan struct{} // closed when Put returned
 	done chan putResult
 	h    hash.Hash
-	perr error // the reader's error; written before in is closed
-	rest Chunk // Read's part-used chunk
+	also hash.Hash // a second hash of the same bytes, or nil
+	perr error     // the reader's error; written before in is closed
+	rest Chunk     // Read's part-used chunk
 }
 
 type putResult struct {
@@ -208,11 +209,18 @@ type putResult struct {
 // startPipe starts the hash and the blob store's Put of key, reading what
 // the pipe is sent.
 func (s *Service) startPipe(ctx context.Context, key string) *pipe {
+	return startPipeTo(ctx, sha256.New(), nil, func(r io.Reader) (int64, error) { return s.Blobs.Put(ctx, key, r) })
+}
+
+// startPipeTo starts a pipe whose chunks go through h (and also, if not
+// nil, side by side on another goroutine: a resumable upload's checksum)
+// to put, which reads them.
+func startPipeTo(ctx context.Context, h, also hash.Hash, put func(io.Reader) (int64, error)) *pipe {
 	p := &pipe{ctx: ctx, in: make(chan Chunk, pipeDepth), out: make(chan Chunk, pipeDepth),
-		quit: make(chan struct{}), done: make(chan putResult, 1), h: sha256.New()}
+		quit: make(chan struct{}), done: make(chan putResult, 1), h: h, also: also}
 	go p.hash()
 	go func() {
-		n, err := s.Blobs.Put(ctx, key, p)
+		n, err := put(p)
 		close(p.quit)
 		p.done <- putResult{n, err}
 	}()
@@ -251,7 +259,14 @@ func (p *pipe) wait() (int64, error) {
 
 func (p *pipe) hash() {
 	for c := range p.in {
-		p.h.Write(c.Data)
+		if p.also != nil {
+			done := make(chan struct{})
+			go func() { p.also.Write(c.Data); close(done) }()
+			p.h.Write(c.Data)
+			<-done
+		} else {
+			p.h.Write(c.Data)
+		}
 		select {
 		case p.out <- c:
 		case <-p.quit:

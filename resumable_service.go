@@ -186,15 +186,25 @@ func (s *Service) AppendResumable(ctx context.Context, c *Caller, p Patch) (*Res
 	if err := h.(encoding.BinaryUnmarshaler).UnmarshalBinary(u.HashState); err != nil {
 		return nil, err
 	}
-	body := &patchBody{r: p.Body, hashes: []hash.Hash{h}}
+	var check hash.Hash
 	if p.Checksum != nil {
-		body.check = p.Checksum.New()
-		body.hashes = append(body.hashes, body.check)
+		check = p.Checksum.New()
 	}
 	actx, stop := context.WithCancelCause(ctx)
 	defer stop(nil)
 	go s.holdUploadLock(actx, stop, u, owner)
-	state, n, err := app.Append(actx, u.BlobKey, u.BlobState, u.Offset, u.Length, body)
+	// Three stages, as a create's (pipeline.go): this goroutine reads the
+	// body, another hashes it (the file's SHA-256 and the checksum side by
+	// side), the blob store writes it.
+	var state []byte
+	pp := startPipeTo(actx, h, check, func(r io.Reader) (n int64, err error) {
+		state, n, err = app.Append(actx, u.BlobKey, u.BlobState, u.Offset, u.Length, r)
+		return n, err
+	})
+	body := &patchBody{r: p.Body}
+	rerr := feedPipe(pp, &readerChunks{r: io.LimitReader(body, u.Length-u.Offset)})
+	pp.end(rerr)
+	n, err := pp.wait()
 	if body.err == nil && err != nil {
 		if cause := context.Cause(actx); cause != nil && errors.Is(err, context.Canceled) {
 			err = cause
@@ -208,7 +218,7 @@ func (s *Service) AppendResumable(ctx context.Context, c *Caller, p Patch) (*Res
 		switch {
 		case body.err != nil:
 			return nil, body.err // with a checksum, all or nothing
-		case !bytes.Equal(body.check.Sum(nil), p.Checksum.Sum):
+		case !bytes.Equal(check.Sum(nil), p.Checksum.Sum):
 			return nil, Errorf(ECHECKSUM, "The body's checksum does not match Upload-Checksum; nothing of it was kept.")
 		}
 	}
@@ -263,24 +273,35 @@ func (s *Service) holdUploadLock(ctx context.Context, stop context.CancelCauseFu
 	}
 }
 
-// patchBody reads a PATCH's body into the hashes, keeping the body's own
-// error apart from the blob store's.
+// patchBody is a PATCH's body; it keeps the body's own error (not io.EOF)
+// apart from the blob store's.
 type patchBody struct {
-	r      io.Reader
-	hashes []hash.Hash
-	check  hash.Hash
-	err    error // the body's failure (not io.EOF)
+	r   io.Reader
+	err error
 }
 
 func (b *patchBody) Read(p []byte) (int, error) {
 	n, err := b.r.Read(p)
-	for _, h := range b.hashes {
-		h.Write(p[:n])
-	}
 	if err != nil && err != io.EOF {
 		b.err = err
 	}
 	return n, err
+}
+
+// feedPipe sends src's chunks into p until src ends; errWriterStopped if
+// the writer returned first.
+func feedPipe(p *pipe, src ChunkReader) error {
+	for {
+		c, err := src.NextChunk()
+		if err == io.EOF {
+			return nil
+		} else if err != nil {
+			return err
+		}
+		if err := p.send(c); err != nil {
+			return err
+		}
+	}
 }
 
 // more reports whether the body has bytes past what was read.

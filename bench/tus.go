@@ -10,10 +10,12 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/silo-datasets/silo"
 	siloclient "github.com/silo-datasets/silo/client"
+	"github.com/silo-datasets/silo/internal/testenv"
 )
 
 // tus is workload 9 (issue 24): the same file sent as a resumable upload
@@ -75,6 +77,9 @@ func (b *bench) tus() error {
 		fmtMBps(post)+" one POST", median(took["parallel"])/post, ">=", 1.0)
 	b.ratioRow(w, "a chunked POST /v1/datasets (no Content-Length, curl) until 200", fmtMBps(median(took["chunked"])),
 		fmtMBps(post)+" with Content-Length", median(took["chunked"])/post, ">=", 0.9)
+	if err := b.tusScaleOut(file, chunk); err != nil {
+		return err
+	}
 	b.note("workload 9 MB/s per round: post %s; chunked %s; cli %s; parallel %s", fmtList("%.0f", took["post"]),
 		fmtList("%.0f", took["chunked"]), fmtList("%.0f", took["cli"]), fmtList("%.0f", took["parallel"]))
 	return nil
@@ -173,6 +178,92 @@ func parallelTus(c *client, file string, size, chunk int64, n int) (string, time
 	t, err := sc.ConcatTus(ctx, urls, map[string]string{"name": "bench", "type": string(silo.TypeChatFinetune), "filename": filepath.Base(file)})
 	if err != nil {
 		return "", 0, err
+	}
+	return t.DatasetID, time.Since(start), nil
+}
+
+// tusScaleOut is workload 9's scale-out row: the file as a resumable upload
+// through two nodes on PostgreSQL + versitygw, its chunks alternating
+// between them, against one POST to one node. Reported, no target.
+func (b *bench) tusScaleOut(file string, chunk int64) error {
+	ctx := context.Background()
+	defer testenv.StopAll()
+	dbURL, err := testenv.StartPostgres(ctx)
+	if err != nil {
+		return fmt.Errorf("PostgreSQL: %w", err)
+	}
+	s3, err := testenv.StartS3(ctx)
+	if err != nil {
+		return fmt.Errorf("versitygw: %w", err)
+	}
+	var nodes []*client
+	for i := range 2 {
+		p, err := b.siloServerEnv(fmt.Sprintf("silo-tus-node%d", i+1), filepath.Join(b.tmp, fmt.Sprintf("tus-node%d", i+1)),
+			[]string{"--db", dbURL, "--blobs", s3.URL}, s3.Env())
+		if err != nil {
+			return err
+		}
+		defer p.stop()
+		nodes = append(nodes, newClient(p.url(), adminKey))
+	}
+	size := fileSize(file)
+	var post, alt []float64
+	for round := range b.sz.Rounds {
+		for _, kind := range inTurn(round, "post", "tus") {
+			var id string
+			var d time.Duration
+			if kind == "post" {
+				id, d, err = curlCreate(nodes[0], file, true)
+			} else {
+				id, d, err = alternatingTus(nodes, file, size, chunk)
+			}
+			if err != nil {
+				return fmt.Errorf("scale-out %s: %w", kind, err)
+			}
+			if _, err := nodes[0].waitFinal(id, 30*time.Minute); err != nil {
+				return err
+			}
+			if err := nodes[0].delete(id); err != nil {
+				return err
+			}
+			if kind == "post" {
+				post = append(post, mbps(size, d))
+			} else {
+				alt = append(alt, mbps(size, d))
+			}
+		}
+	}
+	b.ratioRow("9 resumable", fmt.Sprintf("scale-out: %s resumable through 2 nodes on PostgreSQL + versitygw, %s chunks alternating nodes", fmtMiB(size), fmtMiB(chunk)),
+		fmtMBps(median(alt)), fmtMBps(median(post))+" one POST to one node", median(alt)/median(post), "", 0)
+	return nil
+}
+
+// alternatingTus sends the file in chunks, each PATCH to the other node.
+func alternatingTus(nodes []*client, file string, size, chunk int64) (string, time.Duration, error) {
+	ctx := context.Background()
+	fh, err := os.Open(file)
+	if err != nil {
+		return "", 0, err
+	}
+	defer fh.Close()
+	start := time.Now()
+	up, err := siloclient.New(nodes[0].base, nodes[0].key).CreateTus(ctx, size,
+		map[string]string{"name": "bench", "type": string(silo.TypeChatFinetune), "filename": filepath.Base(file)})
+	if err != nil {
+		return "", 0, err
+	}
+	path := up.URL[strings.Index(up.URL, "/v1/uploads/"):]
+	var t *siloclient.Tus
+	for i, off := 0, int64(0); off < size; i++ {
+		n := nodes[i%len(nodes)]
+		m := min(chunk, size-off)
+		h := sha256.New()
+		io.Copy(h, io.NewSectionReader(fh, off, m))
+		t, err = siloclient.New(n.base, n.key).PatchTus(ctx, n.base+path, off, io.NewSectionReader(fh, off, m), m, h.Sum(nil))
+		if err != nil {
+			return "", 0, err
+		}
+		off = t.Offset
 	}
 	return t.DatasetID, time.Since(start), nil
 }

@@ -43,10 +43,26 @@ func (s *Store) Append(ctx context.Context, key string, state []byte, offset, le
 	}
 	// At most length-offset bytes: the caller refuses a longer body, and
 	// the file never grows past the blob's size.
-	w := &recordingWriter{w: f}
-	n, rerr := fillCopy(w, ctxReader{ctx, io.LimitReader(r, length-offset)}, make([]byte, copyBufSize))
-	if w.err != nil {
-		return nil, 0, fault(fmt.Errorf("disk: %w", w.err)) // the disk failed: nothing of this piece counts
+	// Written as Put writes: fsynced in the background as it goes (so the
+	// fsync before the answer finds little left), the durable pages dropped.
+	sy := newSyncer(f, syncEvery)
+	sy.drop = func(off, n int64) { dropCache(f, offset+off, n) }
+	w := &recordingWriter{w: sy}
+	var n int64
+	var rerr error
+	if wc, ok := r.(wholeChunks); ok {
+		// silo's pipeline: large buffers already, bounded by the caller.
+		n, rerr = wc.WriteTo(w)
+	} else {
+		n, rerr = fillCopy(w, ctxReader{ctx, io.LimitReader(r, length-offset)}, make([]byte, copyBufSize))
+	}
+	serr := sy.stop()
+	if w.err != nil || serr != nil {
+		// The disk failed: nothing of this piece counts.
+		if w.err != nil {
+			return nil, 0, fault(fmt.Errorf("disk: %w", w.err))
+		}
+		return nil, 0, serr
 	}
 	if err := f.Sync(); err != nil {
 		return nil, 0, fault(fmt.Errorf("disk: fsync: %w", err))
