@@ -2,6 +2,7 @@ package silo
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding"
@@ -388,9 +389,14 @@ func (s *Service) ConcatResumable(ctx context.Context, c *Caller, req NewResumab
 	if err := s.Store.AddPendingBlob(ctx, parts[0].ReservationID, c.OrgID(), final.BlobKey); err != nil {
 		return nil, err
 	}
+	// Copied through the create's pipeline: read, hashed and written on
+	// three goroutines.
 	h := sha256.New()
-	if _, err := s.Blobs.Put(ctx, final.BlobKey, io.TeeReader(&concatReader{ctx: ctx, s: s, parts: parts}, h)); err != nil {
-		return nil, err
+	pp := startPipeTo(ctx, h, nil, func(r io.Reader) (int64, error) { return s.Blobs.Put(ctx, final.BlobKey, r) })
+	rerr := feedPipe(pp, &readerChunks{r: &concatReader{ctx: ctx, s: s, parts: parts}})
+	pp.end(rerr)
+	if _, err := pp.wait(); err != nil || rerr != nil {
+		return nil, cmp.Or(err, rerr)
 	}
 	final.HashState = hashState(h)
 	if err := s.Store.ConcatUploads(ctx, final, ids); err != nil {
