@@ -52,7 +52,7 @@ func (s *Store) Append(ctx context.Context, key string, state []byte, offset, le
 	var rerr error
 	if wc, ok := r.(wholeChunks); ok {
 		// silo's pipeline: large buffers already, bounded by the caller.
-		n, rerr = wc.WriteTo(w)
+		n, rerr = writeCoalesced(wc, w)
 	} else {
 		n, rerr = fillCopy(w, ctxReader{ctx, io.LimitReader(r, length-offset)}, make([]byte, copyBufSize))
 	}

@@ -84,8 +84,11 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader) (n int64, err 
 	}()
 	w := newSyncer(f, syncEvery)
 	if wc, ok := r.(wholeChunks); ok {
-		// silo's upload pipeline: its chunks are large buffers already.
-		n, err = wc.WriteTo(w)
+		// silo's upload pipeline: its chunks are large buffers already,
+		// but a chunked request hands them on as the client framed them
+		// (64 KiB from curl): those are gathered into writes of
+		// copyBufSize (coalesce.go).
+		n, err = writeCoalesced(wc, w)
 	} else {
 		n, err = fillCopy(w, ctxReader{ctx, r}, make([]byte, copyBufSize))
 	}

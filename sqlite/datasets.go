@@ -25,7 +25,7 @@ func (s *Store) OpenReservation(ctx context.Context, r *silo.Reservation) error 
 // anyway: the quota holds whatever the isolation.
 func (s *Store) Reserve(ctx context.Context, resID string, need, want int64) (int64, error) {
 	var granted int64
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err := s.txNoSync(ctx, func(tx *sql.Tx) error {
 		var orgID string
 		if err := tx.QueryRowContext(ctx, `SELECT org_id FROM reservations WHERE id = ?`, resID).Scan(&orgID); err != nil {
 			return err
