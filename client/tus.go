@@ -207,9 +207,17 @@ func (c *Client) UploadResumable(ctx context.Context, f ResumableFile) (*Tus, er
 	}
 	deadline := time.Now().Add(f.RetryFor)
 	wait := 500 * time.Millisecond
+	var ahead *chunkSum // the next chunk's SHA-256, computed while this one is sent
 	for t.Offset < size {
 		n := min(f.ChunkSize, size-t.Offset)
-		next, err := c.patchChunk(ctx, fh, t, n)
+		sum := ahead.take(t.Offset, n)
+		if sum == nil {
+			sum = hashChunk(fh, t.Offset, n)()
+		}
+		if end := t.Offset + n; end < size {
+			ahead = startChunkSum(fh, end, min(f.ChunkSize, size-end))
+		}
+		next, err := c.patchChunk(ctx, fh, t, n, sum)
 		if err == nil {
 			t, wait = next, 500*time.Millisecond
 			if f.Progress != nil {
@@ -287,18 +295,62 @@ func (c *Client) stateName(f ResumableFile, st os.FileInfo) string {
 	return fmt.Sprintf("upload-%x.json", h.Sum(nil)[:12])
 }
 
-// patchChunk hashes n bytes of fh at the upload's offset, then sends them.
-func (c *Client) patchChunk(ctx context.Context, fh *os.File, t *Tus, n int64) (*Tus, error) {
-	h := sha256.New()
-	if _, err := io.Copy(h, io.NewSectionReader(fh, t.Offset, n)); err != nil {
-		return nil, err
+// patchChunk sends n bytes of fh at the upload's offset with their SHA-256.
+func (c *Client) patchChunk(ctx context.Context, fh *os.File, t *Tus, n int64, sum *chunkSum) (*Tus, error) {
+	if sum.err != nil {
+		return nil, sum.err
 	}
-	next, err := c.PatchTus(ctx, t.URL, t.Offset, io.NewSectionReader(fh, t.Offset, n), n, h.Sum(nil))
+	next, err := c.PatchTus(ctx, t.URL, t.Offset, io.NewSectionReader(fh, t.Offset, n), n, sum.sum)
 	if err != nil {
 		return nil, err
 	}
 	next.Length = t.Length
 	return next, nil
+}
+
+// chunkSum is the SHA-256 of a chunk of the file, computed on its own
+// goroutine while the chunk before is sent: with 64 MiB chunks, hashing
+// each before sending it left the server idle for a tenth of the time.
+type chunkSum struct {
+	off, n int64
+	sum    []byte
+	err    error
+	done   chan struct{}
+}
+
+func hashChunk(fh *os.File, off, n int64) func() *chunkSum {
+	return func() *chunkSum {
+		cs := &chunkSum{off: off, n: n}
+		h := sha256.New()
+		if _, err := io.Copy(h, io.NewSectionReader(fh, off, n)); err != nil {
+			cs.err = err
+		}
+		cs.sum = h.Sum(nil)
+		return cs
+	}
+}
+
+func startChunkSum(fh *os.File, off, n int64) *chunkSum {
+	cs := &chunkSum{off: off, n: n, done: make(chan struct{})}
+	go func() {
+		r := hashChunk(fh, off, n)()
+		cs.sum, cs.err = r.sum, r.err
+		close(cs.done)
+	}()
+	return cs
+}
+
+// take returns the sum if it is the one of the chunk at off of n bytes
+// (a resumed upload may go on from elsewhere).
+func (cs *chunkSum) take(off, n int64) *chunkSum {
+	if cs == nil {
+		return nil
+	}
+	<-cs.done
+	if cs.off != off || cs.n != n {
+		return nil
+	}
+	return cs
 }
 
 // retryable: what a resumable upload rides through.
