@@ -36,8 +36,17 @@ func (c *Client) http() *http.Client {
 	if c.HTTP != nil {
 		return c.HTTP
 	}
-	return http.DefaultClient
+	return defaultHTTP
 }
+
+// defaultHTTP is http.DefaultClient's transport with large buffers: the
+// default 4 KiB write buffer made a write syscall per 4 KiB of an upload
+// (a resumable upload's 64 MiB chunks ran at 0.65× of curl's single POST).
+var defaultHTTP = func() *http.Client {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.WriteBufferSize, tr.ReadBufferSize = 256<<10, 64<<10
+	return &http.Client{Transport: tr}
+}()
 
 // Error is an answer of the server with a status of 400 or more: its
 // status and the message of its {"message"} body.
