@@ -256,7 +256,19 @@ func (s *Server) maybeDataset(w http.ResponseWriter, r *http.Request, u *silo.Re
 	if err != nil {
 		return err
 	}
-	d, err := s.Service.DatasetFromUploads(r.Context(), callerOf(r), req, []string{meta["filename"]}, []string{u.ID})
+	names, ids := []string{meta["filename"]}, []string{u.ID}
+	if e := meta["eval_for"]; e != "" {
+		// eval_for names the complete upload that is the dataset's eval file.
+		ev, err := s.Service.ResumableUpload(r.Context(), callerOf(r), e)
+		if silo.ErrorCode(err) == silo.ENOTFOUND {
+			return silo.Errorf(silo.EINVALID, "The upload's eval_for names the upload %s, which does not exist (or expired).", e)
+		} else if err != nil {
+			return err
+		}
+		evMeta, _ := parseTusMetadata(ev.Metadata)
+		names, ids = append(names, evMeta["filename"]), append(ids, e)
+	}
+	d, err := s.Service.DatasetFromUploads(r.Context(), callerOf(r), req, names, ids)
 	if err != nil {
 		return err
 	}

@@ -335,7 +335,22 @@ func TestTusProtocol(t *testing.T) {
 			if st1 != 200 || st2 != 200 || d1["id"] != d2["id"] {
 				t.Fatalf("create from an upload: %d %v, again %d %v", st1, d1, st2, d2)
 			}
-			want := n + int64(len(small)) + half
+			// eval_for: the data upload names its eval file's upload.
+			ev := tusCreate(t, base, key, 20, map[string]string{"Upload-Metadata": tusMeta("filename", "eval.jsonl")})
+			if st, _, _ := tusPatch(t, ev, key, 0, []byte("{\"text\":\"evaluate\"}\n"), ""); st != 204 {
+				t.Fatalf("PATCH eval: %d", st)
+			}
+			evID := ev[strings.LastIndex(ev, "/")+1:]
+			withEval := tusCreate(t, base, key, half, map[string]string{"Upload-Metadata": tusMeta("name", "with eval", "type", "embed-input", "eval_for", evID)})
+			st, h, _ = tusPatch(t, withEval, key, 0, small[:half], "")
+			if st != 204 || h.Get("Silo-Dataset-Id") == "" {
+				t.Fatalf("the data upload with eval_for: %d %v", st, h)
+			}
+			_, dsEval := call(t, "GET", base+"/v1/datasets/"+h.Get("Silo-Dataset-Id"), key, nil)
+			if parts := dsEval["dataset"].(map[string]any)["dataset_parts"].([]any); len(parts) != 2 {
+				t.Fatalf("a dataset with eval_for has %d parts, want 2", len(parts))
+			}
+			want := n + int64(len(small)) + half + 20 + half
 			if got := usage(t, base, key); got != want {
 				t.Fatalf("usage %d, want %d (the three datasets' files)", got, want)
 			}
