@@ -21,6 +21,8 @@ import (
 	"runtime"
 	"strings"
 	"time"
+
+	"github.com/silo-datasets/silo/internal/testenv"
 )
 
 // adminKey is the bootstrap admin key of every silo the benchmark starts.
@@ -107,6 +109,9 @@ func (b *bench) run(peers bool, bin, only, out string) error {
 		return err
 	}
 	defer os.RemoveAll(b.tmp)
+	// PostgreSQL and versitygw start once per process (workloads 8 and 9
+	// share them) and stop here.
+	defer testenv.StopAll()
 	if b.siloBin = bin; b.siloBin == "" {
 		log.Printf("building silo (work dir %s)", b.tmp)
 		if b.siloBin, err = buildSilo(b.root, b.tmp); err != nil {

@@ -27,7 +27,6 @@ import (
 // PostgreSQL against a bare SELECT 1 round trip.
 func (b *bench) scaleOut() error {
 	ctx := context.Background()
-	defer testenv.StopAll()
 	dbURL, err := testenv.StartPostgres(ctx)
 	if err != nil {
 		return fmt.Errorf("PostgreSQL: %w", err)

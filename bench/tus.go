@@ -187,7 +187,6 @@ func parallelTus(c *client, file string, size, chunk int64, n int) (string, time
 // between them, against one POST to one node. Reported, no target.
 func (b *bench) tusScaleOut(file string, chunk int64) error {
 	ctx := context.Background()
-	defer testenv.StopAll()
 	dbURL, err := testenv.StartPostgres(ctx)
 	if err != nil {
 		return fmt.Errorf("PostgreSQL: %w", err)
