@@ -78,10 +78,10 @@ func (s *deadlineStore) ExpiredDatasets(ctx context.Context, now time.Time, limi
 	return s.Store.ExpiredDatasets(ctx, now, limit)
 }
 
-func (s *deadlineStore) GarbageBlobs(ctx context.Context, limit int) ([]string, error) {
+func (s *deadlineStore) GarbageBlobs(ctx context.Context, after string, limit int) ([]string, error) {
 	ctx, cancel := s.ctx(ctx)
 	defer cancel()
-	return s.Store.GarbageBlobs(ctx, limit)
+	return s.Store.GarbageBlobs(ctx, after, limit)
 }
 
 func (s *deadlineStore) ForgetBlobs(ctx context.Context, keys []string) error {

@@ -148,8 +148,10 @@ type JobStore interface {
 type BlobLedger interface {
 	// AddPendingBlob records key under the reservation before it is written.
 	AddPendingBlob(ctx context.Context, resID, orgID, key string) error
-	// GarbageBlobs lists up to limit blob keys that are to be deleted.
-	GarbageBlobs(ctx context.Context, limit int) ([]string, error)
+	// GarbageBlobs lists up to limit blob keys that are to be deleted and
+	// sort after after, in key order: a caller that must leave some keys
+	// (a backup pins them) pages past them instead of getting them back.
+	GarbageBlobs(ctx context.Context, after string, limit int) ([]string, error)
 	// ForgetBlobs removes the ledger rows of garbage blobs once deleted.
 	ForgetBlobs(ctx context.Context, keys []string) error
 	// Blobs calls fn with every key in the ledger and its state (fsck).

@@ -74,7 +74,7 @@ func (c *Checker) Repair(ctx context.Context, r *Report) error {
 // above just made, and forgets them.
 func (c *Checker) deleteGarbage(ctx context.Context, r *Report) error {
 	for {
-		keys, err := c.Store.GarbageBlobs(ctx, 500)
+		keys, err := c.Store.GarbageBlobs(ctx, "", 500)
 		if err != nil {
 			return fmt.Errorf("listing garbage blobs: %w", err)
 		}

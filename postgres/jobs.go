@@ -143,9 +143,9 @@ func (s *Store) AddPendingBlob(ctx context.Context, resID, orgID, key string) er
 	})
 }
 
-// GarbageBlobs lists blobs to delete.
-func (s *Store) GarbageBlobs(ctx context.Context, limit int) ([]string, error) {
-	rows, err := s.pool.Query(ctx, `SELECT key FROM blobs WHERE state = 'garbage' LIMIT $1`, limit)
+// GarbageBlobs lists blobs to delete, in key order from after.
+func (s *Store) GarbageBlobs(ctx context.Context, after string, limit int) ([]string, error) {
+	rows, err := s.pool.Query(ctx, `SELECT key FROM blobs WHERE state = 'garbage' AND key > $1 ORDER BY key LIMIT $2`, after, limit)
 	if err != nil {
 		return nil, mapErr(err)
 	}

@@ -119,9 +119,9 @@ func (s *Store) AddPendingBlob(ctx context.Context, resID, orgID, key string) er
 	})
 }
 
-// GarbageBlobs lists blobs to delete.
-func (s *Store) GarbageBlobs(ctx context.Context, limit int) ([]string, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT key FROM blobs WHERE state = 'garbage' LIMIT ?`, limit)
+// GarbageBlobs lists blobs to delete, in key order from after.
+func (s *Store) GarbageBlobs(ctx context.Context, after string, limit int) ([]string, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT key FROM blobs WHERE state = 'garbage' AND key > ? ORDER BY key LIMIT ?`, after, limit)
 	if err != nil {
 		return nil, err
 	}

@@ -53,6 +53,7 @@ func TestStore(t *testing.T, open OpenStore) {
 		{"UploadExpiry", testUploadExpiry},
 		{"UploadConcatAndDataset", testUploadConcatAndDataset},
 		{"UploadsRace", testUploadsRace},
+		{"GarbagePaging", testGarbagePaging},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := open(t)

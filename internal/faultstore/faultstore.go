@@ -203,8 +203,8 @@ func (s *Store) RenewJobs(ctx context.Context, jobs []*silo.Job, now, until time
 	return s.F.do(ctx, "RenewJobs", func(ctx context.Context) error { return s.Store.RenewJobs(ctx, jobs, now, until) })
 }
 
-func (s *Store) GarbageBlobs(ctx context.Context, limit int) (keys []string, err error) {
-	err = s.F.do(ctx, "GarbageBlobs", func(ctx context.Context) (err error) { keys, err = s.Store.GarbageBlobs(ctx, limit); return err })
+func (s *Store) GarbageBlobs(ctx context.Context, after string, limit int) (keys []string, err error) {
+	err = s.F.do(ctx, "GarbageBlobs", func(ctx context.Context) (err error) { keys, err = s.Store.GarbageBlobs(ctx, after, limit); return err })
 	return keys, err
 }
 
