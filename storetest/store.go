@@ -54,6 +54,7 @@ func TestStore(t *testing.T, open OpenStore) {
 		{"UploadConcatAndDataset", testUploadConcatAndDataset},
 		{"UploadsRace", testUploadsRace},
 		{"GarbagePaging", testGarbagePaging},
+		{"BlobHold", testBlobHold},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := open(t)
