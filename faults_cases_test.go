@@ -26,7 +26,7 @@ func checkAnswer(t *testing.T, op string, err error, allowed map[string]bool) {
 // TestFaultsCreate: faults at every store call of a create.
 func TestFaultsCreate(t *testing.T) {
 	var cases [][]fault
-	for _, m := range []string{"OpenReservation", "AddPendingBlob", "Reserve", "CreateDataset", "Blobs.Put"} {
+	for _, m := range []string{"OpenReservation", "AddPendingBlob", "Reserve", "HoldPendingBlobs", "CreateDataset", "Blobs.Put"} {
 		for _, mode := range []fs.Mode{fs.Fail, fs.Hang, fs.Lose} {
 			if m == "Blobs.Put" && mode == fs.Hang {
 				continue // an upload's body has no deadline; the body idle timeout is the API's
