@@ -134,11 +134,11 @@ func (u *Upload) hold(ctx context.Context) error {
 	return u.lost(ctx, u.s.Store.HoldPendingBlobs(ctx, u.res.ID, now, now.Add(landingHold)))
 }
 
-// endHolds tells the store, in the background, that every write of the
-// upload has returned, for an upload that ends without knowing whether it
-// committed: if the sweep releases its reservation later, its blobs need
-// not wait out landingHold. (A commit ends the holds itself, and Abort
-// deletes the blobs.) If the store does not answer, the holds run out.
+// endHolds tells the store that every write of the upload has returned,
+// for an upload that ends without a dataset and whose blobs stay in the
+// ledger (its outcome unknown, or their deletion failed): once garbage,
+// they need not wait out landingHold. (A commit ends the holds itself.)
+// If the store does not answer, the holds run out by themselves.
 func (u *Upload) endHolds() {
 	ctx, cancel := bounded(context.Background())
 	defer cancel()

@@ -340,7 +340,7 @@ func (u *Upload) settle(ctx context.Context, d *Dataset) (bool, error) {
 		if err == nil && dropped {
 			u.done = true
 			u.s.leases.dropReservation(u.res.ID)
-			u.s.deleteBlobs(ctx, u.blobs)
+			u.discard(ctx)
 			return false, nil
 		}
 		if err == nil {
@@ -385,5 +385,15 @@ func (u *Upload) Abort() {
 		u.s.log().Warn("releasing a reservation failed; its lease will lapse and the sweep release it", "reservation", u.res.ID, "err", err)
 		return
 	}
-	u.s.deleteBlobs(ctx, u.blobs)
+	u.discard(ctx)
+}
+
+// discard deletes the blobs of an upload that ended without a dataset,
+// once they are garbage. What it cannot delete now (the blob store
+// failed, a backup pins it) the sweep deletes later, and need not wait out
+// a hold for it: every write of this upload has returned.
+func (u *Upload) discard(ctx context.Context) {
+	if u.s.deleteBlobs(ctx, u.blobs) {
+		u.endHolds()
+	}
 }
