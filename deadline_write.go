@@ -78,10 +78,22 @@ func (s *deadlineStore) ExpiredDatasets(ctx context.Context, now time.Time, limi
 	return s.Store.ExpiredDatasets(ctx, now, limit)
 }
 
-func (s *deadlineStore) GarbageBlobs(ctx context.Context, limit int) ([]string, error) {
+func (s *deadlineStore) HoldPendingBlobs(ctx context.Context, resID string, now, until time.Time) error {
 	ctx, cancel := s.ctx(ctx)
 	defer cancel()
-	return s.Store.GarbageBlobs(ctx, limit)
+	return s.Store.HoldPendingBlobs(ctx, resID, now, until)
+}
+
+func (s *deadlineStore) EndBlobHolds(ctx context.Context, keys []string) error {
+	ctx, cancel := s.ctx(ctx)
+	defer cancel()
+	return s.Store.EndBlobHolds(ctx, keys)
+}
+
+func (s *deadlineStore) GarbageBlobs(ctx context.Context, now time.Time, after string, limit int) ([]string, error) {
+	ctx, cancel := s.ctx(ctx)
+	defer cancel()
+	return s.Store.GarbageBlobs(ctx, now, after, limit)
 }
 
 func (s *deadlineStore) ForgetBlobs(ctx context.Context, keys []string) error {

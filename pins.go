@@ -59,12 +59,19 @@ func (p *Pins) Pinned(key string) bool {
 	return p.all > 0 || p.keys[key] > 0
 }
 
-// Active reports whether any backup holds pins: the sweep then deletes one
-// batch of garbage only, as pinned keys would come back in every next one.
+// Active reports whether any backup holds pins.
 func (p *Pins) Active() bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.all > 0 || len(p.keys) > 0
+}
+
+// PinnedAll reports whether a backup pins every blob (it is taking its
+// snapshot): the sweep then need not even list the garbage.
+func (p *Pins) PinnedAll() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.all > 0
 }
 
 // AuthorizeBackup checks that the caller may take a backup: it holds every

@@ -9,6 +9,7 @@ import (
 	"io"
 	"path"
 	"sync"
+	"time"
 )
 
 // Chunk is a run of an uploaded file's bytes in a buffer that its reader
@@ -89,6 +90,9 @@ func (u *Upload) addChunks(ctx context.Context, kind PartKind, filename string, 
 	p := u.s.startPipe(ctx, key)
 	rerr := u.feed(ctx, p, pending, src)
 	pending = nil
+	if rerr == nil {
+		rerr = u.hold(ctx) // before the blob store's last request
+	}
 	p.end(rerr)
 	n, err := p.wait()
 	switch {
@@ -109,6 +113,38 @@ func (u *Upload) addChunks(ctx context.Context, kind PartKind, filename string, 
 		SHA256:    hex.EncodeToString(p.h.Sum(nil)),
 	})
 	return nil
+}
+
+// landingHold is how long an upload's blobs stay held in the ledger once a
+// file's end has reached the blob store: its last request (the S3 PUT or
+// CompleteMultipartUpload that makes the object appear, each bounded by a
+// request timeout of minutes; a rename on disk) lands well within it.
+const landingHold = 10 * time.Minute
+
+// hold is asked when a file has ended, before the blob store may make its
+// bytes appear. A reservation that is still there keeps the upload's blobs
+// held: released from now on (an org purge, a lease that lapsed), they are
+// garbage that the sweep deletes only after landingHold, once whatever was
+// in flight has landed, never deleted and forgotten before it lands (an
+// object no ledger row names). A reservation that is gone already means the
+// blobs may be forgotten: the error stops the Put before that last request,
+// and the Put removes what it wrote.
+func (u *Upload) hold(ctx context.Context) error {
+	now := u.s.now()
+	return u.lost(ctx, u.s.Store.HoldPendingBlobs(ctx, u.res.ID, now, now.Add(landingHold)))
+}
+
+// endHolds tells the store that every write of the upload has returned,
+// for an upload that ends without a dataset and whose blobs stay in the
+// ledger (its outcome unknown, or their deletion failed): once garbage,
+// they need not wait out landingHold. (A commit ends the holds itself.)
+// If the store does not answer, the holds run out by themselves.
+func (u *Upload) endHolds() {
+	ctx, cancel := bounded(context.Background())
+	defer cancel()
+	if err := u.s.Store.EndBlobHolds(ctx, u.blobs); err != nil {
+		u.s.log().Warn("ending the holds of an upload's blobs failed; they run out by themselves", "reservation", u.res.ID, "err", err)
+	}
 }
 
 // headSize is how much of a file is looked at before it is stored: its

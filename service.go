@@ -337,19 +337,22 @@ func (s *Service) settleTimeout() time.Duration {
 }
 
 // deleteBlobs deletes garbage blobs and forgets them in the ledger. What it
-// cannot delete stays in the ledger as garbage for the sweep. Callers pass
-// only keys the store has said are garbage: a release that removed its
-// reservation, a finish or delete whose commit is known.
-func (s *Service) deleteBlobs(ctx context.Context, keys []string) {
+// cannot delete stays in the ledger as garbage for the sweep; it reports
+// whether that left any. Callers pass only keys the store has said are
+// garbage: a release that removed its reservation, a finish or delete
+// whose commit is known.
+func (s *Service) deleteBlobs(ctx context.Context, keys []string) (left bool) {
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
 	var gone []string
 	for _, k := range keys {
 		if s.Pins.Pinned(k) {
-			continue // a backup still reads it; stays garbage for a later sweep
+			left = true // a backup still reads it; stays garbage for a later sweep
+			continue
 		}
 		if err := s.Blobs.Delete(ctx, k); err != nil {
 			s.log().Warn("blob delete failed; the sweep will retry", "blob", k, "err", err)
+			left = true
 			continue
 		}
 		gone = append(gone, k)
@@ -357,8 +360,10 @@ func (s *Service) deleteBlobs(ctx context.Context, keys []string) {
 	if len(gone) > 0 {
 		if err := s.Store.ForgetBlobs(ctx, gone); err != nil {
 			s.log().Warn("forgetting deleted blobs failed; the sweep will retry", "err", err)
+			left = true
 		}
 	}
+	return left
 }
 
 // Admin API: operator keys only, across organisations.

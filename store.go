@@ -148,8 +148,22 @@ type JobStore interface {
 type BlobLedger interface {
 	// AddPendingBlob records key under the reservation before it is written.
 	AddPendingBlob(ctx context.Context, resID, orgID, key string) error
-	// GarbageBlobs lists up to limit blob keys that are to be deleted.
-	GarbageBlobs(ctx context.Context, limit int) ([]string, error)
+	// HoldPendingBlobs holds the reservation's pending blobs until until
+	// (see LeaseStore for whose clock): their files have ended and the
+	// writer's last request, which makes the bytes appear, may land until
+	// then. A release meanwhile still makes them garbage, but GarbageBlobs
+	// lists them only once the hold ran out, so that they are not deleted
+	// and forgotten before that request lands. ENOTFOUND if the
+	// reservation holds no pending blob (released, or committed).
+	HoldPendingBlobs(ctx context.Context, resID string, now, until time.Time) error
+	// EndBlobHolds ends the holds of the given blobs, whatever their state:
+	// their writer's requests have all returned.
+	EndBlobHolds(ctx context.Context, keys []string) error
+	// GarbageBlobs lists up to limit blob keys that are to be deleted, whose
+	// hold ran out by now, and that sort after after, in key order: a caller
+	// that must leave some keys (a backup pins them) pages past them
+	// instead of getting them back.
+	GarbageBlobs(ctx context.Context, now time.Time, after string, limit int) ([]string, error)
 	// ForgetBlobs removes the ledger rows of garbage blobs once deleted.
 	ForgetBlobs(ctx context.Context, keys []string) error
 	// Blobs calls fn with every key in the ledger and its state (fsck).

@@ -340,7 +340,7 @@ func (u *Upload) settle(ctx context.Context, d *Dataset) (bool, error) {
 		if err == nil && dropped {
 			u.done = true
 			u.s.leases.dropReservation(u.res.ID)
-			u.s.deleteBlobs(ctx, u.blobs)
+			u.discard(ctx)
 			return false, nil
 		}
 		if err == nil {
@@ -355,6 +355,7 @@ func (u *Upload) settle(ctx context.Context, d *Dataset) (bool, error) {
 		case <-ctx.Done():
 			u.done = true
 			u.s.leases.dropReservation(u.res.ID)
+			go u.endHolds()
 			u.s.log().Warn("a create's outcome is unknown; its reservation will lapse", "org", d.OrgID, "dataset", d.ID, "reservation", u.res.ID, "err", err)
 			return false, Errorf(ETIMEOUT, "The create's outcome is unknown: the metadata store did not answer whether the dataset %s was stored. It settles by itself; retrying with the same Idempotency-Key is safe (or look for the dataset before uploading again).", d.ID)
 		case <-time.After(wait):
@@ -363,10 +364,14 @@ func (u *Upload) settle(ctx context.Context, d *Dataset) (bool, error) {
 }
 
 // Abort releases the reservation and deletes what was written, once the
-// store has said the blobs are garbage (the release removed the
-// reservation; if it was gone already, a create or a sweep took it and
-// decided). It runs even when the request's context is gone (a client
-// that went away). If the release fails, nothing is deleted: the
+// store has said the blobs are garbage: the release removed the
+// reservation, or it was gone already and no create of this upload took
+// it (Commit marks the upload done when one did), so a purge or a sweep
+// released it and made them garbage. Then their ledger rows may be held
+// (see hold) while a write was in flight; every write of this upload has
+// returned by now, so it deletes them itself rather than leave them to a
+// sweep after the hold. It runs even when the request's context is gone (a
+// client that went away). If the release fails, nothing is deleted: the
 // reservation's lease lapses and the sweep releases it.
 func (u *Upload) Abort() {
 	if u.done {
@@ -376,12 +381,19 @@ func (u *Upload) Abort() {
 	defer u.s.leases.dropReservation(u.res.ID)
 	ctx, cancel := bounded(context.Background())
 	defer cancel()
-	dropped, err := u.s.Store.DropReservation(ctx, u.res.ID, time.Time{})
-	if err != nil {
+	if _, err := u.s.Store.DropReservation(ctx, u.res.ID, time.Time{}); err != nil {
 		u.s.log().Warn("releasing a reservation failed; its lease will lapse and the sweep release it", "reservation", u.res.ID, "err", err)
 		return
 	}
-	if dropped {
-		u.s.deleteBlobs(ctx, u.blobs)
+	u.discard(ctx)
+}
+
+// discard deletes the blobs of an upload that ended without a dataset,
+// once they are garbage. What it cannot delete now (the blob store
+// failed, a backup pins it) the sweep deletes later, and need not wait out
+// a hold for it: every write of this upload has returned.
+func (u *Upload) discard(ctx context.Context) {
+	if u.s.deleteBlobs(ctx, u.blobs) {
+		u.endHolds()
 	}
 }

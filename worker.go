@@ -134,15 +134,33 @@ func (s *Service) sweep(ctx context.Context, deadline time.Time) error {
 			s.log().Info("dataset expired", "org", gone.OrgID, "dataset", gone.ID, "bytes", gone.SizeBytes)
 		}
 	}
+	return s.collectGarbage(ctx, deadline)
+}
+
+// garbageBatch is how many garbage keys the sweep lists at a time.
+const garbageBatch = 500
+
+// collectGarbage deletes every garbage blob that no backup pins and whose
+// hold ran out by deadline (a write may still land under a held one; on a
+// restart that knows every writer dead, deadline is past every hold). It
+// pages through the garbage in key order, so that pinned keys (which stay
+// in the ledger) are passed over rather than listed again in every batch,
+// hiding the garbage behind them for as long as the backup runs.
+func (s *Service) collectGarbage(ctx context.Context, deadline time.Time) error {
+	if s.Pins.PinnedAll() {
+		return nil // a backup is taking its snapshot: nothing may go
+	}
+	after := ""
 	for {
-		keys, err := s.Store.GarbageBlobs(ctx, 500)
+		keys, err := s.Store.GarbageBlobs(ctx, deadline, after, garbageBatch)
 		if err != nil || len(keys) == 0 {
 			return err
 		}
 		s.deleteBlobs(ctx, keys)
-		if len(keys) < 500 || s.Pins.Active() {
+		if len(keys) < garbageBatch {
 			return nil
 		}
+		after = keys[len(keys)-1]
 	}
 }
 

@@ -121,7 +121,7 @@ func waitBlobsGone(t *testing.T, e *silotest.Env, keys []string) {
 				left++
 			}
 		}
-		garbage, err := e.Store.GarbageBlobs(ctx, 1)
+		garbage, err := e.Store.GarbageBlobs(ctx, time.Now(), "", 1)
 		mustOK(t, err)
 		if left == 0 && len(garbage) == 0 {
 			return

@@ -58,7 +58,7 @@ func (c *Checker) Repair(ctx context.Context, r *Report) error {
 			r.Repairs = append(r.Repairs, fmt.Sprintf("marked %d pending blobs of dead writers garbage", n))
 		}
 	}
-	if err := c.deleteGarbage(ctx, r); err != nil {
+	if err := c.deleteGarbage(ctx, r, deadline); err != nil {
 		return err
 	}
 	for k := range r.orphans {
@@ -70,11 +70,12 @@ func (c *Checker) Repair(ctx context.Context, r *Report) error {
 	return c.recount(ctx, r, rep, ok)
 }
 
-// deleteGarbage deletes every garbage blob, including those the releases
-// above just made, and forgets them.
-func (c *Checker) deleteGarbage(ctx context.Context, r *Report) error {
+// deleteGarbage deletes every garbage blob whose hold ran out by deadline
+// (a live writer's last request may still land under a held one),
+// including those the releases above just made, and forgets them.
+func (c *Checker) deleteGarbage(ctx context.Context, r *Report, deadline time.Time) error {
 	for {
-		keys, err := c.Store.GarbageBlobs(ctx, 500)
+		keys, err := c.Store.GarbageBlobs(ctx, deadline, "", 500)
 		if err != nil {
 			return fmt.Errorf("listing garbage blobs: %w", err)
 		}

@@ -89,7 +89,7 @@ func createDataset(ctx context.Context, tx pgx.Tx, d *silo.Dataset, resID string
 		d.ID, d.OrgID, micros(d.CreatedAt)); err != nil {
 		return err
 	}
-	if _, err := tx.Exec(ctx, `UPDATE blobs SET state = 'live', dataset_id = $1, reservation_id = NULL WHERE reservation_id = $2`,
+	if _, err := tx.Exec(ctx, `UPDATE blobs SET state = 'live', dataset_id = $1, reservation_id = NULL, hold_until = 0 WHERE reservation_id = $2`,
 		d.ID, resID); err != nil {
 		return err
 	}

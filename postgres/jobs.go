@@ -143,9 +143,42 @@ func (s *Store) AddPendingBlob(ctx context.Context, resID, orgID, key string) er
 	})
 }
 
-// GarbageBlobs lists blobs to delete.
-func (s *Store) GarbageBlobs(ctx context.Context, limit int) ([]string, error) {
-	rows, err := s.pool.Query(ctx, `SELECT key FROM blobs WHERE state = 'garbage' LIMIT $1`, limit)
+// HoldPendingBlobs holds the reservation's pending blobs until until, on
+// the database's clock (dbclock.go). The reservation is locked first, as a
+// release and DeleteOrg lock it before its blobs.
+func (s *Store) HoldPendingBlobs(ctx context.Context, resID string, now, until time.Time) error {
+	return s.tx(ctx, func(tx pgx.Tx) error {
+		var one int
+		if err := tx.QueryRow(ctx, `SELECT 1 FROM reservations WHERE id = $1 FOR SHARE`, resID).Scan(&one); err != nil {
+			return err // pgx.ErrNoRows: released or committed
+		}
+		tag, err := tx.Exec(ctx, `UPDATE blobs SET hold_until = `+dbNow+` + $1 WHERE reservation_id = $2 AND state = 'pending'`,
+			span(now, until), resID)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			return pgx.ErrNoRows
+		}
+		return nil
+	})
+}
+
+// EndBlobHolds ends the holds of the given blobs.
+func (s *Store) EndBlobHolds(ctx context.Context, keys []string) error {
+	if len(keys) == 0 {
+		return nil
+	}
+	return s.tx(ctx, func(tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, `UPDATE blobs SET hold_until = 0 WHERE key = ANY($1)`, keys)
+		return err
+	})
+}
+
+// GarbageBlobs lists blobs to delete whose hold ran out by the database's
+// clock, in key order from after.
+func (s *Store) GarbageBlobs(ctx context.Context, _ time.Time, after string, limit int) ([]string, error) {
+	rows, err := s.pool.Query(ctx, `SELECT key FROM blobs WHERE state = 'garbage' AND key > $1 AND hold_until <= `+dbNow+` ORDER BY key LIMIT $2`, after, limit)
 	if err != nil {
 		return nil, mapErr(err)
 	}

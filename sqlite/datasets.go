@@ -147,7 +147,7 @@ func createDataset(ctx context.Context, tx *sql.Tx, d *silo.Dataset, resID strin
 		d.ID, d.OrgID, micros(d.CreatedAt)); err != nil {
 		return err
 	}
-	if _, err := tx.ExecContext(ctx, `UPDATE blobs SET state = 'live', dataset_id = ?, reservation_id = NULL WHERE reservation_id = ?`,
+	if _, err := tx.ExecContext(ctx, `UPDATE blobs SET state = 'live', dataset_id = ?, reservation_id = NULL, hold_until = 0 WHERE reservation_id = ?`,
 		d.ID, resID); err != nil {
 		return err
 	}

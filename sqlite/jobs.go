@@ -119,9 +119,42 @@ func (s *Store) AddPendingBlob(ctx context.Context, resID, orgID, key string) er
 	})
 }
 
-// GarbageBlobs lists blobs to delete.
-func (s *Store) GarbageBlobs(ctx context.Context, limit int) ([]string, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT key FROM blobs WHERE state = 'garbage' LIMIT ?`, limit)
+// HoldPendingBlobs holds the reservation's pending blobs until until. The
+// store serves one process, whose clock until is on (silo.LeaseStore).
+func (s *Store) HoldPendingBlobs(ctx context.Context, resID string, _, until time.Time) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE blobs SET hold_until = ? WHERE reservation_id = ? AND state = 'pending'`,
+			micros(until), resID)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return sql.ErrNoRows // released or committed: no pending blob is its any more
+		}
+		return nil
+	})
+}
+
+// EndBlobHolds ends the holds of the given blobs.
+func (s *Store) EndBlobHolds(ctx context.Context, keys []string) error {
+	if len(keys) == 0 {
+		return nil
+	}
+	args := make([]any, len(keys))
+	for i, k := range keys {
+		args[i] = k
+	}
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `UPDATE blobs SET hold_until = 0 WHERE key IN (`+placeholders(len(keys))+`)`, args...)
+		return err
+	})
+}
+
+// GarbageBlobs lists blobs to delete whose hold ran out, in key order from
+// after.
+func (s *Store) GarbageBlobs(ctx context.Context, now time.Time, after string, limit int) ([]string, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT key FROM blobs WHERE state = 'garbage' AND key > ? AND hold_until <= ? ORDER BY key LIMIT ?`,
+		after, micros(now), limit)
 	if err != nil {
 		return nil, err
 	}

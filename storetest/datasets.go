@@ -80,7 +80,7 @@ func testDatasetLifecycle(t *testing.T, s silo.Store) {
 	wantCode(t, err, silo.ENOTFOUND)
 	_, err = s.DeleteDataset(ctx(t), o.ID, d.ID)
 	wantCode(t, err, silo.ENOTFOUND)
-	garbage, err := s.GarbageBlobs(ctx(t), 10)
+	garbage, err := s.GarbageBlobs(ctx(t), t0, "", 10)
 	must(t, err)
 	if len(garbage) != 1 || garbage[0] != d.Parts[0].BlobKey {
 		t.Fatalf("garbage after delete: %v", garbage)

@@ -53,6 +53,8 @@ func TestStore(t *testing.T, open OpenStore) {
 		{"UploadExpiry", testUploadExpiry},
 		{"UploadConcatAndDataset", testUploadConcatAndDataset},
 		{"UploadsRace", testUploadsRace},
+		{"GarbagePaging", testGarbagePaging},
+		{"BlobHold", testBlobHold},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := open(t)

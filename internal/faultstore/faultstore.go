@@ -203,8 +203,19 @@ func (s *Store) RenewJobs(ctx context.Context, jobs []*silo.Job, now, until time
 	return s.F.do(ctx, "RenewJobs", func(ctx context.Context) error { return s.Store.RenewJobs(ctx, jobs, now, until) })
 }
 
-func (s *Store) GarbageBlobs(ctx context.Context, limit int) (keys []string, err error) {
-	err = s.F.do(ctx, "GarbageBlobs", func(ctx context.Context) (err error) { keys, err = s.Store.GarbageBlobs(ctx, limit); return err })
+func (s *Store) HoldPendingBlobs(ctx context.Context, resID string, now, until time.Time) error {
+	return s.F.do(ctx, "HoldPendingBlobs", func(ctx context.Context) error { return s.Store.HoldPendingBlobs(ctx, resID, now, until) })
+}
+
+func (s *Store) EndBlobHolds(ctx context.Context, keys []string) error {
+	return s.F.do(ctx, "EndBlobHolds", func(ctx context.Context) error { return s.Store.EndBlobHolds(ctx, keys) })
+}
+
+func (s *Store) GarbageBlobs(ctx context.Context, now time.Time, after string, limit int) (keys []string, err error) {
+	err = s.F.do(ctx, "GarbageBlobs", func(ctx context.Context) (err error) {
+		keys, err = s.Store.GarbageBlobs(ctx, now, after, limit)
+		return err
+	})
 	return keys, err
 }
 
