@@ -191,7 +191,11 @@ func (s *Service) AppendResumable(ctx context.Context, c *Caller, p Patch) (*Res
 	if p.Checksum != nil {
 		check = p.Checksum.New()
 	}
-	actx, stop := context.WithCancelCause(ctx)
+	// Not cancelled when the client goes away (its body's read fails then
+	// anyway): every chunk that was hashed must reach the blob store, or
+	// the SHA-256 recorded with the offset would cover bytes not stored.
+	// Only a lost lock stops the write, and then nothing is recorded.
+	actx, stop := context.WithCancelCause(context.WithoutCancel(ctx))
 	defer stop(nil)
 	go s.holdUploadLock(actx, stop, u, owner)
 	// Three stages, as a create's (pipeline.go): this goroutine reads the
@@ -325,7 +329,10 @@ func (s *Service) TerminateResumable(ctx context.Context, c *Caller, id string) 
 	if err := require(c, RoleWriter); err != nil {
 		return err
 	}
-	u, err := s.Store.Upload(ctx, c.OrgID(), id)
+	// Taken like a PATCH takes it: a PATCH still writing would otherwise
+	// go on writing bytes whose ledger row the delete removes.
+	now := s.now()
+	u, err := s.Store.LockUpload(ctx, c.OrgID(), id, s.Node+"/terminate", now, now.Add(s.leaseTTL()))
 	if err != nil {
 		return err
 	}
@@ -553,6 +560,14 @@ func (s *Service) sweepUploads(ctx context.Context) error {
 		return err
 	}
 	for _, u := range expired {
+		// A PATCH still running (it began before the expiry) finishes
+		// first: the lock says so.
+		now := s.now()
+		if _, err := s.Store.LockUpload(ctx, u.OrgID, u.ID, s.Node+"/sweep", now, now.Add(s.leaseTTL())); ErrorCode(err) == ELOCKED || ErrorCode(err) == ENOTFOUND {
+			continue
+		} else if err != nil {
+			return err
+		}
 		err := s.Store.DeleteUpload(ctx, u.OrgID, u.ID)
 		if ErrorCode(err) == ENOTFOUND {
 			continue

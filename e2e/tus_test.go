@@ -6,7 +6,9 @@ import (
 	"encoding/base64"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	neturl "net/url"
 	"os"
 	"os/exec"
 	"sort"
@@ -335,6 +337,28 @@ func TestTusProtocol(t *testing.T) {
 			if st1 != 200 || st2 != 200 || d1["id"] != d2["id"] {
 				t.Fatalf("create from an upload: %d %v, again %d %v", st1, d1, st2, d2)
 			}
+			// A PATCH whose client goes away mid-body keeps what arrived, and
+			// the SHA-256 recorded with it covers exactly those bytes (fsck
+			// below reads every file back against its recorded checksum).
+			cutData := jsonlFile(3 << 20)
+			cut := tusCreate(t, base, key, int64(len(cutData)), map[string]string{"Upload-Metadata": tusMeta("name", "cut", "type", "embed-input")})
+			cutPatch(t, cut, key, cutData, 2<<20)
+			off := headOffset(t, cut, key)
+			for deadline := time.Now().Add(10 * time.Second); off == 0 && time.Now().Before(deadline); off = headOffset(t, cut, key) {
+				time.Sleep(50 * time.Millisecond) // the server notices the cut when its read fails
+			}
+			if off == 0 || off > 2<<20 {
+				t.Fatalf("after a PATCH cut at 2 MiB the offset is %d", off)
+			}
+			st, h, _ = tusPatch(t, cut, key, off, cutData[off:], "")
+			if st != 204 || h.Get("Silo-Dataset-Id") == "" {
+				t.Fatalf("resuming the cut upload at %d: %d %v", off, st, h)
+			}
+			waitValidated(t, base, key, h.Get("Silo-Dataset-Id"))
+			if got := downloadOriginal(t, base, key, h.Get("Silo-Dataset-Id")); !bytes.Equal(got, cutData) {
+				t.Fatal("the resumed cut upload differs from the file")
+			}
+
 			// eval_for: the data upload names its eval file's upload.
 			ev := tusCreate(t, base, key, 20, map[string]string{"Upload-Metadata": tusMeta("filename", "eval.jsonl")})
 			if st, _, _ := tusPatch(t, ev, key, 0, []byte("{\"text\":\"evaluate\"}\n"), ""); st != 204 {
@@ -350,7 +374,7 @@ func TestTusProtocol(t *testing.T) {
 			if parts := dsEval["dataset"].(map[string]any)["dataset_parts"].([]any); len(parts) != 2 {
 				t.Fatalf("a dataset with eval_for has %d parts, want 2", len(parts))
 			}
-			want := n + int64(len(small)) + half + 20 + half
+			want := n + int64(len(small)) + half + 20 + half + int64(len(cutData))
 			if got := usage(t, base, key); got != want {
 				t.Fatalf("usage %d, want %d (the three datasets' files)", got, want)
 			}
@@ -567,5 +591,25 @@ func TestCLIResumes(t *testing.T) {
 	}
 	if got := usage(t, p.URL, key); got != int64(len(data)) {
 		t.Fatalf("usage %d, want %d", got, len(data))
+	}
+}
+
+// cutPatch sends a PATCH announcing all of data but only its first n bytes,
+// then closes the connection, as a network that drops does.
+func cutPatch(t *testing.T, url, key string, data []byte, n int) {
+	t.Helper()
+	u, err := neturl.Parse(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := net.Dial("tcp", u.Host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	fmt.Fprintf(c, "PATCH %s HTTP/1.1\r\nHost: %s\r\nAuthorization: Bearer %s\r\nTus-Resumable: 1.0.0\r\n"+
+		"Content-Type: application/offset+octet-stream\r\nUpload-Offset: 0\r\nContent-Length: %d\r\n\r\n", u.Path, u.Host, key, len(data))
+	if _, err := c.Write(data[:n]); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -179,10 +179,17 @@ export class Upload {
   }
 }
 
-// terminate deletes an upload and releases the quota it holds (at once,
-// even while a PATCH of it is still being wound up: that PATCH then fails).
+// terminate deletes an upload and releases the quota it holds. A PATCH of
+// it that is still being wound up on the server (just aborted here) holds
+// its lock for a moment: the server answers 423 until it has, so that is
+// retried.
 export async function terminate(path, headers) {
-  const r = await fetch(path, { method: 'DELETE', headers: { ...headers, 'Tus-Resumable': '1.0.0' } });
+  let r;
+  for (let i = 0; i < 40; i++) {
+    r = await fetch(path, { method: 'DELETE', headers: { ...headers, 'Tus-Resumable': '1.0.0' } });
+    if (r.status !== 423) break;
+    await new Promise((ok) => setTimeout(ok, 250));
+  }
   if (r.status !== 204 && r.status !== 404) {
     const body = await r.json().catch(() => ({}));
     throw new TusError(r.status, body.message);
