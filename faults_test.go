@@ -70,7 +70,12 @@ func startFaulty(t *testing.T, wrapBlobs ...func(silo.BlobStore) silo.BlobStore)
 		t.Fatal(err)
 	}
 	f := &faultstore.Faults{}
-	var blobs silo.BlobStore = faultstore.WrapBlobs(bl, f)
+	fb := faultstore.WrapBlobs(bl, f)
+	// Writes "land late" by a lease: the create's hold of its blobs
+	// (HoldPendingBlobs) is part of what these faults hit, and a dead
+	// upload's holds run out within the settling time.
+	fb.Landing = faultLease()
+	var blobs silo.BlobStore = fb
 	for _, w := range wrapBlobs {
 		blobs = w(blobs)
 	}

@@ -115,11 +115,24 @@ func (u *Upload) addChunks(ctx context.Context, kind PartKind, filename string, 
 	return nil
 }
 
+// LateLander is a blob store whose writes can land after the writer has
+// given up on them: an S3 PUT or CompleteMultipartUpload that the server
+// still commits after the client's request timed out, or after the node
+// that sent it died. LandingDelay bounds how late. A store without it (the
+// disk: a rename, the last step of a Put, is the process's own and gone
+// with it) needs no hold.
+type LateLander interface {
+	LandingDelay() time.Duration
+}
+
 // landingHold is how long an upload's blobs stay held in the ledger once a
-// file's end has reached the blob store: its last request (the S3 PUT or
-// CompleteMultipartUpload that makes the object appear, each bounded by a
-// request timeout of minutes; a rename on disk) lands well within it.
-const landingHold = 10 * time.Minute
+// file's end has reached the blob store (0: no hold).
+func (s *Service) landingHold() time.Duration {
+	if l, ok := s.Blobs.(LateLander); ok {
+		return l.LandingDelay()
+	}
+	return 0
+}
 
 // hold is asked when a file has ended, before the blob store may make its
 // bytes appear. A reservation that is still there keeps the upload's blobs
@@ -130,14 +143,18 @@ const landingHold = 10 * time.Minute
 // blobs may be forgotten: the error stops the Put before that last request,
 // and the Put removes what it wrote.
 func (u *Upload) hold(ctx context.Context) error {
+	d := u.s.landingHold()
+	if d <= 0 {
+		return nil // nothing can land late: no store write per file
+	}
 	now := u.s.now()
-	return u.lost(ctx, u.s.Store.HoldPendingBlobs(ctx, u.res.ID, now, now.Add(landingHold)))
+	return u.lost(ctx, u.s.Store.HoldPendingBlobs(ctx, u.res.ID, now, now.Add(d)))
 }
 
 // endHolds tells the store that every write of the upload has returned,
 // for an upload that ends without a dataset and whose blobs stay in the
 // ledger (its outcome unknown, or their deletion failed): once garbage,
-// they need not wait out landingHold. (A commit ends the holds itself.)
+// they need not wait out the hold. (A commit ends the holds itself.)
 // If the store does not answer, the holds run out by themselves.
 func (u *Upload) endHolds() {
 	ctx, cancel := bounded(context.Background())

@@ -383,6 +383,9 @@ func (u *Upload) Abort() {
 	defer cancel()
 	if _, err := u.s.Store.DropReservation(ctx, u.res.ID, time.Time{}); err != nil {
 		u.s.log().Warn("releasing a reservation failed; its lease will lapse and the sweep release it", "reservation", u.res.ID, "err", err)
+		// Every write of this upload has returned: once the sweep has
+		// made its blobs garbage, they need not wait out a hold.
+		u.endHolds()
 		return
 	}
 	u.discard(ctx)

@@ -22,6 +22,10 @@ import (
 // on reached and stores only when release is closed, whatever its context
 // says meanwhile, as an object store commits a body it has whole. With
 // off, it is the store itself.
+// LandingDelay is the S3 store's: the wrapper holds its PUTs back, it does
+// not change how late they may land.
+func (h *heldPut) LandingDelay() time.Duration { return h.BlobStore.(silo.LateLander).LandingDelay() }
+
 type heldPut struct {
 	silo.BlobStore
 	off     bool

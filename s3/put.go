@@ -21,6 +21,13 @@ const cleanupTimeout = time.Minute
 // requestTimeout bounds one request of a Put (a part at most).
 const requestTimeout = 2 * time.Minute
 
+// LandingDelay: a request that the client gave up on (it timed out, or its
+// node died with the whole body sent) may still be committed by the server
+// for a while; an upload's blobs stay in the ledger that long after their
+// last request was sent (silo.LateLander). Its bound is the request's own
+// timeout, with a margin for the server's clock and queue.
+func (s *Store) LandingDelay() time.Duration { return 2 * requestTimeout }
+
 // detach returns the context for one request of a Put. A request is not
 // cut off when ctx ends, only bounded in time: a server that has received a
 // whole body goes on to commit it even if the client hangs up, and would

@@ -228,6 +228,18 @@ func (s *Store) ForgetBlobs(ctx context.Context, keys []string) error {
 type Blobs struct {
 	silo.BlobStore
 	F *Faults
+	// Landing, if not zero, makes the wrapper a silo.LateLander with that
+	// delay (the faults of an S3 store's late writes on a disk store: an
+	// upload's blobs are then held in the ledger after their file ends).
+	Landing time.Duration
+}
+
+// LandingDelay is Landing, or the wrapped store's own.
+func (b *Blobs) LandingDelay() time.Duration {
+	if l, ok := b.BlobStore.(silo.LateLander); ok && b.Landing == 0 {
+		return l.LandingDelay()
+	}
+	return b.Landing
 }
 
 // WrapBlobs returns b with the faults of f.
