@@ -27,24 +27,11 @@ import (
 // PostgreSQL against a bare SELECT 1 round trip.
 func (b *bench) scaleOut() error {
 	ctx := context.Background()
-	dbURL, err := testenv.StartPostgres(ctx)
+	nodes, dbURL, err := b.cluster("node", 2)
 	if err != nil {
-		return fmt.Errorf("PostgreSQL: %w", err)
+		return err
 	}
-	s3, err := testenv.StartS3(ctx)
-	if err != nil {
-		return fmt.Errorf("versitygw: %w", err)
-	}
-	var nodes []*proc
-	for i := range 2 {
-		p, err := b.siloServerEnv(fmt.Sprintf("silo-node%d", i+1), filepath.Join(b.tmp, fmt.Sprintf("node%d", i+1)),
-			[]string{"--db", dbURL, "--blobs", s3.URL}, s3.Env())
-		if err != nil {
-			return err
-		}
-		defer p.stop()
-		nodes = append(nodes, p)
-	}
+	defer stopAll(nodes)
 	file, err := b.dataFile("embed", b.sz.ScaleEach)
 	if err != nil {
 		return err
@@ -134,6 +121,38 @@ func (b *bench) scaleOut() error {
 type createRun struct {
 	rate     float64 // answers (200 or over-quota 400) per second
 	accepted int
+}
+
+// cluster starts n silo nodes (named prefix1, prefix2...) on a fresh
+// PostgreSQL database and S3 bucket of this process's servers; it returns
+// them and the database's URL.
+func (b *bench) cluster(prefix string, n int) ([]*proc, string, error) {
+	ctx := context.Background()
+	dbURL, err := testenv.StartPostgres(ctx)
+	if err != nil {
+		return nil, "", fmt.Errorf("PostgreSQL: %w", err)
+	}
+	s3, err := testenv.StartS3(ctx)
+	if err != nil {
+		return nil, "", fmt.Errorf("versitygw: %w", err)
+	}
+	var nodes []*proc
+	for i := range n {
+		p, err := b.siloServerEnv(fmt.Sprintf("silo-%s%d", prefix, i+1), filepath.Join(b.tmp, fmt.Sprintf("%s%d", prefix, i+1)),
+			[]string{"--db", dbURL, "--blobs", s3.URL}, s3.Env())
+		if err != nil {
+			stopAll(nodes)
+			return nil, "", err
+		}
+		nodes = append(nodes, p)
+	}
+	return nodes, dbURL, nil
+}
+
+func stopAll(ps []*proc) {
+	for _, p := range ps {
+		p.stop()
+	}
 }
 
 func medianRun(rs []createRun) createRun {

@@ -15,7 +15,6 @@ import (
 
 	"github.com/silo-datasets/silo"
 	siloclient "github.com/silo-datasets/silo/client"
-	"github.com/silo-datasets/silo/internal/testenv"
 )
 
 // tus is workload 9 (issue 24): the same file sent as a resumable upload
@@ -186,23 +185,13 @@ func parallelTus(c *client, file string, size, chunk int64, n int) (string, time
 // through two nodes on PostgreSQL + versitygw, its chunks alternating
 // between them, against one POST to one node. Reported, no target.
 func (b *bench) tusScaleOut(file string, chunk int64) error {
-	ctx := context.Background()
-	dbURL, err := testenv.StartPostgres(ctx)
+	procs, _, err := b.cluster("tus-node", 2)
 	if err != nil {
-		return fmt.Errorf("PostgreSQL: %w", err)
+		return err
 	}
-	s3, err := testenv.StartS3(ctx)
-	if err != nil {
-		return fmt.Errorf("versitygw: %w", err)
-	}
+	defer stopAll(procs)
 	var nodes []*client
-	for i := range 2 {
-		p, err := b.siloServerEnv(fmt.Sprintf("silo-tus-node%d", i+1), filepath.Join(b.tmp, fmt.Sprintf("tus-node%d", i+1)),
-			[]string{"--db", dbURL, "--blobs", s3.URL}, s3.Env())
-		if err != nil {
-			return err
-		}
-		defer p.stop()
+	for _, p := range procs {
 		nodes = append(nodes, newClient(p.url(), adminKey))
 	}
 	size := fileSize(file)

@@ -65,8 +65,13 @@ func (e *Error) Error() string {
 }
 
 // newRequest builds an authenticated API request.
+// path is under the server's URL, or (a resumable upload's Location) an
+// absolute URL.
 func (c *Client) newRequest(ctx context.Context, method, path string, body io.Reader) (*http.Request, error) {
-	req, err := http.NewRequestWithContext(ctx, method, c.URL+path, body)
+	if !strings.Contains(path, "://") {
+		path = c.URL + path
+	}
+	req, err := http.NewRequestWithContext(ctx, method, path, body)
 	if err != nil {
 		return nil, err
 	}

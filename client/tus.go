@@ -34,18 +34,9 @@ type Tus struct {
 }
 
 func (c *Client) tusRequest(ctx context.Context, method, url string, body io.Reader) (*http.Request, error) {
-	if !strings.Contains(url, "://") {
-		url = c.URL + url
-	}
-	req, err := http.NewRequestWithContext(ctx, method, url, body)
+	req, err := c.newRequest(ctx, method, url, body)
 	if err != nil {
 		return nil, err
-	}
-	if c.Key != "" {
-		req.Header.Set("Authorization", "Bearer "+c.Key)
-	}
-	if c.ClientName != "" {
-		req.Header.Set("X-Client-Name", c.ClientName)
 	}
 	req.Header.Set("Tus-Resumable", "1.0.0")
 	return req, nil

@@ -4,18 +4,15 @@ package sdktests
 
 import (
 	"context"
-	"io"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/silo-datasets/silo/api"
 	"github.com/silo-datasets/silo/internal/silotest"
+	"github.com/silo-datasets/silo/internal/testenv"
 )
 
 // TestTypeScriptSDK runs sdk-tests/ts (node --test: npm cohere-ai 8.1.0 and
@@ -37,70 +34,24 @@ func TestTypeScriptSDK(t *testing.T) {
 			missing(t, "sdk-tests/ts/node_modules is missing: run scripts/install-browser-deps.sh (or npm ci --prefix sdk-tests/ts)")
 		}
 	}
-	proxy := newCuttingProxy(t, 20_000_000)
-	e := silotest.Start(t, silotest.Options{Configure: func(s *api.Server) { s.PublicURL = proxy.url }})
-	proxy.target = e.URL[len("http://"):]
+	proxy := testenv.StartCutProxy(t, "", 20_000_000)
+	e := silotest.Start(t, silotest.Options{Configure: func(s *api.Server) { s.PublicURL = proxy.URL }})
+	proxy.Target = e.URL[len("http://"):] // before any connection: node starts below
+
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, node, "--test", "--test-reporter=spec")
 	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "SILO_URL="+e.URL, "SILO_TUS_URL="+proxy.url, "SILO_API_KEY="+e.AdminKey, "NO_COLOR=1")
+	cmd.Env = append(os.Environ(), "SILO_URL="+e.URL, "SILO_TUS_URL="+proxy.URL, "SILO_API_KEY="+e.AdminKey, "NO_COLOR=1")
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("node --test in sdk-tests/ts: %v\n%s", err, out)
 	}
 	t.Logf("node --test:\n%s", out)
-	conns, cuts := proxy.conns.Load(), proxy.cuts.Load()
+	conns, cuts := proxy.Conns.Load(), proxy.Cuts.Load()
 	t.Logf("the proxy carried %d connections and cut %d of them", conns, cuts)
 	if cuts < 3 {
 		t.Fatalf("the proxy cut %d connections; the tus test wants several cuts to resume from", cuts)
-	}
-}
-
-// cuttingProxy forwards loopback TCP connections to target and closes each
-// one once it has carried limit bytes from the client: a network that
-// drops connections mid-upload.
-type cuttingProxy struct {
-	url, target string
-	limit       int64
-	conns, cuts atomic.Int64
-}
-
-func newCuttingProxy(t *testing.T, limit int64) *cuttingProxy {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &cuttingProxy{url: "http://" + ln.Addr().String(), limit: limit}
-	var wg sync.WaitGroup
-	t.Cleanup(func() { ln.Close(); wg.Wait() })
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			wg.Add(1)
-			go func() { defer wg.Done(); p.serve(c) }()
-		}
-	}()
-	return p
-}
-
-func (p *cuttingProxy) serve(c net.Conn) {
-	p.conns.Add(1)
-	defer c.Close()
-	up, err := net.Dial("tcp", p.target)
-	if err != nil {
-		return
-	}
-	defer up.Close()
-	go func() { io.Copy(c, up); c.Close() }()
-	n, _ := io.Copy(up, io.LimitReader(c, p.limit))
-	if n == p.limit {
-		p.cuts.Add(1) // the client had more to send: cut it off
 	}
 }
 

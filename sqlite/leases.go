@@ -15,28 +15,13 @@ var _ silo.LeaseStore = (*Store)(nil)
 func (s *Store) DropReservation(ctx context.Context, resID string, expiredBefore time.Time) (bool, error) {
 	var dropped bool
 	err := s.tx(ctx, func(tx *sql.Tx) error {
-		dropped = false
-		var orgID string
-		var bytes int64
-		err := tx.QueryRowContext(ctx, `DELETE FROM reservations WHERE id = ?1 AND (?2 = 0 OR expires_at < ?2) RETURNING org_id, bytes`,
-			resID, leaseBound(expiredBefore)).Scan(&orgID, &bytes)
-		if err == sql.ErrNoRows {
-			return nil
-		} else if err != nil {
-			return err
-		}
-		if _, err := tx.ExecContext(ctx, `UPDATE orgs SET reserved_bytes = reserved_bytes - ? WHERE id = ?`, bytes, orgID); err != nil {
-			return err
-		}
-		if _, err := tx.ExecContext(ctx, `UPDATE blobs SET state = 'garbage', reservation_id = NULL WHERE reservation_id = ?`, resID); err != nil {
+		var err error
+		if dropped, err = releaseIn(ctx, tx, resID, leaseBound(expiredBefore)); err != nil || !dropped {
 			return err
 		}
 		// A resumable upload whose reservation lapsed (it expired) goes with it.
-		if _, err := tx.ExecContext(ctx, `DELETE FROM uploads WHERE reservation_id = ?`, resID); err != nil {
-			return err
-		}
-		dropped = true
-		return nil
+		_, err = tx.ExecContext(ctx, `DELETE FROM uploads WHERE reservation_id = ?`, resID)
+		return err
 	})
 	return dropped && err == nil, err
 }

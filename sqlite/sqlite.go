@@ -140,6 +140,11 @@ func (s *Store) Ping(ctx context.Context) error {
 // answer), before the caller can acknowledge anything.
 func (s *Store) tx(ctx context.Context, fn func(*sql.Tx) error) error {
 	tx, err := s.w.BeginTx(ctx, nil)
+	return s.run(tx, err, fn)
+}
+
+// run runs fn in tx (begun with err), committing if it returns nil.
+func (s *Store) run(tx *sql.Tx, err error, fn func(*sql.Tx) error) error {
 	if err != nil {
 		return mapErr(err)
 	}
@@ -176,16 +181,7 @@ func (s *Store) txNoSync(ctx context.Context, fn func(*sql.Tx) error) error {
 		}
 	}()
 	tx, err := conn.BeginTx(ctx, nil)
-	if err != nil {
-		return mapErr(err)
-	}
-	if err := fn(tx); err != nil {
-		tx.Rollback()
-		return mapErr(err)
-	}
-	err = tx.Commit()
-	s.keys.clear()
-	return mapErr(err)
+	return s.run(tx, err, fn)
 }
 
 // mapErr turns SQLite's errors into silo's codes: not found, conflicts,

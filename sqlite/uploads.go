@@ -147,27 +147,31 @@ func (s *Store) DeleteUpload(ctx context.Context, orgID, id string) error {
 			return err
 		}
 		if resID.Valid {
-			return releaseIn(ctx, tx, resID.String)
+			_, err := releaseIn(ctx, tx, resID.String, 0)
+			return err
 		}
 		return nil
 	})
 }
 
-// releaseIn gives a reservation's bytes back and makes its blobs garbage.
-func releaseIn(ctx context.Context, tx *sql.Tx, resID string) error {
+// releaseIn gives a reservation's bytes back and makes its blobs garbage,
+// if its lease ran out before bound (0: whatever its lease); it reports
+// whether there was one to release.
+func releaseIn(ctx context.Context, tx *sql.Tx, resID string, bound int64) (bool, error) {
 	var orgID string
 	var bytes int64
-	err := tx.QueryRowContext(ctx, `DELETE FROM reservations WHERE id = ? RETURNING org_id, bytes`, resID).Scan(&orgID, &bytes)
+	err := tx.QueryRowContext(ctx, `DELETE FROM reservations WHERE id = ?1 AND (?2 = 0 OR expires_at < ?2) RETURNING org_id, bytes`,
+		resID, bound).Scan(&orgID, &bytes)
 	if err == sql.ErrNoRows {
-		return nil
+		return false, nil
 	} else if err != nil {
-		return err
+		return false, err
 	}
 	if _, err := tx.ExecContext(ctx, `UPDATE orgs SET reserved_bytes = reserved_bytes - ? WHERE id = ?`, bytes, orgID); err != nil {
-		return err
+		return false, err
 	}
 	_, err = tx.ExecContext(ctx, `UPDATE blobs SET state = 'garbage', reservation_id = NULL WHERE reservation_id = ?`, resID)
-	return err
+	return err == nil, err
 }
 
 // ExpiredUploads lists uploads past their expiry.

@@ -8,7 +8,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -26,6 +25,7 @@ import (
 	"github.com/silo-datasets/silo/api"
 	"github.com/silo-datasets/silo/client"
 	"github.com/silo-datasets/silo/internal/silotest"
+	"github.com/silo-datasets/silo/internal/testenv"
 	"github.com/silo-datasets/silo/web"
 )
 
@@ -58,7 +58,7 @@ func TestDashboardResumableUpload(t *testing.T) {
 	}})
 	orgID, key := e.Org(t, "acme", 50_000_000, silo.RoleWriter)
 	const cutAfter = 2_000_000
-	proxy := startCutProxy(t, strings.TrimPrefix(e.URL, "http://"), cutAfter)
+	proxy := testenv.StartCutProxy(t, strings.TrimPrefix(e.URL, "http://"), cutAfter)
 
 	data := jsonlRows(100_000) // 6.3 MB
 	file := filepath.Join(t.TempDir(), "support.jsonl")
@@ -92,11 +92,11 @@ func TestDashboardResumableUpload(t *testing.T) {
 	must(t, err)
 	m := regexp.MustCompile(`^Created (\S+); validation is queued\. The connection dropped (\d+) times`).FindStringSubmatch(status)
 	if m == nil {
-		t.Fatalf("status %q: want a dataset made after several drops (proxy cuts %d, tus requests %+v)", status, proxy.cuts.Load(), tus.reqs)
+		t.Fatalf("status %q: want a dataset made after several drops (proxy cuts %d, tus requests %+v)", status, proxy.Cuts.Load(), tus.reqs)
 	}
 	id := m[1]
 	drops, _ := strconv.Atoi(m[2])
-	cuts := proxy.cuts.Load()
+	cuts := proxy.Cuts.Load()
 	// Every cut the page saw is one the proxy made (a cut can also land
 	// on an idle or an answered connection, which the page never notices).
 	if cuts < 3 || int64(drops) > cuts || drops < 2 {
@@ -552,70 +552,4 @@ func (l *tusLog) offsets() []int64 {
 		}
 	}
 	return out
-}
-
-// cutProxy forwards loopback TCP connections to a server and closes each
-// one (both ways) once the client has sent limit bytes on it: a network
-// that drops mid-request, as the browser sees one.
-type cutProxy struct {
-	URL  string
-	cuts atomic.Int64
-
-	mu    sync.Mutex
-	conns map[net.Conn]bool
-}
-
-func startCutProxy(t *testing.T, target string, limit int64) *cutProxy {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	must(t, err)
-	p := &cutProxy{URL: "http://" + ln.Addr().String(), conns: map[net.Conn]bool{}}
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			wg.Add(1)
-			go func() { defer wg.Done(); p.serve(c, target, limit) }()
-		}
-	}()
-	t.Cleanup(func() {
-		ln.Close()
-		p.mu.Lock()
-		for c := range p.conns {
-			c.Close()
-		}
-		p.mu.Unlock()
-		wg.Wait()
-	})
-	return p
-}
-
-func (p *cutProxy) serve(c net.Conn, target string, limit int64) {
-	s, err := net.Dial("tcp", target)
-	if err != nil {
-		c.Close()
-		return
-	}
-	p.mu.Lock()
-	p.conns[c], p.conns[s] = true, true
-	p.mu.Unlock()
-	defer func() {
-		c.Close()
-		s.Close()
-		p.mu.Lock()
-		delete(p.conns, c)
-		delete(p.conns, s)
-		p.mu.Unlock()
-	}()
-	done := make(chan struct{})
-	go func() { io.Copy(c, s); c.Close(); close(done) }()
-	if n, _ := io.CopyN(s, c, limit); n == limit {
-		p.cuts.Add(1)
-	}
-	s.Close()
-	<-done
 }
