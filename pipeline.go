@@ -154,14 +154,33 @@ func (u *Upload) hold(ctx context.Context) error {
 // endHolds tells the store that every write of the upload has returned,
 // for an upload that ends without a dataset and whose blobs stay in the
 // ledger (its outcome unknown, or their deletion failed): once garbage,
-// they need not wait out the hold. (A commit ends the holds itself.)
-// If the store does not answer, the holds run out by themselves.
+// they need not wait out the hold. (A commit ends the holds itself.) If
+// the store does not answer (a database failing over), it keeps asking in
+// the background until the holds would have run out by themselves: a live
+// node lets its garbage go as soon as the store is back.
 func (u *Upload) endHolds() {
+	if u.s.landingHold() <= 0 || len(u.blobs) == 0 {
+		return // nothing was held
+	}
+	if u.tryEndHolds() {
+		return
+	}
+	go func() {
+		deadline := time.Now().Add(u.s.landingHold())
+		for wait := 250 * time.Millisecond; time.Now().Add(wait).Before(deadline); wait = min(2*wait, 5*time.Second) {
+			time.Sleep(wait)
+			if u.tryEndHolds() {
+				return
+			}
+		}
+		u.s.log().Warn("ending the holds of an upload's blobs failed; they run out by themselves", "reservation", u.res.ID)
+	}()
+}
+
+func (u *Upload) tryEndHolds() bool {
 	ctx, cancel := bounded(context.Background())
 	defer cancel()
-	if err := u.s.Store.EndBlobHolds(ctx, u.blobs); err != nil {
-		u.s.log().Warn("ending the holds of an upload's blobs failed; they run out by themselves", "reservation", u.res.ID, "err", err)
-	}
+	return u.s.Store.EndBlobHolds(ctx, u.blobs) == nil
 }
 
 // headSize is how much of a file is looked at before it is stored: its

@@ -348,14 +348,17 @@ func (u *Upload) settle(ctx context.Context, d *Dataset) (bool, error) {
 			if err == nil {
 				return true, nil
 			} else if ErrorCode(err) == ENOTFOUND {
-				return false, nil // released by a sweep: its blobs are garbage
+				// Released by a sweep: its blobs are garbage, and every
+				// write has returned, so they need not be held.
+				u.endHolds()
+				return false, nil
 			}
 		}
 		select {
 		case <-ctx.Done():
 			u.done = true
 			u.s.leases.dropReservation(u.res.ID)
-			go u.endHolds()
+			go u.endHolds() // the store is not answering: not on the answer's time
 			u.s.log().Warn("a create's outcome is unknown; its reservation will lapse", "org", d.OrgID, "dataset", d.ID, "reservation", u.res.ID, "err", err)
 			return false, Errorf(ETIMEOUT, "The create's outcome is unknown: the metadata store did not answer whether the dataset %s was stored. It settles by itself; retrying with the same Idempotency-Key is safe (or look for the dataset before uploading again).", d.ID)
 		case <-time.After(wait):
