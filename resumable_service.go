@@ -8,6 +8,7 @@ import (
 	"encoding"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"hash"
 	"io"
 	"path"
@@ -102,11 +103,29 @@ func (s *Service) ResumableUpload(ctx context.Context, c *Caller, id string) (*R
 	if err := require(c, RoleReader); err != nil {
 		return nil, err
 	}
-	u, err := s.Store.Upload(ctx, c.OrgID(), id)
-	if ErrorCode(err) == ENOTFOUND || err == nil && !u.ExpiresAt.After(s.now()) {
+	return s.liveUpload(ctx, c.OrgID(), id)
+}
+
+// liveUpload reads an upload that has not expired: one past its expiry is
+// gone for every method, whether or not the sweep has removed it yet.
+func (s *Service) liveUpload(ctx context.Context, orgID, id string) (*ResumableUpload, error) {
+	u, err := s.Store.Upload(ctx, orgID, id)
+	if ErrorCode(err) == ENOTFOUND || err == nil && s.expired(u) {
 		return nil, Errorf(ENOTFOUND, "upload not found")
 	}
 	return u, err
+}
+
+func (s *Service) expired(u *ResumableUpload) bool { return !u.ExpiresAt.After(s.now()) }
+
+// resumeHash is the SHA-256 of an upload's first Offset bytes, ready for
+// the bytes after them.
+func resumeHash(u *ResumableUpload) (hash.Hash, error) {
+	h := sha256.New()
+	if err := h.(encoding.BinaryUnmarshaler).UnmarshalBinary(u.HashState); err != nil {
+		return nil, fmt.Errorf("upload %s: hash state: %w", u.ID, err)
+	}
+	return h, nil
 }
 
 // ResumableUploads lists the caller's org's uploads that are not datasets.
@@ -120,7 +139,7 @@ func (s *Service) ResumableUploads(ctx context.Context, c *Caller) ([]*Resumable
 	}
 	live := us[:0]
 	for _, u := range us {
-		if u.ExpiresAt.After(s.now()) {
+		if !s.expired(u) {
 			live = append(live, u)
 		}
 	}
@@ -171,7 +190,7 @@ func (s *Service) AppendResumable(ctx context.Context, c *Caller, p Patch) (*Res
 			s.log().Warn("unlocking an upload failed; its lock lapses", "upload", u.ID, "err", err)
 		}
 	}()
-	if !u.ExpiresAt.After(s.now()) {
+	if s.expired(u) {
 		return nil, Errorf(ENOTFOUND, "upload not found")
 	}
 	if p.Offset != u.Offset {
@@ -183,37 +202,17 @@ func (s *Service) AppendResumable(ctx context.Context, c *Caller, p Patch) (*Res
 	if p.Length > u.Length-u.Offset {
 		return nil, Errorf(ETOOLARGE, "The body (%d bytes) does not fit the upload: %d of its %d bytes are left.", p.Length, u.Length-u.Offset, u.Length)
 	}
-	h := sha256.New()
-	if err := h.(encoding.BinaryUnmarshaler).UnmarshalBinary(u.HashState); err != nil {
+	h, err := resumeHash(u)
+	if err != nil {
 		return nil, err
 	}
 	var check hash.Hash
 	if p.Checksum != nil {
 		check = p.Checksum.New()
 	}
-	// Not cancelled when the client goes away (its body's read fails then
-	// anyway): every chunk that was hashed must reach the blob store, or
-	// the SHA-256 recorded with the offset would cover bytes not stored.
-	// Only a lost lock stops the write, and then nothing is recorded.
-	actx, stop := context.WithCancelCause(context.WithoutCancel(ctx))
-	defer stop(nil)
-	go s.holdUploadLock(actx, stop, u, owner)
-	// Three stages, as a create's (pipeline.go): this goroutine reads the
-	// body, another hashes it (the file's SHA-256 and the checksum side by
-	// side), the blob store writes it.
-	var state []byte
-	pp := startPipeTo(actx, h, check, func(r io.Reader) (n int64, err error) {
-		state, n, err = app.Append(actx, u.BlobKey, u.BlobState, u.Offset, u.Length, r)
-		return n, err
-	})
 	body := &patchBody{r: p.Body}
-	rerr := feedPipe(pp, &readerChunks{r: io.LimitReader(body, u.Length-u.Offset)})
-	pp.end(rerr)
-	n, err := pp.wait()
+	state, n, err := s.writePiece(ctx, app, u, owner, body, h, check)
 	if body.err == nil && err != nil {
-		if cause := context.Cause(actx); cause != nil && errors.Is(err, context.Canceled) {
-			err = cause
-		}
 		return nil, err // the blob store failed: nothing of the body counts
 	}
 	if body.err == nil && u.Offset+n == u.Length && body.more() {
@@ -252,6 +251,33 @@ func (s *Service) AppendResumable(ctx context.Context, c *Caller, p Patch) (*Res
 		s.log().Info("resumable upload complete", "org", u.OrgID, "upload", u.ID, "bytes", u.Length)
 	}
 	return u, nil
+}
+
+// writePiece streams a PATCH's body into the upload's blob after its
+// offset, in three stages as a create does (pipeline.go): this goroutine
+// reads the body, another hashes it (the file's SHA-256 h and the checksum
+// side by side), the blob store writes it. It returns the blob store's new
+// state and the bytes stored; a failure of the body itself is body.err.
+func (s *Service) writePiece(ctx context.Context, app Appender, u *ResumableUpload, owner string, body *patchBody, h, check hash.Hash) ([]byte, int64, error) {
+	// Not cancelled when the client goes away (its body's read fails then
+	// anyway): every chunk that was hashed must reach the blob store, or
+	// the SHA-256 recorded with the offset would cover bytes not stored.
+	// Only a lost lock stops the write, and then nothing is recorded.
+	actx, stop := context.WithCancelCause(context.WithoutCancel(ctx))
+	defer stop(nil)
+	go s.holdUploadLock(actx, stop, u, owner)
+	var state []byte
+	pp := startPipeTo(actx, h, check, func(r io.Reader) (n int64, err error) {
+		state, n, err = app.Append(actx, u.BlobKey, u.BlobState, u.Offset, u.Length, r)
+		return n, err
+	})
+	rerr := feedPipe(pp, &readerChunks{r: io.LimitReader(body, u.Length-u.Offset)})
+	pp.end(rerr)
+	n, err := pp.wait()
+	if cause := context.Cause(actx); cause != nil && errors.Is(err, context.Canceled) {
+		err = cause
+	}
+	return state, n, err
 }
 
 // holdUploadLock renews a PATCH's lock while it runs; if the lock is lost
@@ -365,7 +391,7 @@ func (s *Service) ConcatResumable(ctx context.Context, c *Caller, req NewResumab
 	var parts []*ResumableUpload
 	var length int64
 	for _, id := range ids {
-		u, err := s.Store.Upload(ctx, c.OrgID(), id)
+		u, err := s.liveUpload(ctx, c.OrgID(), id)
 		if ErrorCode(err) == ENOTFOUND {
 			return nil, Errorf(EINVALID, "Upload-Concat names the upload %s, which does not exist.", id)
 		} else if err != nil {
@@ -457,8 +483,9 @@ func (r *concatReader) Read(p []byte) (int, error) {
 // parts are the uploads' blobs); the reservations become usage in the
 // transaction that records the dataset. Asked again for an upload that is
 // already a dataset, it answers with that dataset (a client whose answer
-// was lost learns the outcome).
-func (s *Service) DatasetFromUploads(ctx context.Context, c *Caller, req UploadRequest, filenames []string, ids []string) (*Dataset, error) {
+// was lost learns the outcome). filename tells an upload's file name (its
+// metadata's, which is the protocol's business), "" for none.
+func (s *Service) DatasetFromUploads(ctx context.Context, c *Caller, req UploadRequest, filename func(*ResumableUpload) string, ids []string) (*Dataset, error) {
 	if err := require(c, RoleWriter); err != nil {
 		return nil, err
 	}
@@ -472,7 +499,7 @@ func (s *Service) DatasetFromUploads(ctx context.Context, c *Caller, req UploadR
 	var parts []Part
 	var total int64
 	for i, id := range ids {
-		u, err := s.Store.Upload(ctx, c.OrgID(), id)
+		u, err := s.liveUpload(ctx, c.OrgID(), id)
 		if ErrorCode(err) == ENOTFOUND {
 			return nil, Errorf(EINVALID, "The upload %s does not exist (or expired).", id)
 		} else if err != nil {
@@ -488,7 +515,7 @@ func (s *Service) DatasetFromUploads(ctx context.Context, c *Caller, req UploadR
 			return nil, err
 		}
 		kind := []PartKind{PartTrain, PartEval}[i]
-		p, err := s.uploadPart(ctx, req.Type, kind, filenames[i], u)
+		p, err := s.uploadPart(ctx, req.Type, kind, filename(u), u)
 		if err != nil {
 			return nil, err
 		}
@@ -536,8 +563,8 @@ func (s *Service) uploadPart(ctx context.Context, t DatasetType, kind PartKind, 
 	if err := CheckFileHead(t, kind, filename, format, sniffed, head[:min(len(head), 16)]); err != nil {
 		return nil, err
 	}
-	h := sha256.New()
-	if err := h.(encoding.BinaryUnmarshaler).UnmarshalBinary(u.HashState); err != nil {
+	h, err := resumeHash(u)
+	if err != nil {
 		return nil, err
 	}
 	base, name := "", partNames[kind]

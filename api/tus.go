@@ -256,19 +256,11 @@ func (s *Server) maybeDataset(w http.ResponseWriter, r *http.Request, u *silo.Re
 	if err != nil {
 		return err
 	}
-	names, ids := []string{meta["filename"]}, []string{u.ID}
+	ids := []string{u.ID}
 	if e := meta["eval_for"]; e != "" {
-		// eval_for names the complete upload that is the dataset's eval file.
-		ev, err := s.Service.ResumableUpload(r.Context(), callerOf(r), e)
-		if silo.ErrorCode(err) == silo.ENOTFOUND {
-			return silo.Errorf(silo.EINVALID, "The upload's eval_for names the upload %s, which does not exist (or expired).", e)
-		} else if err != nil {
-			return err
-		}
-		evMeta, _ := parseTusMetadata(ev.Metadata)
-		names, ids = append(names, evMeta["filename"]), append(ids, e)
+		ids = append(ids, e) // the complete upload that is the dataset's eval file
 	}
-	d, err := s.Service.DatasetFromUploads(r.Context(), callerOf(r), req, names, ids)
+	d, err := s.Service.DatasetFromUploads(r.Context(), callerOf(r), req, uploadFilename, ids)
 	if err != nil {
 		return err
 	}
@@ -340,26 +332,18 @@ func (s *Server) createFromUploads(w http.ResponseWriter, r *http.Request, req s
 	if e := q.Get("eval_upload_id"); e != "" {
 		ids = append(ids, e)
 	}
-	c := callerOf(r)
-	names := make([]string, len(ids))
-	for i, id := range ids {
-		u, err := s.Service.ResumableUpload(r.Context(), c, id)
-		if silo.ErrorCode(err) == silo.ENOTFOUND {
-			err = silo.Errorf(silo.EINVALID, "The upload %s does not exist (or expired).", id)
-		}
-		if err != nil {
-			writeError(w, r, err)
-			return
-		}
-		meta, _ := parseTusMetadata(u.Metadata)
-		names[i] = meta["filename"]
-	}
-	d, err := s.Service.DatasetFromUploads(r.Context(), c, req, names, ids)
+	d, err := s.Service.DatasetFromUploads(r.Context(), callerOf(r), req, uploadFilename, ids)
 	if err != nil {
 		writeError(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"id": d.ID})
+}
+
+// uploadFilename is the file name an upload's metadata gives, if any.
+func uploadFilename(u *silo.ResumableUpload) string {
+	meta, _ := parseTusMetadata(u.Metadata) // stored only once parsed
+	return meta["filename"]
 }
 
 // parseTusMetadata reads Upload-Metadata: comma-separated pairs of a key

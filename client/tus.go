@@ -203,7 +203,7 @@ func (c *Client) UploadResumable(ctx context.Context, f ResumableFile) (*Tus, er
 		n := min(f.ChunkSize, size-t.Offset)
 		sum := ahead.take(t.Offset, n)
 		if sum == nil {
-			sum = hashChunk(fh, t.Offset, n)()
+			sum = (&chunkSum{off: t.Offset, n: n}).hash(fh)
 		}
 		if end := t.Offset + n; end < size {
 			ahead = startChunkSum(fh, end, min(f.ChunkSize, size-end))
@@ -309,25 +309,18 @@ type chunkSum struct {
 	done   chan struct{}
 }
 
-func hashChunk(fh *os.File, off, n int64) func() *chunkSum {
-	return func() *chunkSum {
-		cs := &chunkSum{off: off, n: n}
-		h := sha256.New()
-		if _, err := io.Copy(h, io.NewSectionReader(fh, off, n)); err != nil {
-			cs.err = err
-		}
-		cs.sum = h.Sum(nil)
-		return cs
-	}
+// hash fills in the sum of the chunk.
+func (cs *chunkSum) hash(fh *os.File) *chunkSum {
+	h := sha256.New()
+	_, cs.err = io.Copy(h, io.NewSectionReader(fh, cs.off, cs.n))
+	cs.sum = h.Sum(nil)
+	return cs
 }
 
+// startChunkSum hashes a chunk on its own goroutine; take waits for it.
 func startChunkSum(fh *os.File, off, n int64) *chunkSum {
 	cs := &chunkSum{off: off, n: n, done: make(chan struct{})}
-	go func() {
-		r := hashChunk(fh, off, n)()
-		cs.sum, cs.err = r.sum, r.err
-		close(cs.done)
-	}()
+	go func() { cs.hash(fh); close(cs.done) }()
 	return cs
 }
 

@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/silo-datasets/silo"
 )
@@ -104,7 +105,7 @@ func (s *Store) Seal(ctx context.Context, key string, state []byte, length int64
 		}
 		if length == 0 {
 			// An empty upload never received a PATCH: make its file now.
-			if _, _, err := s.Append(ctx, key, nil, 0, 0, eofReader{}); err != nil {
+			if _, _, err := s.Append(ctx, key, nil, 0, 0, strings.NewReader("")); err != nil {
 				return err
 			}
 			return s.Seal(ctx, key, state, length)
@@ -126,7 +127,3 @@ func (s *Store) Seal(ctx context.Context, key string, state []byte, length int64
 	}
 	return syncDir(filepath.Join(s.root, "blobs"))
 }
-
-type eofReader struct{}
-
-func (eofReader) Read([]byte) (int, error) { return 0, io.EOF }
