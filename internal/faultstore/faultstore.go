@@ -203,6 +203,24 @@ func (s *Store) RenewJobs(ctx context.Context, jobs []*silo.Job, now, until time
 	return s.F.do(ctx, "RenewJobs", func(ctx context.Context) error { return s.Store.RenewJobs(ctx, jobs, now, until) })
 }
 
+// The calls of a resumable upload's PATCH.
+
+func (s *Store) LockUpload(ctx context.Context, orgID, id, owner string, now, until time.Time) (u *silo.ResumableUpload, err error) {
+	err = s.F.do(ctx, "LockUpload", func(ctx context.Context) (err error) {
+		u, err = s.Store.LockUpload(ctx, orgID, id, owner, now, until)
+		return err
+	})
+	return u, err
+}
+
+func (s *Store) AdvanceUpload(ctx context.Context, u *silo.ResumableUpload, owner string, from int64, now time.Time) error {
+	return s.F.do(ctx, "AdvanceUpload", func(ctx context.Context) error { return s.Store.AdvanceUpload(ctx, u, owner, from, now) })
+}
+
+func (s *Store) UnlockUpload(ctx context.Context, id, owner string) error {
+	return s.F.do(ctx, "UnlockUpload", func(ctx context.Context) error { return s.Store.UnlockUpload(ctx, id, owner) })
+}
+
 func (s *Store) HoldPendingBlobs(ctx context.Context, resID string, now, until time.Time) error {
 	return s.F.do(ctx, "HoldPendingBlobs", func(ctx context.Context) error { return s.Store.HoldPendingBlobs(ctx, resID, now, until) })
 }
@@ -248,6 +266,28 @@ func WrapBlobs(b silo.BlobStore, f *Faults) *Blobs { return &Blobs{BlobStore: b,
 func (b *Blobs) Put(ctx context.Context, key string, r io.Reader) (n int64, err error) {
 	err = b.F.do(ctx, "Blobs.Put", func(ctx context.Context) (err error) { n, err = b.BlobStore.Put(ctx, key, r); return err })
 	return n, err
+}
+
+// Append and Seal pass a resumable upload's pieces to the wrapped store
+// (faults "Blobs.Append", "Blobs.Seal"), which must be a silo.Appender.
+func (b *Blobs) Append(ctx context.Context, key string, state []byte, offset, length int64, r io.Reader) (st []byte, n int64, err error) {
+	a, ok := b.BlobStore.(silo.Appender)
+	if !ok {
+		return nil, 0, silo.Errorf(silo.ENOTIMPLEMENTED, "faultstore: the wrapped blob store takes no resumable uploads")
+	}
+	err = b.F.do(ctx, "Blobs.Append", func(ctx context.Context) (err error) {
+		st, n, err = a.Append(ctx, key, state, offset, length, r)
+		return err
+	})
+	return st, n, err
+}
+
+func (b *Blobs) Seal(ctx context.Context, key string, state []byte, length int64) error {
+	a, ok := b.BlobStore.(silo.Appender)
+	if !ok {
+		return silo.Errorf(silo.ENOTIMPLEMENTED, "faultstore: the wrapped blob store takes no resumable uploads")
+	}
+	return b.F.do(ctx, "Blobs.Seal", func(ctx context.Context) error { return a.Seal(ctx, key, state, length) })
 }
 
 func (b *Blobs) Open(ctx context.Context, key string, offset, length int64) (rc io.ReadCloser, err error) {
