@@ -14,6 +14,7 @@ type UsageGroup struct {
 	ClientName string
 	KeyID      string
 	KeyName    string
+	ProjectID  string // "" outside projects
 	Datasets   int64
 	Bytes      int64
 }

@@ -99,18 +99,24 @@ func ErrorMessage(err error) string {
 	return "internal server error"
 }
 
-// QuotaError is an upload refused because it would take its organisation
-// over its quota. It names the numbers so that users can act on it.
+// QuotaError is an upload refused because it would take its organisation,
+// or its project, over its quota. It names the level that refused and its
+// numbers so that users can act on it.
 type QuotaError struct {
-	UsedBytes      int64 // stored
-	ReservedBytes  int64 // held by uploads in flight
-	LimitBytes     int64 // the quota
-	RequestedBytes int64 // what this upload needed (at least)
+	Project        string // the refusing project's name; "" if the organisation refused
+	UsedBytes      int64  // stored
+	ReservedBytes  int64  // held by uploads in flight
+	LimitBytes     int64  // the quota
+	RequestedBytes int64  // what this upload needed (at least)
 }
 
 func (e *QuotaError) Error() string {
-	msg := fmt.Sprintf("You have exceeded capacity: the organization uses %s of its %s limit; this upload needs at least %s",
-		bytesAndSize(e.UsedBytes, "bytes"), bytesAndSize(e.LimitBytes, "byte"), bytesAndSize(e.RequestedBytes, "bytes"))
+	who := "the organization"
+	if e.Project != "" {
+		who = fmt.Sprintf("the project %q", e.Project)
+	}
+	msg := fmt.Sprintf("You have exceeded capacity: %s uses %s of its %s limit; this upload needs at least %s",
+		who, bytesAndSize(e.UsedBytes, "bytes"), bytesAndSize(e.LimitBytes, "byte"), bytesAndSize(e.RequestedBytes, "bytes"))
 	if e.ReservedBytes > 0 {
 		msg += fmt.Sprintf(", and uploads in progress hold %s more", bytesAndSize(e.ReservedBytes, "bytes"))
 	}

@@ -14,9 +14,10 @@ import (
 
 // ResumableUpload is one upload as the metadata store keeps it.
 type ResumableUpload struct {
-	ID    string
-	OrgID string
-	KeyID string // the key that opened it
+	ID        string
+	OrgID     string
+	ProjectID string // the opening key's project; "" none
+	KeyID     string // the key that opened it
 	// ReservationID holds Length bytes against the quota until a dataset
 	// takes them; "" once one has.
 	ReservationID string

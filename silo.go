@@ -61,17 +61,43 @@ type Org struct {
 	CreatedAt     time.Time `json:"created_at"`
 }
 
+// Project is a part of an organisation with a quota of its own (CONTRACT
+// "Projects"). Its counters are kept like the org's, in its own row, and
+// change in the same transactions: UsedBytes is the exact sum of its
+// datasets' sizes, ReservedBytes what its uploads in flight hold. Every
+// byte a project counts, its organisation counts too, so the org's quota
+// caps the sum of its projects however their quotas add up.
+type Project struct {
+	ID    string `json:"id"`
+	OrgID string `json:"org_id"`
+	Name  string `json:"name"`
+	// QuotaBytes is the project's own limit; nil: none but the org's.
+	QuotaBytes    *int64    `json:"quota_bytes"`
+	UsedBytes     int64     `json:"usage_bytes"`
+	ReservedBytes int64     `json:"reserved_bytes"`
+	CreatedAt     time.Time `json:"created_at"`
+}
+
 // Key is an API key. Only the SHA-256 hash of the secret is stored; Secret is
 // set only on the value returned by the call that created the key.
+//
+// A key bound to a project (ProjectID) sees and changes its project's
+// datasets only, and its creates count against the project's quota as
+// well as the org's; a key of no project sees the whole organisation.
 type Key struct {
 	ID        string     `json:"id"`
 	OrgID     string     `json:"org_id"`
+	ProjectID string     `json:"project_id,omitempty"`
 	Role      Role       `json:"role"`
 	Name      string     `json:"name"`
 	Hash      []byte     `json:"-"`
 	CreatedAt time.Time  `json:"created_at"`
 	RevokedAt *time.Time `json:"revoked_at"`
 	Secret    string     `json:"key,omitempty"`
+	// Project is the key's project with its counters, read with the key
+	// in the same query by KeyWithOrg; nil for a key of no project, or
+	// when read otherwise.
+	Project *Project `json:"-"`
 }
 
 // Revoked reports whether the key has been deny-listed.
@@ -180,6 +206,7 @@ type CreateParams struct {
 type Dataset struct {
 	ID         string
 	OrgID      string
+	ProjectID  string // "" outside projects
 	Name       string
 	Type       DatasetType
 	Status     Status
@@ -236,6 +263,7 @@ type Report struct {
 type Reservation struct {
 	ID        string
 	OrgID     string
+	ProjectID string // counted against this project too; "" none
 	Node      string
 	Bytes     int64
 	CreatedAt time.Time
@@ -254,13 +282,14 @@ type Job struct {
 // DatasetFilter selects and pages datasets of one organisation. Results come
 // newest first (created_at, then id, descending).
 type DatasetFilter struct {
-	OrgID  string
-	Type   DatasetType // "" = any
-	Status Status      // "" = any
-	Before *time.Time  // created_at < Before
-	After  *time.Time  // created_at > After
-	Limit  int         // 0 = all
-	Offset int
+	OrgID     string
+	ProjectID string      // "" = the whole organisation
+	Type      DatasetType // "" = any
+	Status    Status      // "" = any
+	Before    *time.Time  // created_at < Before
+	After     *time.Time  // created_at > After
+	Limit     int         // 0 = all
+	Offset    int
 	// Cursor, if set, continues a list after the dataset it names: only
 	// datasets after it in the list's order, (created_at, id) below its
 	// (CreatedAt, ID). Lists are read page by page with it, so that no

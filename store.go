@@ -25,6 +25,7 @@ type Store interface {
 	QueueAger
 	KeyOrgReader
 	UploadStore
+	ProjectStore
 
 	// Setting returns the value stored under name, first storing def if there
 	// is none yet (so that concurrent nodes agree on one value).
@@ -49,6 +50,42 @@ type OrgStore interface {
 	// UsageBreakdown sums the org's live datasets by type and client name,
 	// largest first.
 	UsageBreakdown(ctx context.Context, orgID string) ([]UsageGroup, error)
+}
+
+// ProjectStore keeps the projects of organisations: quotas inside an
+// organisation's (CONTRACT "Projects"). A project's counters change in the
+// same transactions as its org's (Reserve, CreateDataset, DeleteDataset,
+// DropReservation and the upload calls do both), so usage per project is
+// exact and reading it is one row.
+//
+// Lock order (shared stores): the org's row, then the project's, then the
+// rows of either; every transaction that changes a project's counters
+// holds its org's row first.
+type ProjectStore interface {
+	// CreateProject stores p; ECONFLICT if its org has a project of that
+	// name; ENOTFOUND if the org is gone.
+	CreateProject(ctx context.Context, p *Project) error
+	// Project returns one project with its counters; ENOTFOUND if none.
+	Project(ctx context.Context, id string) (*Project, error)
+	// Projects lists the projects of one org, or of all if orgID is "",
+	// oldest first.
+	Projects(ctx context.Context, orgID string) ([]*Project, error)
+	// SetProjectQuota changes the project's quota (nil: no limit of its
+	// own); ENOTFOUND if there is none. Bytes already held stay held.
+	SetProjectQuota(ctx context.Context, id string, quota *int64) (*Project, error)
+	// DeleteProject removes the project in one transaction, and revokes
+	// its keys at at. Unless withDatasets it removes nothing and returns
+	// ECONFLICT while the project holds a dataset or an upload in flight;
+	// with it, its datasets go too (jobs deleted, blobs garbage, the org's
+	// counters lowered), and its uploads in flight are released. It
+	// returns the datasets it removed; ENOTFOUND if there is no such
+	// project.
+	DeleteProject(ctx context.Context, id string, withDatasets bool, at time.Time) ([]*Dataset, error)
+	// ProjectUsageHistory is UsageHistory for one project.
+	ProjectUsageHistory(ctx context.Context, projectID string, since time.Time, limit int) ([]UsageSample, error)
+	// ProjectUsageSums returns, per project, the sum of SizeBytes of its
+	// datasets, and per project the bytes its reservations hold (fsck).
+	ProjectUsageSums(ctx context.Context) (used, reserved map[string]int64, err error)
 }
 
 // KeyStore keeps API keys by the SHA-256 hash of their secret.

@@ -3,12 +3,13 @@ package silo
 import "time"
 
 // Record is one row of a store as TransferStore moves it: exactly one field
-// is set. Records come parents first (settings, orgs, keys, usage samples,
+// is set. Records come parents first (settings, orgs, projects, keys, usage samples,
 // datasets, jobs, idempotency answers), so that importing them in order
 // never refers to what is not there yet. The JSON form is what backups hold.
 type Record struct {
 	Setting     *SettingRecord     `json:"setting,omitempty"`
 	Org         *Org               `json:"org,omitempty"`
+	Project     *Project           `json:"project,omitempty"`
 	Key         *KeyRecord         `json:"key,omitempty"`
 	Usage       *UsageRecord       `json:"usage,omitempty"`
 	Dataset     *Dataset           `json:"dataset,omitempty"`
@@ -30,9 +31,11 @@ type KeyRecord struct {
 	Hash []byte `json:"hash"`
 }
 
-// UsageRecord is one usage sample of one organisation.
+// UsageRecord is one usage sample of one organisation, or of one of its
+// projects if ProjectID is set.
 type UsageRecord struct {
-	OrgID string `json:"org_id"`
+	OrgID     string `json:"org_id"`
+	ProjectID string `json:"project_id,omitempty"`
 	UsageSample
 }
 

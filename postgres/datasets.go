@@ -13,23 +13,21 @@ import (
 	"github.com/silo-datasets/silo/internal/sqlq"
 )
 
-const datasetCols = `id, org_id, name, type, status, created_at, updated_at, expires_at, client_name, size_bytes, params, parts, report, key_id`
+const datasetCols = sqlq.DatasetCols
 
 func scanDataset(row sqlq.Scanner) (*silo.Dataset, error) {
 	var d silo.Dataset
 	var created, updated int64
 	var expires *int64
 	var params, parts, report []byte
-	var keyID *string
+	var keyID, projectID *string
 	err := row.Scan(&d.ID, &d.OrgID, &d.Name, &d.Type, &d.Status, &created, &updated, &expires,
-		&d.ClientName, &d.SizeBytes, &params, &parts, &report, &keyID)
+		&d.ClientName, &d.SizeBytes, &params, &parts, &report, &keyID, &projectID)
 	if err != nil {
 		return nil, mapErr(err)
 	}
 	d.CreatedAt, d.UpdatedAt, d.ExpiresAt = fromMicros(created), fromMicros(updated), fromNullMicros(expires)
-	if keyID != nil {
-		d.KeyID = *keyID
-	}
+	d.KeyID, d.ProjectID = deref(keyID), deref(projectID)
 	for _, f := range []struct {
 		b []byte
 		v any
@@ -68,20 +66,21 @@ func (s *Store) CreateDataset(ctx context.Context, d *silo.Dataset, resID string
 // lock already (lockOrg: the one lock order).
 func createDataset(ctx context.Context, tx pgx.Tx, d *silo.Dataset, resID string) error {
 	var orgID string
+	var projectID *string
 	var held int64
-	err := tx.QueryRow(ctx, `DELETE FROM reservations WHERE id = $1 RETURNING org_id, bytes`, resID).Scan(&orgID, &held)
+	err := tx.QueryRow(ctx, `DELETE FROM reservations WHERE id = $1 RETURNING org_id, project_id, bytes`, resID).Scan(&orgID, &projectID, &held)
 	if err != nil {
 		return err
 	}
-	if orgID != d.OrgID {
-		return fmt.Errorf("postgres: reservation %s is of org %s, not %s", resID, orgID, d.OrgID)
+	if orgID != d.OrgID || deref(projectID) != d.ProjectID {
+		return fmt.Errorf("postgres: reservation %s is of org %s project %q, not %s project %q", resID, orgID, deref(projectID), d.OrgID, d.ProjectID)
 	}
 	if err := markIdempotencyDone(ctx, tx, d, resID); err != nil {
 		return err
 	}
-	_, err = tx.Exec(ctx, `INSERT INTO datasets (`+datasetCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
+	_, err = tx.Exec(ctx, `INSERT INTO datasets (`+datasetCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`,
 		d.ID, d.OrgID, d.Name, string(d.Type), string(d.Status), micros(d.CreatedAt), micros(d.UpdatedAt), nullMicros(d.ExpiresAt),
-		d.ClientName, d.SizeBytes, marshal(d.Params), marshal(d.Parts), marshal(d.Report), nullString(d.KeyID))
+		d.ClientName, d.SizeBytes, marshal(d.Params), marshal(d.Parts), marshal(d.Report), nullString(d.KeyID), nullString(d.ProjectID))
 	if err != nil {
 		return err
 	}
@@ -93,11 +92,10 @@ func createDataset(ctx context.Context, tx pgx.Tx, d *silo.Dataset, resID string
 		d.ID, resID); err != nil {
 		return err
 	}
-	if _, err := tx.Exec(ctx, `UPDATE orgs SET used_bytes = used_bytes + $1, reserved_bytes = reserved_bytes - $2 WHERE id = $3`,
-		d.SizeBytes, held, d.OrgID); err != nil {
+	if err := count(ctx, tx, d.OrgID, d.ProjectID, d.SizeBytes, -held); err != nil {
 		return err
 	}
-	return sampleUsage(ctx, tx, d.OrgID, d.CreatedAt)
+	return sampleUsage(ctx, tx, d.OrgID, d.ProjectID, d.CreatedAt)
 }
 
 // Dataset returns one dataset of one organisation.
@@ -147,10 +145,10 @@ func (s *Store) DeleteDataset(ctx context.Context, orgID, id string) (*silo.Data
 		if _, err := tx.Exec(ctx, `UPDATE blobs SET state = 'garbage' WHERE dataset_id = $1`, id); err != nil {
 			return err
 		}
-		if _, err := tx.Exec(ctx, `UPDATE orgs SET used_bytes = used_bytes - $1 WHERE id = $2`, d.SizeBytes, orgID); err != nil {
+		if err := count(ctx, tx, orgID, d.ProjectID, -d.SizeBytes, 0); err != nil {
 			return err
 		}
-		return sampleUsage(ctx, tx, orgID, time.Now())
+		return sampleUsage(ctx, tx, orgID, d.ProjectID, time.Now())
 	})
 	return d, err
 }
@@ -172,6 +170,14 @@ func (s *Store) UsageSums(ctx context.Context) (map[string]int64, error) {
 		return nil, mapErr(err)
 	}
 	return mapped(sqlq.SumsByOrg(rows))
+}
+
+// deref reads a nullable text column: NULL is "".
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
 }
 
 // nullString stores "" as NULL.

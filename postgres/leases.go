@@ -23,15 +23,16 @@ func (s *Store) DropReservation(ctx context.Context, resID string, expiredBefore
 		dropped = false
 		// The org's row first (locks.go). No reservation, or no org (a
 		// purge released it): nothing to release.
-		orgID, err := lockReservationOrg(ctx, tx, resID)
+		orgID, _, err := lockReservationOrg(ctx, tx, resID)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return nil
 		} else if err != nil {
 			return err
 		}
 		var bytes int64
-		err = tx.QueryRow(ctx, `DELETE FROM reservations WHERE id = $1 AND (NOT $2 OR expires_at < `+dbNow+`) RETURNING bytes`,
-			resID, onlyExpired).Scan(&bytes)
+		var projectID *string
+		err = tx.QueryRow(ctx, `DELETE FROM reservations WHERE id = $1 AND (NOT $2 OR expires_at < `+dbNow+`) RETURNING bytes, project_id`,
+			resID, onlyExpired).Scan(&bytes, &projectID)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return nil
 		} else if err != nil {
@@ -44,7 +45,7 @@ func (s *Store) DropReservation(ctx context.Context, resID string, expiredBefore
 		if _, err := tx.Exec(ctx, `DELETE FROM uploads WHERE reservation_id = $1`, resID); err != nil {
 			return err
 		}
-		if _, err = tx.Exec(ctx, `UPDATE orgs SET reserved_bytes = reserved_bytes - $1 WHERE id = $2`, bytes, orgID); err != nil {
+		if err := count(ctx, tx, orgID, deref(projectID), 0, -bytes); err != nil {
 			return err
 		}
 		dropped = true

@@ -69,6 +69,8 @@ func (s *Store) DeleteOrg(ctx context.Context, id string, withDatasets bool, at 
 			// alone: the sweep's ForgetBlobs may be deleting them.
 			`UPDATE blobs SET state = 'garbage', reservation_id = NULL WHERE org_id = $1 AND state <> 'garbage'`,
 			`DELETE FROM usage_samples WHERE org_id = $1`,
+			`DELETE FROM project_usage_samples WHERE project_id IN (SELECT id FROM projects WHERE org_id = $1)`,
+			`DELETE FROM projects WHERE org_id = $1`,
 			`DELETE FROM idempotency WHERE org_id = $1`,
 		} {
 			if _, err := tx.Exec(ctx, q, id); err != nil {

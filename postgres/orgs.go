@@ -73,22 +73,30 @@ func (s *Store) UsageHistory(ctx context.Context, orgID string, since time.Time,
 	return out, mapErr(err)
 }
 
-func sampleUsage(ctx context.Context, tx pgx.Tx, orgID string, at time.Time) error {
+// sampleUsage records the org's usage at at, and its project's if
+// projectID is set.
+func sampleUsage(ctx context.Context, tx pgx.Tx, orgID, projectID string, at time.Time) error {
 	_, err := tx.Exec(ctx, `INSERT INTO usage_samples (org_id, at, used_bytes) SELECT id, $1, used_bytes FROM orgs WHERE id = $2`,
 		micros(at), orgID)
+	if err != nil || projectID == "" {
+		return err
+	}
+	_, err = tx.Exec(ctx, `INSERT INTO project_usage_samples (project_id, at, used_bytes) SELECT id, $1, used_bytes FROM projects WHERE id = $2`,
+		micros(at), projectID)
 	return err
 }
 
-const keyCols = `id, org_id, hash, role, name, created_at, revoked_at`
+const keyCols = `id, org_id, hash, role, name, created_at, revoked_at, project_id`
 
 func scanKey(row sqlq.Scanner) (*silo.Key, error) {
 	var k silo.Key
 	var created int64
 	var revoked *int64
-	if err := row.Scan(&k.ID, &k.OrgID, &k.Hash, &k.Role, &k.Name, &created, &revoked); err != nil {
+	var project *string
+	if err := row.Scan(&k.ID, &k.OrgID, &k.Hash, &k.Role, &k.Name, &created, &revoked, &project); err != nil {
 		return nil, mapErr(err)
 	}
-	k.CreatedAt, k.RevokedAt = fromMicros(created), fromNullMicros(revoked)
+	k.CreatedAt, k.RevokedAt, k.ProjectID = fromMicros(created), fromNullMicros(revoked), deref(project)
 	return &k, nil
 }
 
@@ -97,17 +105,26 @@ func (s *Store) CreateKey(ctx context.Context, k *silo.Key) error {
 	return s.tx(ctx, func(tx pgx.Tx) error { return insertKey(ctx, tx, k) })
 }
 
-// insertKey stores a key of an existing org only: keys do not reference
-// orgs (a deleted org's keys stay, revoked), so the org's row is locked
-// (FOR SHARE) until the key is in, and a concurrent DeleteOrg either waits
-// for this key (and revokes it) or has removed the org first (ENOTFOUND).
+// insertKey stores a key of an existing org (and project) only: keys do
+// not reference orgs or projects (a deleted one's keys stay, revoked), so
+// the org's row, and the project's, are locked (FOR SHARE) until the key
+// is in, and a concurrent DeleteOrg or DeleteProject either waits for this
+// key (and revokes it) or has removed them first (ENOTFOUND).
 func insertKey(ctx context.Context, tx pgx.Tx, k *silo.Key) error {
 	var one int
 	if err := tx.QueryRow(ctx, `SELECT 1 FROM orgs WHERE id = $1 FOR SHARE`, k.OrgID).Scan(&one); err != nil {
 		return err
 	}
-	_, err := tx.Exec(ctx, `INSERT INTO keys (`+keyCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-		k.ID, k.OrgID, k.Hash, string(k.Role), k.Name, micros(k.CreatedAt), nullMicros(k.RevokedAt))
+	if k.ProjectID != "" {
+		err := tx.QueryRow(ctx, `SELECT 1 FROM projects WHERE id = $1 AND org_id = $2 FOR SHARE`, k.ProjectID, k.OrgID).Scan(&one)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return silo.Errorf(silo.ENOTFOUND, "project %s of organization %s not found", k.ProjectID, k.OrgID)
+		} else if err != nil {
+			return err
+		}
+	}
+	_, err := tx.Exec(ctx, `INSERT INTO keys (`+keyCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+		k.ID, k.OrgID, k.Hash, string(k.Role), k.Name, micros(k.CreatedAt), nullMicros(k.RevokedAt), nullString(k.ProjectID))
 	return err
 }
 

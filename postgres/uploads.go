@@ -21,22 +21,16 @@ var _ silo.UploadStore = (*Store)(nil)
 // (dbclock.go), counted from u.CreatedAt.
 func (s *Store) CreateUpload(ctx context.Context, u *silo.ResumableUpload) error {
 	return s.txKnown(ctx, func(tx pgx.Tx) error {
-		var granted int64
-		err := tx.QueryRow(ctx, reserveSQL, u.OrgID, u.Length, u.Length).Scan(&granted)
-		if errors.Is(err, pgx.ErrNoRows) {
-			if qe := quotaError(ctx, tx, u.OrgID, u.Length); qe != nil {
-				return qe
-			}
-			err = tx.QueryRow(ctx, reserveSQL, u.OrgID, u.Length, u.Length).Scan(&granted)
-		}
+		// The org's row first, then the project's (locks.go).
+		org, err := lockOrgNumbers(ctx, tx, u.OrgID)
 		if err != nil {
 			return err
 		}
-		if granted != u.Length {
-			return fmt.Errorf("postgres: reserved %d bytes of %d", granted, u.Length)
+		if _, err := grantIn(ctx, tx, org, u.OrgID, u.ProjectID, u.Length, u.Length); err != nil {
+			return err
 		}
-		_, err = tx.Exec(ctx, `INSERT INTO reservations (id, org_id, node, bytes, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, `+dbNow+` + $6)`,
-			u.ReservationID, u.OrgID, silo.ResumableNode, u.Length, micros(u.CreatedAt), span(u.CreatedAt, u.ExpiresAt))
+		_, err = tx.Exec(ctx, `INSERT INTO reservations (id, org_id, node, bytes, created_at, expires_at, project_id) VALUES ($1, $2, $3, $4, $5, `+dbNow+` + $6, $7)`,
+			u.ReservationID, u.OrgID, silo.ResumableNode, u.Length, micros(u.CreatedAt), span(u.CreatedAt, u.ExpiresAt), nullString(u.ProjectID))
 		if err != nil {
 			return err
 		}
@@ -52,9 +46,9 @@ func (s *Store) CreateUpload(ctx context.Context, u *silo.ResumableUpload) error
 // insertUpload stores u, its expiry counted from u.CreatedAt on the
 // database's clock.
 func insertUpload(ctx context.Context, tx pgx.Tx, u *silo.ResumableUpload) error {
-	_, err := tx.Exec(ctx, `INSERT INTO uploads (`+sqlq.UploadCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, `+dbNow+` + $14)`,
+	_, err := tx.Exec(ctx, `INSERT INTO uploads (`+sqlq.UploadCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, `+dbNow+` + $14, $15)`,
 		u.ID, u.OrgID, u.KeyID, nullString(u.ReservationID), u.Length, u.Offset, u.Metadata, u.Partial, u.BlobKey,
-		u.BlobState, u.HashState, nullString(u.DatasetID), micros(u.CreatedAt), span(u.CreatedAt, u.ExpiresAt))
+		u.BlobState, u.HashState, nullString(u.DatasetID), micros(u.CreatedAt), span(u.CreatedAt, u.ExpiresAt), nullString(u.ProjectID))
 	return err
 }
 
@@ -148,13 +142,14 @@ func (s *Store) DeleteUpload(ctx context.Context, orgID, id string) error {
 			return err
 		}
 		var bytes int64
-		err = tx.QueryRow(ctx, `DELETE FROM reservations WHERE id = $1 RETURNING bytes`, *resID).Scan(&bytes)
+		var projectID *string
+		err = tx.QueryRow(ctx, `DELETE FROM reservations WHERE id = $1 RETURNING bytes, project_id`, *resID).Scan(&bytes, &projectID)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return nil
 		} else if err != nil {
 			return err
 		}
-		if _, err := tx.Exec(ctx, `UPDATE orgs SET reserved_bytes = reserved_bytes - $1 WHERE id = $2`, bytes, orgID); err != nil {
+		if err := count(ctx, tx, orgID, deref(projectID), 0, -bytes); err != nil {
 			return err
 		}
 		_, err = tx.Exec(ctx, `UPDATE blobs SET state = 'garbage', reservation_id = NULL WHERE reservation_id = $1`, *resID)
@@ -228,6 +223,9 @@ func (s *Store) ConcatUploads(ctx context.Context, final *silo.ResumableUpload, 
 		if err != nil {
 			return err
 		}
+		if err := sqlq.CheckProject(final.ProjectID, us); err != nil {
+			return err
+		}
 		if err := sqlq.CheckConcat(final, us); err != nil {
 			return err
 		}
@@ -260,6 +258,9 @@ func (s *Store) CreateDatasetFromUploads(ctx context.Context, d *silo.Dataset, i
 		}
 		us, err := takeUploads(ctx, tx, d.OrgID, ids, false)
 		if err != nil {
+			return err
+		}
+		if err := sqlq.CheckProject(d.ProjectID, us); err != nil {
 			return err
 		}
 		if err := mergeInto(ctx, tx, us); err != nil {

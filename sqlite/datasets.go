@@ -14,40 +14,25 @@ import (
 // OpenReservation records an upload in flight holding no bytes yet.
 func (s *Store) OpenReservation(ctx context.Context, r *silo.Reservation) error {
 	return s.tx(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO reservations (id, org_id, node, bytes, created_at, expires_at) VALUES (?, ?, ?, 0, ?, ?)`,
-			r.ID, r.OrgID, r.Node, micros(r.CreatedAt), micros(r.ExpiresAt))
+		_, err := tx.ExecContext(ctx, `INSERT INTO reservations (id, org_id, node, bytes, created_at, expires_at, project_id) VALUES (?, ?, ?, 0, ?, ?, ?)`,
+			r.ID, r.OrgID, r.Node, micros(r.CreatedAt), micros(r.ExpiresAt), nullString(r.ProjectID))
 		return err
 	})
 }
 
-// Reserve grows a reservation by between need and want bytes. Inside the
-// immediate transaction nothing else writes, and the UPDATE is conditional
-// anyway: the quota holds whatever the isolation.
+// Reserve grows a reservation by between need and want bytes, within its
+// org's quota and its project's (grantIn).
 func (s *Store) Reserve(ctx context.Context, resID string, need, want int64) (int64, error) {
 	var granted int64
 	err := s.txNoSync(ctx, func(tx *sql.Tx) error {
 		var orgID string
-		if err := tx.QueryRowContext(ctx, `SELECT org_id FROM reservations WHERE id = ?`, resID).Scan(&orgID); err != nil {
+		var projectID sql.NullString
+		if err := tx.QueryRowContext(ctx, `SELECT org_id, project_id FROM reservations WHERE id = ?`, resID).Scan(&orgID, &projectID); err != nil {
 			return err
 		}
-		var quota, used, reserved int64
-		err := tx.QueryRowContext(ctx, `SELECT quota_bytes, used_bytes, reserved_bytes FROM orgs WHERE id = ?`, orgID).
-			Scan(&quota, &used, &reserved)
-		if err != nil {
+		var err error
+		if granted, err = grantIn(ctx, tx, orgID, projectID.String, need, want); err != nil {
 			return err
-		}
-		free := quota - used - reserved
-		if free < need {
-			return &silo.QuotaError{UsedBytes: used, ReservedBytes: reserved, LimitBytes: quota, RequestedBytes: need}
-		}
-		granted = min(want, free)
-		res, err := tx.ExecContext(ctx, `UPDATE orgs SET reserved_bytes = reserved_bytes + ?1
-			WHERE id = ?2 AND quota_bytes - used_bytes - reserved_bytes >= ?1`, granted, orgID)
-		if err != nil {
-			return err
-		}
-		if n, _ := res.RowsAffected(); n != 1 {
-			return fmt.Errorf("sqlite: reservation raced (impossible under BEGIN IMMEDIATE)")
 		}
 		_, err = tx.ExecContext(ctx, `UPDATE reservations SET bytes = bytes + ? WHERE id = ?`, granted, resID)
 		return err
@@ -81,20 +66,21 @@ func (s *Store) Reservations(ctx context.Context) ([]*silo.Reservation, error) {
 	return s.reservations(ctx, "")
 }
 
-const datasetCols = `id, org_id, name, type, status, created_at, updated_at, expires_at, client_name, size_bytes, params, parts, report, key_id`
+const datasetCols = sqlq.DatasetCols
 
 func scanDataset(row scanner) (*silo.Dataset, error) {
 	var d silo.Dataset
 	var created, updated int64
 	var expires sql.NullInt64
 	var params, parts, report string
-	var keyID sql.NullString
+	var keyID, projectID sql.NullString
 	err := row.Scan(&d.ID, &d.OrgID, &d.Name, &d.Type, &d.Status, &created, &updated, &expires,
-		&d.ClientName, &d.SizeBytes, &params, &parts, &report, &keyID)
+		&d.ClientName, &d.SizeBytes, &params, &parts, &report, &keyID, &projectID)
 	if err != nil {
 		return nil, mapErr(err)
 	}
-	d.CreatedAt, d.UpdatedAt, d.ExpiresAt, d.KeyID = fromMicros(created), fromMicros(updated), fromNullMicros(expires), keyID.String
+	d.CreatedAt, d.UpdatedAt, d.ExpiresAt = fromMicros(created), fromMicros(updated), fromNullMicros(expires)
+	d.KeyID, d.ProjectID = keyID.String, projectID.String
 	if err := unmarshalAll(params, &d.Params, parts, &d.Parts, report, &d.Report); err != nil {
 		return nil, fmt.Errorf("sqlite: dataset %s: %w", d.ID, err)
 	}
@@ -126,20 +112,21 @@ func (s *Store) CreateDataset(ctx context.Context, d *silo.Dataset, resID string
 // createDataset is CreateDataset inside tx.
 func createDataset(ctx context.Context, tx *sql.Tx, d *silo.Dataset, resID string) error {
 	var orgID string
+	var projectID sql.NullString
 	var held int64
-	err := tx.QueryRowContext(ctx, `DELETE FROM reservations WHERE id = ? RETURNING org_id, bytes`, resID).Scan(&orgID, &held)
+	err := tx.QueryRowContext(ctx, `DELETE FROM reservations WHERE id = ? RETURNING org_id, project_id, bytes`, resID).Scan(&orgID, &projectID, &held)
 	if err != nil {
 		return err
 	}
-	if orgID != d.OrgID {
-		return fmt.Errorf("sqlite: reservation %s is of org %s, not %s", resID, orgID, d.OrgID)
+	if orgID != d.OrgID || projectID.String != d.ProjectID {
+		return fmt.Errorf("sqlite: reservation %s is of org %s project %q, not %s project %q", resID, orgID, projectID.String, d.OrgID, d.ProjectID)
 	}
 	if err := markIdempotencyDone(ctx, tx, d, resID); err != nil {
 		return err
 	}
-	_, err = tx.ExecContext(ctx, `INSERT INTO datasets (`+datasetCols+`) VALUES (`+placeholders(14)+`)`,
+	_, err = tx.ExecContext(ctx, `INSERT INTO datasets (`+datasetCols+`) VALUES (`+placeholders(15)+`)`,
 		d.ID, d.OrgID, d.Name, d.Type, d.Status, micros(d.CreatedAt), micros(d.UpdatedAt), nullMicros(d.ExpiresAt),
-		d.ClientName, d.SizeBytes, marshal(d.Params), marshal(d.Parts), marshal(d.Report), nullString(d.KeyID))
+		d.ClientName, d.SizeBytes, marshal(d.Params), marshal(d.Parts), marshal(d.Report), nullString(d.KeyID), nullString(d.ProjectID))
 	if err != nil {
 		return err
 	}
@@ -151,11 +138,10 @@ func createDataset(ctx context.Context, tx *sql.Tx, d *silo.Dataset, resID strin
 		d.ID, resID); err != nil {
 		return err
 	}
-	if _, err := tx.ExecContext(ctx, `UPDATE orgs SET used_bytes = used_bytes + ?, reserved_bytes = reserved_bytes - ? WHERE id = ?`,
-		d.SizeBytes, held, d.OrgID); err != nil {
+	if err := count(ctx, tx, d.OrgID, d.ProjectID, d.SizeBytes, -held); err != nil {
 		return err
 	}
-	return sampleUsage(ctx, tx, d.OrgID, d.CreatedAt)
+	return sampleUsage(ctx, tx, d.OrgID, d.ProjectID, d.CreatedAt)
 }
 
 // Dataset returns one dataset of one organisation.
@@ -188,10 +174,10 @@ func (s *Store) DeleteDataset(ctx context.Context, orgID, id string) (*silo.Data
 		if _, err := tx.ExecContext(ctx, `UPDATE blobs SET state = 'garbage' WHERE dataset_id = ?`, id); err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE orgs SET used_bytes = used_bytes - ? WHERE id = ?`, d.SizeBytes, orgID); err != nil {
+		if err := count(ctx, tx, orgID, d.ProjectID, -d.SizeBytes, 0); err != nil {
 			return err
 		}
-		return sampleUsage(ctx, tx, orgID, time.Now())
+		return sampleUsage(ctx, tx, orgID, d.ProjectID, time.Now())
 	})
 	return d, err
 }

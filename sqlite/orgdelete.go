@@ -48,6 +48,8 @@ func (s *Store) DeleteOrg(ctx context.Context, id string, withDatasets bool, at 
 			// sweep deletes what the service's own delete after this misses.
 			`UPDATE blobs SET state = 'garbage', reservation_id = NULL WHERE org_id = ?`,
 			`DELETE FROM usage_samples WHERE org_id = ?`,
+			`DELETE FROM project_usage_samples WHERE project_id IN (SELECT id FROM projects WHERE org_id = ?)`,
+			`DELETE FROM projects WHERE org_id = ?`,
 			`DELETE FROM idempotency WHERE org_id = ?`,
 		} {
 			if _, err := tx.ExecContext(ctx, q, id); err != nil {

@@ -74,22 +74,30 @@ func (s *Store) UsageHistory(ctx context.Context, orgID string, since time.Time,
 	return out, err
 }
 
-func sampleUsage(ctx context.Context, tx *sql.Tx, orgID string, at time.Time) error {
+// sampleUsage records the org's usage at at, and its project's if
+// projectID is set.
+func sampleUsage(ctx context.Context, tx *sql.Tx, orgID, projectID string, at time.Time) error {
 	_, err := tx.ExecContext(ctx, `INSERT INTO usage_samples (org_id, at, used_bytes) SELECT id, ?, used_bytes FROM orgs WHERE id = ?`,
 		micros(at), orgID)
+	if err != nil || projectID == "" {
+		return err
+	}
+	_, err = tx.ExecContext(ctx, `INSERT INTO project_usage_samples (project_id, at, used_bytes) SELECT id, ?, used_bytes FROM projects WHERE id = ?`,
+		micros(at), projectID)
 	return err
 }
 
-const keyCols = `id, org_id, hash, role, name, created_at, revoked_at`
+const keyCols = `id, org_id, hash, role, name, created_at, revoked_at, project_id`
 
 func scanKey(row scanner) (*silo.Key, error) {
 	var k silo.Key
 	var created int64
 	var revoked sql.NullInt64
-	if err := row.Scan(&k.ID, &k.OrgID, &k.Hash, &k.Role, &k.Name, &created, &revoked); err != nil {
+	var project sql.NullString
+	if err := row.Scan(&k.ID, &k.OrgID, &k.Hash, &k.Role, &k.Name, &created, &revoked, &project); err != nil {
 		return nil, mapErr(err)
 	}
-	k.CreatedAt, k.RevokedAt = fromMicros(created), fromNullMicros(revoked)
+	k.CreatedAt, k.RevokedAt, k.ProjectID = fromMicros(created), fromNullMicros(revoked), project.String
 	return &k, nil
 }
 
@@ -98,17 +106,22 @@ func (s *Store) CreateKey(ctx context.Context, k *silo.Key) error {
 	return s.tx(ctx, func(tx *sql.Tx) error { return insertKey(ctx, tx, k) })
 }
 
-// insertKey stores a key of an existing org only: keys do not reference
-// orgs (a deleted org's keys stay, revoked), so the check is here, in the
-// write transaction that DeleteOrg's cannot interleave with.
+// insertKey stores a key of an existing org (and project) only: keys do
+// not reference orgs or projects (a deleted one's keys stay, revoked), so
+// the check is here, in the write transaction that DeleteOrg's and
+// DeleteProject's cannot interleave with.
 func insertKey(ctx context.Context, tx *sql.Tx, k *silo.Key) error {
-	res, err := tx.ExecContext(ctx, `INSERT INTO keys (`+keyCols+`) SELECT ?, ?, ?, ?, ?, ?, ?
-		WHERE EXISTS (SELECT 1 FROM orgs WHERE id = ?)`,
-		k.ID, k.OrgID, k.Hash, k.Role, k.Name, micros(k.CreatedAt), nullMicros(k.RevokedAt), k.OrgID)
+	res, err := tx.ExecContext(ctx, `INSERT INTO keys (`+keyCols+`) SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8
+		WHERE EXISTS (SELECT 1 FROM orgs WHERE id = ?2)
+		AND (?8 IS NULL OR EXISTS (SELECT 1 FROM projects WHERE id = ?8 AND org_id = ?2))`,
+		k.ID, k.OrgID, k.Hash, k.Role, k.Name, micros(k.CreatedAt), nullMicros(k.RevokedAt), nullString(k.ProjectID))
 	if err != nil {
 		return err
 	}
 	if n, err := res.RowsAffected(); err != nil || n == 0 {
+		if k.ProjectID != "" {
+			return errors.Join(err, silo.Errorf(silo.ENOTFOUND, "project %s of organization %s not found", k.ProjectID, k.OrgID))
+		}
 		return errors.Join(err, silo.Errorf(silo.ENOTFOUND, "organization %s not found", k.OrgID))
 	}
 	return nil

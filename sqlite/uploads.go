@@ -12,31 +12,15 @@ import (
 
 var _ silo.UploadStore = (*Store)(nil)
 
-// reserveIn grants n bytes of orgID's quota inside tx, or refuses with the
-// org's numbers. Inside the immediate transaction nothing else writes.
-func reserveIn(ctx context.Context, tx *sql.Tx, orgID string, n int64) error {
-	var qe silo.QuotaError
-	err := tx.QueryRowContext(ctx, `SELECT quota_bytes, used_bytes, reserved_bytes FROM orgs WHERE id = ?`, orgID).
-		Scan(&qe.LimitBytes, &qe.UsedBytes, &qe.ReservedBytes)
-	if err != nil {
-		return err
-	}
-	if qe.LimitBytes-qe.UsedBytes-qe.ReservedBytes < n {
-		qe.RequestedBytes = n
-		return &qe
-	}
-	_, err = tx.ExecContext(ctx, `UPDATE orgs SET reserved_bytes = reserved_bytes + ? WHERE id = ?`, n, orgID)
-	return err
-}
-
-// CreateUpload stores an upload with its reservation of its whole length.
+// CreateUpload stores an upload with its reservation of its whole length,
+// granted by the same two-level step as a create's (grantIn).
 func (s *Store) CreateUpload(ctx context.Context, u *silo.ResumableUpload) error {
 	return s.tx(ctx, func(tx *sql.Tx) error {
-		if err := reserveIn(ctx, tx, u.OrgID, u.Length); err != nil {
+		if _, err := grantIn(ctx, tx, u.OrgID, u.ProjectID, u.Length, u.Length); err != nil {
 			return err
 		}
-		_, err := tx.ExecContext(ctx, `INSERT INTO reservations (id, org_id, node, bytes, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)`,
-			u.ReservationID, u.OrgID, silo.ResumableNode, u.Length, micros(u.CreatedAt), micros(u.ExpiresAt))
+		_, err := tx.ExecContext(ctx, `INSERT INTO reservations (id, org_id, node, bytes, created_at, expires_at, project_id) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+			u.ReservationID, u.OrgID, silo.ResumableNode, u.Length, micros(u.CreatedAt), micros(u.ExpiresAt), nullString(u.ProjectID))
 		if err != nil {
 			return err
 		}
@@ -54,9 +38,9 @@ func addPending(ctx context.Context, tx *sql.Tx, resID, orgID, key string, at ti
 }
 
 func insertUpload(ctx context.Context, tx *sql.Tx, u *silo.ResumableUpload) error {
-	_, err := tx.ExecContext(ctx, `INSERT INTO uploads (`+sqlq.UploadCols+`) VALUES (`+placeholders(14)+`)`,
+	_, err := tx.ExecContext(ctx, `INSERT INTO uploads (`+sqlq.UploadCols+`) VALUES (`+placeholders(15)+`)`,
 		u.ID, u.OrgID, u.KeyID, nullString(u.ReservationID), u.Length, u.Offset, u.Metadata, u.Partial, u.BlobKey,
-		u.BlobState, u.HashState, nullString(u.DatasetID), micros(u.CreatedAt), micros(u.ExpiresAt))
+		u.BlobState, u.HashState, nullString(u.DatasetID), micros(u.CreatedAt), micros(u.ExpiresAt), nullString(u.ProjectID))
 	return err
 }
 
@@ -159,15 +143,16 @@ func (s *Store) DeleteUpload(ctx context.Context, orgID, id string) error {
 // whether there was one to release.
 func releaseIn(ctx context.Context, tx *sql.Tx, resID string, bound int64) (bool, error) {
 	var orgID string
+	var projectID sql.NullString
 	var bytes int64
-	err := tx.QueryRowContext(ctx, `DELETE FROM reservations WHERE id = ?1 AND (?2 = 0 OR expires_at < ?2) RETURNING org_id, bytes`,
-		resID, bound).Scan(&orgID, &bytes)
+	err := tx.QueryRowContext(ctx, `DELETE FROM reservations WHERE id = ?1 AND (?2 = 0 OR expires_at < ?2) RETURNING org_id, project_id, bytes`,
+		resID, bound).Scan(&orgID, &projectID, &bytes)
 	if err == sql.ErrNoRows {
 		return false, nil
 	} else if err != nil {
 		return false, err
 	}
-	if _, err := tx.ExecContext(ctx, `UPDATE orgs SET reserved_bytes = reserved_bytes - ? WHERE id = ?`, bytes, orgID); err != nil {
+	if err := count(ctx, tx, orgID, projectID.String, 0, -bytes); err != nil {
 		return false, err
 	}
 	_, err = tx.ExecContext(ctx, `UPDATE blobs SET state = 'garbage', reservation_id = NULL WHERE reservation_id = ?`, resID)
@@ -233,6 +218,9 @@ func (s *Store) ConcatUploads(ctx context.Context, final *silo.ResumableUpload, 
 		if err != nil {
 			return err
 		}
+		if err := sqlq.CheckProject(final.ProjectID, us); err != nil {
+			return err
+		}
 		if err := sqlq.CheckConcat(final, us); err != nil {
 			return err
 		}
@@ -260,6 +248,9 @@ func (s *Store) CreateDatasetFromUploads(ctx context.Context, d *silo.Dataset, i
 	return s.tx(ctx, func(tx *sql.Tx) error {
 		us, err := takeUploads(ctx, tx, d.OrgID, ids, false)
 		if err != nil {
+			return err
+		}
+		if err := sqlq.CheckProject(d.ProjectID, us); err != nil {
 			return err
 		}
 		if err := mergeInto(ctx, tx, us); err != nil {

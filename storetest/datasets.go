@@ -13,7 +13,14 @@ import (
 // reserve, create.
 func createDataset(t *testing.T, s silo.Store, orgID, id string, size int64, at time.Time) *silo.Dataset {
 	t.Helper()
-	r := openRes(t, s, orgID, "n1", at.Add(time.Hour))
+	return createIn(t, s, orgID, "", id, size, at)
+}
+
+// createIn is createDataset in a project ("" none).
+func createIn(t *testing.T, s silo.Store, orgID, projectID, id string, size int64, at time.Time) *silo.Dataset {
+	t.Helper()
+	r := &silo.Reservation{ID: silo.NewID("res_"), OrgID: orgID, ProjectID: projectID, Node: "n1", CreatedAt: at, ExpiresAt: at.Add(time.Hour)}
+	must(t, s.OpenReservation(ctx(t), r))
 	key := silo.NewBlobKey()
 	must(t, s.AddPendingBlob(ctx(t), r.ID, orgID, key))
 	if size > 0 {
@@ -21,7 +28,7 @@ func createDataset(t *testing.T, s silo.Store, orgID, id string, size int64, at 
 		must(t, err)
 	}
 	d := &silo.Dataset{
-		ID: id, OrgID: orgID, Name: "n " + id, Type: silo.TypeEmbedInput, Status: silo.StatusQueued,
+		ID: id, OrgID: orgID, ProjectID: projectID, Name: "n " + id, Type: silo.TypeEmbedInput, Status: silo.StatusQueued,
 		CreatedAt: at, UpdatedAt: at, ClientName: "tests", SizeBytes: size,
 		Params: silo.CreateParams{KeepOriginalFile: true, KeepFields: []string{"a"}},
 		Parts:  []silo.Part{{ID: "dp_1", Name: "data.jsonl", Kind: silo.PartTrain, Format: silo.FormatJSONL, BlobKey: key, SizeBytes: size, SHA256: "ab"}},

@@ -55,6 +55,11 @@ func TestStore(t *testing.T, open OpenStore) {
 		{"UploadsRace", testUploadsRace},
 		{"GarbagePaging", testGarbagePaging},
 		{"BlobHold", testBlobHold},
+		{"Projects", testProjects},
+		{"ProjectReserve", testProjectReserve},
+		{"ProjectReserveConcurrent", testProjectReserveConcurrent},
+		{"DeleteProject", testDeleteProject},
+		{"ProjectUploads", testProjectUploads},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := open(t)

@@ -67,6 +67,8 @@ type Populated struct {
 	revoked   string // secret of a revoked key
 	validated *silo.Dataset
 	queued    *silo.Dataset
+	project   *silo.Project
+	inProject *silo.Dataset // a dataset of project
 }
 
 // Populate fills s with every kind of row: orgs with usage, live and
@@ -117,6 +119,11 @@ func Populate(t *testing.T, s silo.Store) *Populated {
 	}
 	must(t, s.ForgetBlobs(ctx(t), []string{p.validated.Parts[0].BlobKey})) // the dropped original, deleted
 	p.queued = createByKey(t, s, other.ID, "d-queued", revokedKey.ID, 400, t0.Add(3*time.Second))
+	// A project with a quota, a key and a dataset: all carried over.
+	p.project = newProject(t, s, p.org.ID, quota(5000))
+	must(t, s.CreateKey(ctx(t), &silo.Key{ID: silo.NewID("key_"), OrgID: p.org.ID, ProjectID: p.project.ID, Role: silo.RoleReader,
+		Name: "team", Hash: silo.HashSecret(p.projectSecret()), CreatedAt: t0}))
+	p.inProject = createIn(t, s, p.org.ID, p.project.ID, "d-project", 70, t0.Add(5*time.Second))
 	gone := createDataset(t, s, p.org.ID, "d-deleted", 50, t0.Add(4*time.Second))
 	_, err = s.DeleteDataset(ctx(t), p.org.ID, gone.ID)
 	must(t, err)
@@ -133,8 +140,14 @@ func Populate(t *testing.T, s silo.Store) *Populated {
 	must(t, err)
 	p.org, err = s.Org(ctx(t), p.org.ID)
 	must(t, err)
+	p.project, err = s.Project(ctx(t), p.project.ID)
+	must(t, err)
 	return p
 }
+
+// projectSecret is the secret of the project's key: derived from the
+// writer's, so that Populated needs no more fields than it shows.
+func (p *Populated) projectSecret() string { return p.secret + "-team" }
 
 func copyStore(t *testing.T, from, to silo.Store) {
 	t.Helper()
@@ -186,9 +199,27 @@ func checkCopy(t *testing.T, s silo.Store, p *Populated) {
 	if !reflect.DeepEqual(q, p.queued) {
 		t.Errorf("copied dataset\n got %+v\nwant %+v", q, p.queued)
 	}
+	pr, err := s.Project(ctx(t), p.project.ID)
+	must(t, err)
+	if want := *p.project; pr.UsedBytes != want.UsedBytes || pr.ReservedBytes != 0 || *pr.QuotaBytes != *want.QuotaBytes || pr.Name != want.Name {
+		t.Errorf("copied project %+v, source %+v", pr, want)
+	}
+	pk, err := s.KeyByHash(ctx(t), silo.HashSecret(p.projectSecret()))
+	must(t, err)
+	if pk.ProjectID != p.project.ID {
+		t.Errorf("copied project key %+v", pk)
+	}
+	pd, err := s.Dataset(ctx(t), p.org.ID, p.inProject.ID)
+	must(t, err)
+	if !reflect.DeepEqual(pd, p.inProject) {
+		t.Errorf("copied dataset\n got %+v\nwant %+v", pd, p.inProject)
+	}
+	if ph, err := s.ProjectUsageHistory(ctx(t), p.project.ID, time.Time{}, 10); err != nil || len(ph) != 1 || ph[0].UsedBytes != 70 {
+		t.Errorf("copied project history %+v (%v)", ph, err)
+	}
 	hist, err := s.UsageHistory(ctx(t), p.org.ID, time.Time{}, 100)
 	must(t, err)
-	if len(hist) != 4 || hist[len(hist)-1].UsedBytes != p.org.UsedBytes {
+	if len(hist) != 5 || hist[len(hist)-1].UsedBytes != p.org.UsedBytes {
 		t.Errorf("copied usage history %+v", hist)
 	}
 	v, err := s.Setting(ctx(t), "url_signing_key", "other")
@@ -197,6 +228,7 @@ func checkCopy(t *testing.T, s silo.Store, p *Populated) {
 		t.Errorf("signing key %q", v)
 	}
 	want := map[string]silo.BlobState{p.validated.Parts[0].AvroKey: silo.BlobLive, p.queued.Parts[0].BlobKey: silo.BlobLive}
+	want[p.inProject.Parts[0].BlobKey] = silo.BlobLive
 	for _, d := range []string{"d-failed"} {
 		f, err := s.Dataset(ctx(t), p.org.ID, d)
 		must(t, err)

@@ -20,8 +20,14 @@ func Export(query func(q string) (Rows, error), scanDataset func(Scanner) (*silo
 	}{
 		{`SELECT name, value FROM settings ORDER BY name`, scanSetting},
 		{`SELECT id, name, quota_bytes, used_bytes, created_at FROM orgs ORDER BY created_at, id`, scanOrgRecord},
-		{`SELECT id, org_id, hash, role, name, created_at, revoked_at FROM keys ORDER BY created_at, id`, scanKeyRecord},
-		{`SELECT org_id, at, used_bytes FROM usage_samples ORDER BY org_id, at`, scanUsageRecord},
+		{`SELECT ` + ProjectCols + ` FROM projects ORDER BY created_at, id`, func(row Scanner) (*silo.Record, error) {
+			p, err := ScanProject(row)
+			return &silo.Record{Project: p}, err
+		}},
+		{`SELECT id, org_id, hash, role, name, created_at, revoked_at, project_id FROM keys ORDER BY created_at, id`, scanKeyRecord},
+		{`SELECT org_id, '', at, used_bytes FROM usage_samples ORDER BY org_id, at`, scanUsageRecord},
+		{`SELECT p.org_id, s.project_id, s.at, s.used_bytes FROM project_usage_samples s JOIN projects p ON p.id = s.project_id
+			ORDER BY s.project_id, s.at`, scanUsageRecord},
 		{`SELECT ` + DatasetCols + ` FROM datasets ORDER BY org_id, created_at, id`, func(row Scanner) (*silo.Record, error) {
 			d, err := scanDataset(row)
 			return &silo.Record{Dataset: d}, err
@@ -47,7 +53,7 @@ func Export(query func(q string) (Rows, error), scanDataset func(Scanner) (*silo
 }
 
 // DatasetCols are the dataset columns, in the order both stores scan them.
-const DatasetCols = `id, org_id, name, type, status, created_at, updated_at, expires_at, client_name, size_bytes, params, parts, report, key_id`
+const DatasetCols = `id, org_id, name, type, status, created_at, updated_at, expires_at, client_name, size_bytes, params, parts, report, key_id, project_id`
 
 func micros(us int64) time.Time { return time.UnixMicro(us).UTC() }
 
@@ -69,8 +75,9 @@ func scanKeyRecord(row Scanner) (*silo.Record, error) {
 	var k silo.KeyRecord
 	var created int64
 	var revoked *int64
-	err := row.Scan(&k.ID, &k.OrgID, &k.Hash, &k.Role, &k.Name, &created, &revoked)
-	k.CreatedAt = micros(created)
+	var project *string
+	err := row.Scan(&k.ID, &k.OrgID, &k.Hash, &k.Role, &k.Name, &created, &revoked, &project)
+	k.CreatedAt, k.ProjectID = micros(created), deref(project)
 	if revoked != nil {
 		t := micros(*revoked)
 		k.RevokedAt = &t
@@ -81,7 +88,7 @@ func scanKeyRecord(row Scanner) (*silo.Record, error) {
 func scanUsageRecord(row Scanner) (*silo.Record, error) {
 	var u silo.UsageRecord
 	var at int64
-	err := row.Scan(&u.OrgID, &at, &u.UsedBytes)
+	err := row.Scan(&u.OrgID, &u.ProjectID, &at, &u.UsedBytes)
 	u.At = micros(at)
 	return &silo.Record{Usage: &u}, err
 }
@@ -127,6 +134,14 @@ func (im *Importer) insert(table, cols string, args ...any) error {
 	return im.Exec(`INSERT INTO `+table+` (`+cols+`) VALUES (`+strings.Join(ph, ", ")+`)`, args...)
 }
 
+// nullText stores "" as NULL.
+func nullText(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
 func nullMicros(t *time.Time) *int64 {
 	if t == nil {
 		return nil
@@ -146,10 +161,16 @@ func (im *Importer) Put(r *silo.Record) error {
 		o := r.Org
 		return im.insert("orgs", "id, name, quota_bytes, used_bytes, reserved_bytes, created_at",
 			o.ID, o.Name, o.QuotaBytes, o.UsedBytes, int64(0), o.CreatedAt.UnixMicro())
+	case r.Project != nil:
+		p := r.Project
+		return im.insert("projects", "id, org_id, name, quota_bytes, used_bytes, reserved_bytes, created_at",
+			p.ID, p.OrgID, p.Name, p.QuotaBytes, p.UsedBytes, int64(0), p.CreatedAt.UnixMicro())
 	case r.Key != nil:
 		k := r.Key
-		return im.insert("keys", "id, org_id, hash, role, name, created_at, revoked_at",
-			k.ID, k.OrgID, k.Hash, string(k.Role), k.Name, k.CreatedAt.UnixMicro(), nullMicros(k.RevokedAt))
+		return im.insert("keys", "id, org_id, hash, role, name, created_at, revoked_at, project_id",
+			k.ID, k.OrgID, k.Hash, string(k.Role), k.Name, k.CreatedAt.UnixMicro(), nullMicros(k.RevokedAt), nullText(k.ProjectID))
+	case r.Usage != nil && r.Usage.ProjectID != "":
+		return im.insert("project_usage_samples", "project_id, at, used_bytes", r.Usage.ProjectID, r.Usage.At.UnixMicro(), r.Usage.UsedBytes)
 	case r.Usage != nil:
 		return im.insert("usage_samples", "org_id, at, used_bytes", r.Usage.OrgID, r.Usage.At.UnixMicro(), r.Usage.UsedBytes)
 	case r.Dataset != nil:
@@ -189,12 +210,9 @@ func (im *Importer) putDataset(d *silo.Dataset) error {
 	if err != nil {
 		return err
 	}
-	var keyID *string
-	if d.KeyID != "" {
-		keyID = &d.KeyID
-	}
 	err = im.insert("datasets", DatasetCols, d.ID, d.OrgID, d.Name, string(d.Type), string(d.Status),
-		d.CreatedAt.UnixMicro(), d.UpdatedAt.UnixMicro(), nullMicros(d.ExpiresAt), d.ClientName, d.SizeBytes, params, parts, report, keyID)
+		d.CreatedAt.UnixMicro(), d.UpdatedAt.UnixMicro(), nullMicros(d.ExpiresAt), d.ClientName, d.SizeBytes, params, parts, report,
+		nullText(d.KeyID), nullText(d.ProjectID))
 	if err != nil {
 		return err
 	}
