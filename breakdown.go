@@ -32,17 +32,29 @@ type UsageShare struct {
 // silo recorded which key created each one.
 const UnknownKeyName = "unknown"
 
-// UsageBreakdown is an organisation's usage split three ways. Each split
-// sums to the organisation's usage, so a dashboard can show any as a whole.
+// UsageBreakdown is an organisation's usage split four ways. Each split
+// sums to the organisation's usage (for a project key, its project's), so
+// a dashboard can show any as a whole.
 type UsageBreakdown struct {
-	ByType   []UsageShare `json:"by_type"`
-	ByClient []UsageShare `json:"by_client"`
-	ByKey    []UsageShare `json:"by_key"` // the org's "users": the key that created each dataset
+	ByType    []UsageShare   `json:"by_type"`
+	ByClient  []UsageShare   `json:"by_client"`
+	ByKey     []UsageShare   `json:"by_key"` // the org's "users": the key that created each dataset
+	ByProject []ProjectShare `json:"by_project"`
 }
 
-// UsageBreakdown returns the caller's organisation's usage by dataset type
-// and by client name. It reads the datasets, not the counters, so it is a
-// scan of the org's rows: fine for a dashboard, not for a hot path.
+// ProjectShare is one line of the split by project: ProjectID nil for the
+// datasets of no project.
+type ProjectShare struct {
+	ProjectID *string `json:"project_id"`
+	Name      string  `json:"name,omitempty"`
+	Datasets  int64   `json:"datasets"`
+	Bytes     int64   `json:"bytes"`
+}
+
+// UsageBreakdown returns the caller's organisation's usage by dataset type,
+// client name, key and project; for a project key, its project's only. It
+// reads the datasets, not the counters, so it is a scan of the org's rows:
+// fine for a dashboard, not for a hot path.
 func (s *Service) UsageBreakdown(ctx context.Context, c *Caller) (*UsageBreakdown, error) {
 	if err := require(c, RoleReader); err != nil {
 		return nil, err
@@ -51,13 +63,35 @@ func (s *Service) UsageBreakdown(ctx context.Context, c *Caller) (*UsageBreakdow
 	if err != nil {
 		return nil, err
 	}
-	return SplitUsage(groups), nil
+	mine := groups[:0]
+	for _, g := range groups {
+		if c.sees(g.ProjectID) {
+			mine = append(mine, g)
+		}
+	}
+	b := SplitUsage(mine)
+	names := map[string]string{}
+	if len(b.ByProject) > 1 || len(b.ByProject) == 1 && b.ByProject[0].ProjectID != nil {
+		ps, err := s.Store.Projects(ctx, c.OrgID())
+		if err != nil {
+			return nil, err
+		}
+		for _, p := range ps {
+			names[p.ID] = p.Name
+		}
+	}
+	for i, sh := range b.ByProject {
+		if sh.ProjectID != nil {
+			b.ByProject[i].Name = names[*sh.ProjectID]
+		}
+	}
+	return b, nil
 }
 
 // SplitUsage folds store groups into the three splits, each largest first
 // (then by key, so the order is stable).
 func SplitUsage(groups []UsageGroup) *UsageBreakdown {
-	byType, byClient, byKey := map[string]*UsageShare{}, map[string]*UsageShare{}, map[string]*UsageShare{}
+	byType, byClient, byKey, byProject := map[string]*UsageShare{}, map[string]*UsageShare{}, map[string]*UsageShare{}, map[string]*UsageShare{}
 	add := func(m map[string]*UsageShare, key, name string, g UsageGroup) {
 		sh := m[key]
 		if sh == nil {
@@ -75,8 +109,19 @@ func SplitUsage(groups []UsageGroup) *UsageBreakdown {
 		} else {
 			add(byKey, g.KeyID, g.KeyName, g)
 		}
+		add(byProject, g.ProjectID, "", g)
 	}
-	return &UsageBreakdown{ByType: sortedShares(byType), ByClient: sortedShares(byClient), ByKey: sortedShares(byKey)}
+	projects := sortedShares(byProject)
+	b := &UsageBreakdown{ByType: sortedShares(byType), ByClient: sortedShares(byClient), ByKey: sortedShares(byKey),
+		ByProject: make([]ProjectShare, len(projects))}
+	for i, sh := range projects {
+		b.ByProject[i] = ProjectShare{Datasets: sh.Datasets, Bytes: sh.Bytes}
+		if sh.Key != "" {
+			id := sh.Key
+			b.ByProject[i].ProjectID = &id
+		}
+	}
+	return b
 }
 
 func sortedShares(m map[string]*UsageShare) []UsageShare {

@@ -98,7 +98,7 @@ func startFaulty(t *testing.T, wrapBlobs ...func(silo.BlobStore) silo.BlobStore)
 	if err != nil {
 		t.Fatal(err)
 	}
-	w, err := svc.CreateKey(ctx, admin, org.ID, silo.RoleWriter, "w")
+	w, err := svc.CreateKey(ctx, admin, org.ID, "", silo.RoleWriter, "w")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -77,7 +77,7 @@ func (s *Service) CreateResumable(ctx context.Context, c *Caller, req NewResumab
 	}
 	now := s.now()
 	u := &ResumableUpload{
-		ID: NewID("up_"), OrgID: c.OrgID(), KeyID: c.Key.ID, ReservationID: NewID("res_"),
+		ID: NewID("up_"), OrgID: c.OrgID(), ProjectID: c.ProjectID(), KeyID: c.Key.ID, ReservationID: NewID("res_"),
 		Length: req.Length, Metadata: req.Metadata, Partial: req.Partial, BlobKey: NewBlobKey(),
 		HashState: hashState(sha256.New()), CreatedAt: now, ExpiresAt: now.Add(s.uploadTTL()),
 	}
@@ -103,17 +103,29 @@ func (s *Service) ResumableUpload(ctx context.Context, c *Caller, id string) (*R
 	if err := require(c, RoleReader); err != nil {
 		return nil, err
 	}
-	return s.liveUpload(ctx, c.OrgID(), id)
+	return s.liveUpload(ctx, c, id)
 }
 
-// liveUpload reads an upload that has not expired: one past its expiry is
-// gone for every method, whether or not the sweep has removed it yet.
-func (s *Service) liveUpload(ctx context.Context, orgID, id string) (*ResumableUpload, error) {
-	u, err := s.Store.Upload(ctx, orgID, id)
-	if ErrorCode(err) == ENOTFOUND || err == nil && s.expired(u) {
+// liveUpload reads one of the caller's uploads that has not expired: one
+// past its expiry is gone for every method, whether or not the sweep has
+// removed it yet; another project's is not found, as another org's.
+func (s *Service) liveUpload(ctx context.Context, c *Caller, id string) (*ResumableUpload, error) {
+	u, err := s.Store.Upload(ctx, c.OrgID(), id)
+	if ErrorCode(err) == ENOTFOUND || err == nil && (s.expired(u) || !c.sees(u.ProjectID)) {
 		return nil, Errorf(ENOTFOUND, "upload not found")
 	}
 	return u, err
+}
+
+// checkUploadProject is, for a project key, the not-found of another
+// project's upload, before the upload's lock is taken (an upload's project
+// never changes, so the read holds for the lock).
+func (s *Service) checkUploadProject(ctx context.Context, c *Caller, id string) error {
+	if c.ProjectID() == "" {
+		return nil
+	}
+	_, err := s.liveUpload(ctx, c, id)
+	return err
 }
 
 func (s *Service) expired(u *ResumableUpload) bool { return !u.ExpiresAt.After(s.now()) }
@@ -139,7 +151,7 @@ func (s *Service) ResumableUploads(ctx context.Context, c *Caller) ([]*Resumable
 	}
 	live := us[:0]
 	for _, u := range us {
-		if !s.expired(u) {
+		if !s.expired(u) && c.sees(u.ProjectID) {
 			live = append(live, u)
 		}
 	}
@@ -175,6 +187,9 @@ func (s *Service) AppendResumable(ctx context.Context, c *Caller, p Patch) (*Res
 	}
 	app, err := s.appender()
 	if err != nil {
+		return nil, err
+	}
+	if err := s.checkUploadProject(ctx, c, p.ID); err != nil {
 		return nil, err
 	}
 	owner := s.Node + "/" + NewID("")
@@ -358,6 +373,9 @@ func (s *Service) TerminateResumable(ctx context.Context, c *Caller, id string) 
 	// Taken like a PATCH takes it: a PATCH still writing would otherwise
 	// go on writing bytes whose ledger row the delete removes.
 	now := s.now()
+	if err := s.checkUploadProject(ctx, c, id); err != nil {
+		return err
+	}
 	u, err := s.Store.LockUpload(ctx, c.OrgID(), id, s.Node+"/terminate", now, now.Add(s.leaseTTL()))
 	if err != nil {
 		return err
@@ -391,7 +409,7 @@ func (s *Service) ConcatResumable(ctx context.Context, c *Caller, req NewResumab
 	var parts []*ResumableUpload
 	var length int64
 	for _, id := range ids {
-		u, err := s.liveUpload(ctx, c.OrgID(), id)
+		u, err := s.liveUpload(ctx, c, id)
 		if ErrorCode(err) == ENOTFOUND {
 			return nil, Errorf(EINVALID, "Upload-Concat names the upload %s, which does not exist.", id)
 		} else if err != nil {
@@ -413,7 +431,7 @@ func (s *Service) ConcatResumable(ctx context.Context, c *Caller, req NewResumab
 	}
 	now := s.now()
 	final := &ResumableUpload{
-		ID: NewID("up_"), OrgID: c.OrgID(), KeyID: c.Key.ID, Length: length, Offset: length,
+		ID: NewID("up_"), OrgID: c.OrgID(), ProjectID: c.ProjectID(), KeyID: c.Key.ID, Length: length, Offset: length,
 		Metadata: req.Metadata, BlobKey: NewBlobKey(), CreatedAt: now, ExpiresAt: now.Add(s.uploadTTL()),
 	}
 	// The final blob is in the ledger, pending under the first partial's
@@ -499,7 +517,7 @@ func (s *Service) DatasetFromUploads(ctx context.Context, c *Caller, req UploadR
 	var parts []Part
 	var total int64
 	for i, id := range ids {
-		u, err := s.liveUpload(ctx, c.OrgID(), id)
+		u, err := s.liveUpload(ctx, c, id)
 		if ErrorCode(err) == ENOTFOUND {
 			return nil, Errorf(EINVALID, "The upload %s does not exist (or expired).", id)
 		} else if err != nil {
@@ -525,7 +543,7 @@ func (s *Service) DatasetFromUploads(ctx context.Context, c *Caller, req UploadR
 	}
 	now := s.now()
 	d := &Dataset{
-		ID: NewDatasetID(req.Name), OrgID: c.OrgID(), Name: req.Name, Type: req.Type, Status: StatusQueued,
+		ID: NewDatasetID(req.Name), OrgID: c.OrgID(), ProjectID: c.ProjectID(), Name: req.Name, Type: req.Type, Status: StatusQueued,
 		CreatedAt: now, UpdatedAt: now, ClientName: c.ClientName, KeyID: c.Key.ID,
 		Params: req.Params, SizeBytes: total, Parts: parts,
 	}

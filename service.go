@@ -197,35 +197,45 @@ func (s *Service) Bootstrap(ctx context.Context, secret string) (string, error) 
 	return secret, nil
 }
 
-// Usage returns the caller's organisation with its counters: reading it is
-// one row, whatever the number of datasets.
-func (s *Service) Usage(ctx context.Context, c *Caller) (*Org, error) {
+// Usage returns the caller's organisation with its counters, and for a
+// project key its project with its own: reading them is a row each,
+// whatever the number of datasets.
+func (s *Service) Usage(ctx context.Context, c *Caller) (*Org, *Project, error) {
 	if err := require(c, RoleReader); err != nil {
-		return nil, err
+		return nil, nil, err
+	}
+	p, err := s.projectUsage(ctx, c)
+	if err != nil {
+		return nil, nil, err
 	}
 	if c.Org != nil && c.Org.ID == c.OrgID() {
-		return c.Org, nil // read with the key, during this request
+		return c.Org, p, nil // read with the key, during this request
 	}
-	return s.Store.Org(ctx, c.OrgID())
+	o, err := s.Store.Org(ctx, c.OrgID())
+	return o, p, err
 }
 
 // UsageHistory returns the caller's organisation's usage samples since a
-// moment, at most limit of the newest.
+// moment, at most limit of the newest; for a project key, its project's.
 func (s *Service) UsageHistory(ctx context.Context, c *Caller, since time.Time, limit int) ([]UsageSample, error) {
 	if err := require(c, RoleReader); err != nil {
 		return nil, err
+	}
+	if c.ProjectID() != "" {
+		return s.projectHistory(ctx, c, since, limit)
 	}
 	return s.Store.UsageHistory(ctx, c.OrgID(), since, limit)
 }
 
 // Dataset returns one of the caller's organisation's datasets. Another
-// organisation's dataset is not found, exactly like a missing one.
+// organisation's dataset is not found, exactly like a missing one; so is,
+// for a project key, another project's.
 func (s *Service) Dataset(ctx context.Context, c *Caller, id string) (*Dataset, error) {
 	if err := require(c, RoleReader); err != nil {
 		return nil, err
 	}
 	d, err := s.Store.Dataset(ctx, c.OrgID(), id)
-	if ErrorCode(err) == ENOTFOUND {
+	if ErrorCode(err) == ENOTFOUND || err == nil && !c.sees(d.ProjectID) {
 		return nil, notFound(id)
 	}
 	return d, err
@@ -255,7 +265,7 @@ func (s *Service) Datasets(ctx context.Context, c *Caller, f DatasetFilter, fn f
 	case f.Status != "" && !f.Status.Known():
 		return Errorf(EUNPROCESSABLE, "unknown validationStatus %q: want one of unknown, queued, processing, failed, validated, skipped", f.Status)
 	}
-	f.OrgID = c.OrgID()
+	f.OrgID, f.ProjectID = c.OrgID(), c.ProjectID()
 	return eachPage(ctx, s.Store, f, fn)
 }
 
@@ -266,6 +276,13 @@ func (s *Service) Datasets(ctx context.Context, c *Caller, f DatasetFilter, fn f
 func (s *Service) DeleteDataset(ctx context.Context, c *Caller, id string) error {
 	if err := require(c, RoleWriter); err != nil {
 		return err
+	}
+	if c.ProjectID() != "" {
+		// Another project's dataset is not found. A dataset's project
+		// never changes, so what this read says holds for the delete.
+		if _, err := s.Dataset(ctx, c, id); err != nil {
+			return err
+		}
 	}
 	d, err := s.deleteSettled(ctx, c.OrgID(), id)
 	if ErrorCode(err) == ENOTFOUND {
@@ -421,8 +438,9 @@ func (s *Service) SetQuota(ctx context.Context, c *Caller, orgID string, quota i
 	return org, err
 }
 
-// CreateKey creates an API key; its secret is in the returned key only.
-func (s *Service) CreateKey(ctx context.Context, c *Caller, orgID string, role Role, name string) (*Key, error) {
+// CreateKey creates an API key, bound to projectID if it is set; its
+// secret is in the returned key only.
+func (s *Service) CreateKey(ctx context.Context, c *Caller, orgID, projectID string, role Role, name string) (*Key, error) {
 	if err := require(c, RoleAdmin); err != nil {
 		return nil, err
 	}
@@ -437,10 +455,13 @@ func (s *Service) CreateKey(ctx context.Context, c *Caller, orgID string, role R
 	} else if err != nil {
 		return nil, err
 	}
+	if err := s.checkKeyProject(ctx, orgID, projectID, role); err != nil {
+		return nil, err
+	}
 	secret := NewSecret()
-	k := &Key{ID: NewID("key_"), OrgID: orgID, Role: role, Name: name, Hash: HashSecret(secret), CreatedAt: s.now()}
+	k := &Key{ID: NewID("key_"), OrgID: orgID, ProjectID: projectID, Role: role, Name: name, Hash: HashSecret(secret), CreatedAt: s.now()}
 	if err := s.Store.CreateKey(ctx, k); ErrorCode(err) == ENOTFOUND { // deleted meanwhile
-		return nil, Errorf(EUNPROCESSABLE, "organization %q does not exist", orgID)
+		return nil, Errorf(EUNPROCESSABLE, "organization %q (or project %q) does not exist", orgID, projectID)
 	} else if err != nil {
 		return nil, err
 	}

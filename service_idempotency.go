@@ -27,6 +27,12 @@ func (s *Service) ClaimIdempotency(ctx context.Context, c *Caller, key, fingerpr
 	if !ok {
 		return nil, Errorf(ENOTIMPLEMENTED, "this metadata store does not support Idempotency-Key")
 	}
+	if c.ProjectID() != "" {
+		// A project's keys have their own: the same Idempotency-Key sent
+		// by another project's key is another create, never a replay of
+		// a dataset that key cannot see.
+		key = c.ProjectID() + "/" + key
+	}
 	now := s.now()
 	rec := &IdempotencyRecord{
 		OrgID: c.OrgID(), Key: key, Fingerprint: fingerprint, State: IdempotencyRunning, Claim: NewID("idem_"),

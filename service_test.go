@@ -49,7 +49,7 @@ func TestServiceRoles(t *testing.T) {
 		need silo.Role
 		call func(c *silo.Caller) error
 	}{
-		"usage":   {silo.RoleReader, func(c *silo.Caller) error { _, err := e.Service.Usage(ctx, c); return err }},
+		"usage":   {silo.RoleReader, func(c *silo.Caller) error { _, _, err := e.Service.Usage(ctx, c); return err }},
 		"history": {silo.RoleReader, func(c *silo.Caller) error { _, err := e.Service.UsageHistory(ctx, c, time.Time{}, 10); return err }},
 		"list": {silo.RoleReader, func(c *silo.Caller) error {
 			return e.Service.Datasets(ctx, c, silo.DatasetFilter{}, func(*silo.Dataset) error { return nil })
@@ -61,12 +61,12 @@ func TestServiceRoles(t *testing.T) {
 		"new org": {silo.RoleAdmin, func(c *silo.Caller) error { _, err := e.Service.CreateOrg(ctx, c, silo.NewID("o"), nil); return err }},
 		"quota":   {silo.RoleAdmin, func(c *silo.Caller) error { _, err := e.Service.SetQuota(ctx, c, orgID, 5e9); return err }},
 		"new key": {silo.RoleAdmin, func(c *silo.Caller) error {
-			_, err := e.Service.CreateKey(ctx, c, orgID, silo.RoleReader, "")
+			_, err := e.Service.CreateKey(ctx, c, orgID, "", silo.RoleReader, "")
 			return err
 		}},
 		"keys":      {silo.RoleAdmin, func(c *silo.Caller) error { _, err := e.Service.Keys(ctx, c, ""); return err }},
 		"revoke":    {silo.RoleAdmin, func(c *silo.Caller) error { _, err := e.Service.RevokeKey(ctx, c, "key_nope"); return err }},
-		"no caller": {silo.Role("none"), func(*silo.Caller) error { _, err := e.Service.Usage(ctx, nil); return err }},
+		"no caller": {silo.Role("none"), func(*silo.Caller) error { _, _, err := e.Service.Usage(ctx, nil); return err }},
 	}
 	for _, role := range []silo.Role{silo.RoleReader, silo.RoleWriter, silo.RoleAdmin} {
 		c := caller(t, e, e.Key(t, orgID, role))

@@ -99,7 +99,7 @@ func (s *Service) BeginUpload(ctx context.Context, c *Caller, req UploadRequest)
 	}
 	now := s.now()
 	u := &Upload{s: s, caller: c, req: req, res: &Reservation{
-		ID: NewID("res_"), OrgID: c.OrgID(), Node: s.Node, CreatedAt: now, ExpiresAt: now.Add(s.leaseTTL()),
+		ID: NewID("res_"), OrgID: c.OrgID(), ProjectID: c.ProjectID(), Node: s.Node, CreatedAt: now, ExpiresAt: now.Add(s.leaseTTL()),
 	}}
 	if err := s.Store.OpenReservation(ctx, u.res); ErrorCode(err) == ENOTFOUND {
 		return nil, orgGone() // deleted since the key was checked
@@ -249,7 +249,7 @@ func (u *Upload) Commit(ctx context.Context) (*Dataset, error) {
 	}
 	now := u.s.now()
 	d := &Dataset{
-		OrgID: u.res.OrgID, Name: u.req.Name, Type: u.req.Type, Status: StatusQueued,
+		OrgID: u.res.OrgID, ProjectID: u.res.ProjectID, Name: u.req.Name, Type: u.req.Type, Status: StatusQueued,
 		CreatedAt: now, UpdatedAt: now, ClientName: u.caller.ClientName, KeyID: u.caller.Key.ID,
 		Params: u.req.Params, SizeBytes: total, Parts: u.parts, IdempotencyKey: u.req.IdempotencyKey,
 	}

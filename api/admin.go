@@ -112,15 +112,16 @@ func keyJSON(k *silo.Key) keyOut {
 
 func (s *Server) handleCreateKey(w http.ResponseWriter, r *http.Request) {
 	var body struct {
-		OrgID string    `json:"org_id"`
-		Role  silo.Role `json:"role"`
-		Name  string    `json:"name"`
+		OrgID     string    `json:"org_id"`
+		ProjectID string    `json:"project_id"`
+		Role      silo.Role `json:"role"`
+		Name      string    `json:"name"`
 	}
 	if err := decodeBody(r, &body); err != nil {
 		writeError(w, r, err)
 		return
 	}
-	k, err := s.Service.CreateKey(r.Context(), callerOf(r), body.OrgID, body.Role, body.Name)
+	k, err := s.Service.CreateKey(r.Context(), callerOf(r), body.OrgID, body.ProjectID, body.Role, body.Name)
 	if err != nil {
 		writeError(w, r, err)
 		return
@@ -158,6 +159,97 @@ func (s *Server) handleDeleteOrg(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := s.Service.DeleteOrg(r.Context(), callerOf(r), r.PathValue("id"), purge); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, struct{}{})
+}
+
+type projectOut struct {
+	*silo.Project
+	CreatedAt string `json:"created_at"`
+}
+
+func projectJSON(p *silo.Project) projectOut {
+	return projectOut{Project: p, CreatedAt: formatTime(p.CreatedAt)}
+}
+
+func (s *Server) handleCreateProject(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		OrgID      string `json:"org_id"`
+		Name       string `json:"name"`
+		QuotaBytes *int64 `json:"quota_bytes"`
+	}
+	if err := decodeBody(r, &body); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	p, err := s.Service.CreateProject(r.Context(), callerOf(r), body.OrgID, body.Name, body.QuotaBytes)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, projectJSON(p))
+}
+
+func (s *Server) handleListProjects(w http.ResponseWriter, r *http.Request) {
+	ps, err := s.Service.Projects(r.Context(), callerOf(r), r.URL.Query().Get("org_id"))
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	out := make([]projectOut, len(ps))
+	for i, p := range ps {
+		out[i] = projectJSON(p)
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"projects": out})
+}
+
+func (s *Server) handleGetProject(w http.ResponseWriter, r *http.Request) {
+	p, err := s.Service.Project(r.Context(), callerOf(r), r.PathValue("id"))
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, projectJSON(p))
+}
+
+// handleSetProjectQuota changes a project's quota: quota_bytes is
+// required, and null means no quota of its own.
+func (s *Server) handleSetProjectQuota(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		QuotaBytes json.RawMessage `json:"quota_bytes"`
+	}
+	if err := decodeBody(r, &body); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	if len(body.QuotaBytes) == 0 {
+		writeError(w, r, silo.Errorf(silo.EUNPROCESSABLE, "quota_bytes is required (a whole number of bytes, or null for no quota of its own)"))
+		return
+	}
+	var quota *int64
+	if err := json.Unmarshal(body.QuotaBytes, &quota); err != nil {
+		writeError(w, r, silo.Errorf(silo.EUNPROCESSABLE, "quota_bytes must be a whole number of bytes or null"))
+		return
+	}
+	p, err := s.Service.SetProjectQuota(r.Context(), callerOf(r), r.PathValue("id"), quota)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, projectJSON(p))
+}
+
+// handleDeleteProject deletes a project; ?purge=true deletes its datasets
+// too.
+func (s *Server) handleDeleteProject(w http.ResponseWriter, r *http.Request) {
+	purge, err := boolParam(r.URL.Query(), "purge", false)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	if err := s.Service.DeleteProject(r.Context(), callerOf(r), r.PathValue("id"), purge); err != nil {
 		writeError(w, r, err)
 		return
 	}

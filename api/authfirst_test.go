@@ -21,7 +21,7 @@ import (
 func TestAuthenticationBeforeRouting(t *testing.T) {
 	e := silotest.Start(t, silotest.Options{})
 	orgID, _ := e.Org(t, "authfirst", 0, silo.RoleReader)
-	revoked, err := e.Service.CreateKey(context.Background(), e.Admin(t), orgID, silo.RoleAdmin, "revoked")
+	revoked, err := e.Service.CreateKey(context.Background(), e.Admin(t), orgID, "", silo.RoleAdmin, "revoked")
 	if err != nil {
 		t.Fatal(err)
 	}

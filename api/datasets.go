@@ -24,9 +24,22 @@ type usageJSON struct {
 	LimitBytes    int64  `json:"limit_bytes"`
 	ReservedBytes int64  `json:"reserved_bytes"`
 	AsOf          string `json:"as_of"`
+	// A project key's project (CONTRACT "Projects"); left out for a key
+	// of the whole organisation. ProjectLimit nil: the project has no
+	// quota of its own (JSON null).
+	Project *projectUsageJSON `json:"-"`
 }
 
-// appendJSON appends what json.Marshal(u) makes.
+// projectUsageJSON is what usageJSON adds for a project key.
+type projectUsageJSON struct {
+	ProjectID            string `json:"project_id"`
+	ProjectUsage         int64  `json:"project_usage"`
+	ProjectLimitBytes    *int64 `json:"project_limit_bytes"`
+	ProjectReservedBytes int64  `json:"project_reserved_bytes"`
+}
+
+// appendJSON appends what json.Marshal(u) makes (with u.Project's fields
+// inlined).
 func (u *usageJSON) appendJSON(b []byte) []byte {
 	b = append(b, `{"organization_usage":`...)
 	b = strconv.AppendInt(b, u.OrganizationUsage, 10)
@@ -36,11 +49,25 @@ func (u *usageJSON) appendJSON(b []byte) []byte {
 	b = strconv.AppendInt(b, u.ReservedBytes, 10)
 	b = append(b, `,"as_of":`...)
 	b = appendJSONString(b, u.AsOf)
+	if p := u.Project; p != nil {
+		b = append(b, `,"project_id":`...)
+		b = appendJSONString(b, p.ProjectID)
+		b = append(b, `,"project_usage":`...)
+		b = strconv.AppendInt(b, p.ProjectUsage, 10)
+		b = append(b, `,"project_limit_bytes":`...)
+		if p.ProjectLimitBytes == nil {
+			b = append(b, "null"...)
+		} else {
+			b = strconv.AppendInt(b, *p.ProjectLimitBytes, 10)
+		}
+		b = append(b, `,"project_reserved_bytes":`...)
+		b = strconv.AppendInt(b, p.ProjectReservedBytes, 10)
+	}
 	return append(b, '}')
 }
 
 func (s *Server) handleUsage(w http.ResponseWriter, r *http.Request) {
-	org, err := s.Service.Usage(r.Context(), callerOf(r))
+	org, p, err := s.Service.Usage(r.Context(), callerOf(r))
 	if err != nil {
 		writeError(w, r, err)
 		return
@@ -48,6 +75,9 @@ func (s *Server) handleUsage(w http.ResponseWriter, r *http.Request) {
 	u := usageJSON{
 		OrganizationUsage: org.UsedBytes, LimitBytes: org.QuotaBytes, ReservedBytes: org.ReservedBytes,
 		AsOf: formatTime(time.Now()),
+	}
+	if p != nil {
+		u.Project = &projectUsageJSON{ProjectID: p.ID, ProjectUsage: p.UsedBytes, ProjectLimitBytes: p.QuotaBytes, ProjectReservedBytes: p.ReservedBytes}
 	}
 	writeJSONAppended(w, http.StatusOK, u.appendJSON)
 }

@@ -212,9 +212,10 @@ type datasetJSON struct {
 	ParseInfo          *parseInfoJSON   `json:"parse_info,omitempty"`
 	Metrics            json.RawMessage  `json:"metrics,omitempty"`
 	// silo extensions.
-	SizeBytes  int64  `json:"size_bytes"`
-	ClientName string `json:"client_name,omitempty"`
-	ExpiresAt  string `json:"expires_at,omitempty"`
+	SizeBytes  int64   `json:"size_bytes"`
+	ClientName string  `json:"client_name,omitempty"`
+	ExpiresAt  string  `json:"expires_at,omitempty"`
+	ProjectID  *string `json:"project_id"` // null outside projects
 }
 
 type partJSON struct {
@@ -248,6 +249,9 @@ func (s *Server) datasetJSON(d *silo.Dataset, keyID string) *datasetJSON {
 	}
 	if d.Params.TextSeparator != "" || d.Params.CSVDelimiter != "" {
 		out.ParseInfo = &parseInfoJSON{Separator: d.Params.TextSeparator, Delimiter: d.Params.CSVDelimiter}
+	}
+	if d.ProjectID != "" {
+		out.ProjectID = &d.ProjectID
 	}
 	if d.ExpiresAt != nil {
 		out.ExpiresAt = formatTime(*d.ExpiresAt)

@@ -68,7 +68,7 @@ func TestSlowDownloadsCostOnlyTheirKey(t *testing.T) {
 		s.MaxInFlight, s.MaxInFlightPerKey = 16, 4
 	})
 	orgID, writer := n.org(t, "big", silo.RoleWriter)
-	k, err := n.Svc.CreateKey(context.Background(), n.admin, orgID, silo.RoleReader, "reader")
+	k, err := n.Svc.CreateKey(context.Background(), n.admin, orgID, "", silo.RoleReader, "reader")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -82,7 +82,7 @@ func (n *hostNode) org(t *testing.T, name string, role silo.Role) (orgID, key st
 	if err != nil {
 		t.Fatal(err)
 	}
-	k, err := n.Svc.CreateKey(ctx, n.admin, o.ID, role, name)
+	k, err := n.Svc.CreateKey(ctx, n.admin, o.ID, "", role, name)
 	if err != nil {
 		t.Fatal(err)
 	}

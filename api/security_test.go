@@ -50,7 +50,7 @@ func (f *fixture) org(t *testing.T) string {
 
 func (f *fixture) keyID(t *testing.T, orgID string) string {
 	t.Helper()
-	k, err := f.e.Service.CreateKey(context.Background(), f.e.Admin(t), orgID, silo.RoleReader, "victim")
+	k, err := f.e.Service.CreateKey(context.Background(), f.e.Admin(t), orgID, "", silo.RoleReader, "victim")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -122,7 +122,7 @@ func TestRouteRoleMatrix(t *testing.T) {
 	for _, r := range []silo.Role{silo.RoleReader, silo.RoleWriter, silo.RoleAdmin} {
 		keys[r] = e.Key(t, orgID, r)
 	}
-	revoked, err := e.Service.CreateKey(context.Background(), e.Admin(t), orgID, silo.RoleAdmin, "revoked")
+	revoked, err := e.Service.CreateKey(context.Background(), e.Admin(t), orgID, "", silo.RoleAdmin, "revoked")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -67,7 +67,7 @@ func TestSkewedNodesTakeNothingLive(t *testing.T) {
 	if _, err := fast.ClaimIdempotency(ctx, c, "k", "fp"); silo.ErrorCode(err) != silo.ECONFLICT {
 		t.Fatalf("the fast node's claim of the slow node's running key: %v, want a conflict (still running)", err)
 	}
-	if o, err := slow.Usage(ctx, c); err != nil || o.ReservedBytes == 0 {
+	if o, _, err := slow.Usage(ctx, c); err != nil || o.ReservedBytes == 0 {
 		t.Fatalf("the slow node's upload lost its reservation to the fast node's sweep: %+v, %v", o, err)
 	}
 
@@ -79,7 +79,7 @@ func TestSkewedNodesTakeNothingLive(t *testing.T) {
 	if err := <-uploaded; err != nil {
 		t.Fatalf("the slow node's upload: %v", err)
 	}
-	if o, err := slow.Usage(ctx, c); err != nil || o.ReservedBytes != 0 {
+	if o, _, err := slow.Usage(ctx, c); err != nil || o.ReservedBytes != 0 {
 		t.Fatalf("after both nodes: %+v, %v", o, err)
 	}
 }
@@ -132,7 +132,7 @@ func waitReserved(t *testing.T, s *silo.Service, c *silo.Caller) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		o, err := s.Usage(t.Context(), c)
+		o, _, err := s.Usage(t.Context(), c)
 		if err == nil && o.ReservedBytes > 0 {
 			return
 		}

@@ -82,7 +82,7 @@ func TestOrgsByName(t *testing.T) {
 
 	// delete: refused while the org holds a dataset (nothing changes), then
 	// with --purge its dataset goes and its usage with it.
-	wkey, err := e.Service.CreateKey(ctx, e.Admin(t), acme.ID, silo.RoleWriter, "w")
+	wkey, err := e.Service.CreateKey(ctx, e.Admin(t), acme.ID, "", silo.RoleWriter, "w")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -147,7 +147,7 @@ func (e *Env) Org(t testing.TB, name string, quota int64, role silo.Role) (orgID
 // Key creates a key of a role in an organisation.
 func (e *Env) Key(t testing.TB, orgID string, role silo.Role) string {
 	t.Helper()
-	k, err := e.Service.CreateKey(context.Background(), e.Admin(t), orgID, role, string(role))
+	k, err := e.Service.CreateKey(context.Background(), e.Admin(t), orgID, "", role, string(role))
 	if err != nil {
 		t.Fatal(err)
 	}
