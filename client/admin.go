@@ -22,6 +22,7 @@ type Org struct {
 type Key struct {
 	ID        string     `json:"id"`
 	OrgID     string     `json:"org_id"`
+	ProjectID string     `json:"project_id,omitempty"`
 	Role      string     `json:"role"`
 	Name      string     `json:"name"`
 	CreatedAt time.Time  `json:"created_at"`

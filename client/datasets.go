@@ -26,6 +26,7 @@ type Dataset struct {
 	SizeBytes          int64           `json:"size_bytes"`
 	ClientName         string          `json:"client_name,omitempty"`
 	ExpiresAt          *time.Time      `json:"expires_at,omitempty"`
+	ProjectID          *string         `json:"project_id,omitempty"` // nil outside projects
 }
 
 // Part is one file of a dataset.

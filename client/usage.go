@@ -15,6 +15,12 @@ type Usage struct {
 	LimitBytes        int64  `json:"limit_bytes"`
 	ReservedBytes     int64  `json:"reserved_bytes"`
 	AsOf              string `json:"as_of"`
+	// A project key's project (empty for a key of the whole
+	// organisation); ProjectLimitBytes nil: no quota of its own.
+	ProjectID            string `json:"project_id,omitempty"`
+	ProjectUsage         int64  `json:"project_usage"`
+	ProjectLimitBytes    *int64 `json:"project_limit_bytes"`
+	ProjectReservedBytes int64  `json:"project_reserved_bytes"`
 }
 
 // Share is one line of a usage breakdown.
@@ -28,9 +34,19 @@ type Share struct {
 // Breakdown is the usage by dataset type, by client name and by the API
 // key that created each dataset.
 type Breakdown struct {
-	ByType   []Share `json:"by_type"`
-	ByClient []Share `json:"by_client"`
-	ByKey    []Share `json:"by_key"`
+	ByType    []Share        `json:"by_type"`
+	ByClient  []Share        `json:"by_client"`
+	ByKey     []Share        `json:"by_key"`
+	ByProject []ProjectShare `json:"by_project"`
+}
+
+// ProjectShare is one line of the split by project; ProjectID nil for the
+// datasets of no project.
+type ProjectShare struct {
+	ProjectID *string `json:"project_id"`
+	Name      string  `json:"name,omitempty"`
+	Datasets  int64   `json:"datasets"`
+	Bytes     int64   `json:"bytes"`
 }
 
 // Sample is the usage at one moment.

@@ -14,14 +14,14 @@ func newAdminCommand() *cobra.Command {
 	var f clientFlags
 	cmd := &cobra.Command{
 		Use:   "admin",
-		Short: "Manage organisations, quotas and API keys (admin keys only)",
+		Short: "Manage organisations, projects, quotas and API keys (admin keys only)",
 	}
 	addClientFlags(cmd, &f)
 	orgs := &cobra.Command{Use: "orgs", Aliases: []string{"org"}, Short: "Create, list and delete organisations, set quotas (ORG: an id or a unique name)"}
 	orgs.AddCommand(newOrgCreateCommand(&f), newOrgListCommand(&f), newSetQuotaCommand(&f), newOrgDeleteCommand(&f))
 	keys := &cobra.Command{Use: "keys", Aliases: []string{"key"}, Short: "Create, list and revoke API keys"}
 	keys.AddCommand(newKeyCreateCommand(&f), newKeyListCommand(&f), newKeyRevokeCommand(&f))
-	cmd.AddCommand(orgs, keys, newRecoverCommand())
+	cmd.AddCommand(orgs, newProjectsCommand(&f), keys, newRecoverCommand())
 	return cmd
 }
 
@@ -127,10 +127,10 @@ func printOrgs(w io.Writer, orgs []client.Org) {
 }
 
 func newKeyCreateCommand(f *clientFlags) *cobra.Command {
-	var org, role, name string
+	var org, project, role, name string
 	cmd := &cobra.Command{
-		Use:   "create --org ORG --role reader|writer|admin [--name NAME]",
-		Short: "Create an API key; its secret is shown only this once",
+		Use:   "create --org ORG [--project PROJECT] --role reader|writer|admin [--name NAME]",
+		Short: "Create an API key, of the whole organisation or of one of its projects; its secret is shown only this once",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return run(f, cmd, func(c *client.Client) ([]byte, func(io.Writer), error) {
@@ -138,15 +138,32 @@ func newKeyCreateCommand(f *clientFlags) *cobra.Command {
 				if err != nil {
 					return nil, nil, err
 				}
-				k, raw, err := c.CreateKey(cmd.Context(), o.ID, role, name)
+				var p *client.Project
+				if cmd.Flags().Changed("project") {
+					if p, _, err = resolveProject(cmd.Context(), c, project, o.ID); err != nil {
+						return nil, nil, err
+					}
+				}
+				var k *client.Key
+				var raw []byte
+				if p != nil {
+					k, raw, err = c.CreateProjectKey(cmd.Context(), o.ID, p.ID, role, name)
+				} else {
+					k, raw, err = c.CreateKey(cmd.Context(), o.ID, role, name)
+				}
 				return raw, func(w io.Writer) {
-					fmt.Fprintf(w, "created %s key %s for organisation %s\n", k.Role, k.ID, orgLabel(o))
+					if p != nil {
+						fmt.Fprintf(w, "created %s key %s for project %s of organisation %s\n", k.Role, k.ID, projectLabel(p), orgLabel(o))
+					} else {
+						fmt.Fprintf(w, "created %s key %s for organisation %s\n", k.Role, k.ID, orgLabel(o))
+					}
 					fmt.Fprintf(w, "its secret, shown only now (store it somewhere safe):\n\n    %s\n\n", k.Secret)
 				}, err
 			})
 		},
 	}
 	cmd.Flags().StringVar(&org, "org", "", "organisation id or unique name")
+	cmd.Flags().StringVar(&project, "project", "", "bind the key to this project of the organisation (id or name): it sees only the project's datasets (roles reader and writer)")
 	cmd.Flags().StringVar(&role, "role", "", "reader, writer or admin")
 	cmd.Flags().StringVar(&name, "name", "", "a name to recognise the key by")
 	cmd.MarkFlagRequired("org")
@@ -177,7 +194,16 @@ func newKeyListCommand(f *clientFlags) *cobra.Command {
 					orgID = o.ID
 				}
 				keys, raw, err := c.Keys(cmd.Context(), orgID)
-				return raw, func(w io.Writer) { printKeys(w, keys, orgs) }, err
+				if err != nil {
+					return nil, nil, err
+				}
+				var projects []client.Project
+				if !f.json && anyProjectKey(keys) {
+					if projects, _, err = c.Projects(cmd.Context(), orgID); err != nil {
+						return nil, nil, err
+					}
+				}
+				return raw, func(w io.Writer) { printKeys(w, keys, orgs, projects) }, nil
 			})
 		},
 	}
@@ -186,13 +212,23 @@ func newKeyListCommand(f *clientFlags) *cobra.Command {
 }
 
 // printKeys shows keys with their organisation's name; a key of a deleted
-// organisation (revoked with it) shows its id.
-func printKeys(w io.Writer, keys []client.Key, orgs []client.Org) {
+// organisation (revoked with it) shows its id. When a key is bound to a
+// project, a PROJECT column names each key's project ("-": the whole
+// organisation's).
+func printKeys(w io.Writer, keys []client.Key, orgs []client.Org, projects []client.Project) {
 	names := map[string]string{}
 	for _, o := range orgs {
 		names[o.ID] = o.Name
 	}
-	tw := table(w, "ID", "ORG", "ORG ID", "ROLE", "NAME", "CREATED", "REVOKED")
+	for _, p := range projects {
+		names[p.ID] = p.Name
+	}
+	header := []string{"ID", "ORG", "ORG ID", "ROLE", "NAME", "CREATED", "REVOKED"}
+	withProject := anyProjectKey(keys)
+	if withProject {
+		header = append(header[:3], append([]string{"PROJECT"}, header[3:]...)...)
+	}
+	tw := table(w, header...)
 	for _, k := range keys {
 		revoked := "-"
 		if k.RevokedAt != nil {
@@ -202,9 +238,29 @@ func printKeys(w io.Writer, keys []client.Key, orgs []client.Org) {
 		if !ok {
 			org = "(deleted)"
 		}
-		row(tw, k.ID, org, k.OrgID, k.Role, k.Name, when(k.CreatedAt), revoked)
+		cols := []any{k.ID, org, k.OrgID, k.Role, k.Name, when(k.CreatedAt), revoked}
+		if withProject {
+			project := "-"
+			if k.ProjectID != "" {
+				project = k.ProjectID
+				if name, ok := names[k.ProjectID]; ok {
+					project = name + " (" + k.ProjectID + ")"
+				}
+			}
+			cols = append(cols[:3], append([]any{project}, cols[3:]...)...)
+		}
+		row(tw, cols...)
 	}
 	tw.Flush()
+}
+
+func anyProjectKey(keys []client.Key) bool {
+	for _, k := range keys {
+		if k.ProjectID != "" {
+			return true
+		}
+	}
+	return false
 }
 
 func newKeyRevokeCommand(f *clientFlags) *cobra.Command {

@@ -20,42 +20,46 @@ func resolveOrg(ctx context.Context, c *client.Client, ref string) (*client.Org,
 	if err != nil {
 		return nil, err
 	}
-	var byID *client.Org
-	var byName, byFold []*client.Org
-	for i := range orgs {
-		o := &orgs[i]
+	ms := matchRef(ref, orgs, func(o *client.Org) (string, string) { return o.ID, o.Name })
+	switch len(ms) {
+	case 0:
+		return nil, notFoundf("no organisation has the id or name %q (silo admin orgs list shows them)", ref)
+	case 1:
+		return ms[0], nil
+	}
+	var s []string
+	for _, o := range ms {
+		s = append(s, o.ID+" ("+o.Name+")")
+	}
+	return nil, refusedf("%q could mean organisations %s: give the id instead", ref, strings.Join(s, ", "))
+}
+
+// matchRef returns what ref may mean among items: the one with that id,
+// along with any named ref exactly (an id that is also a name is
+// ambiguous); else those named ref exactly; else those named ref ignoring
+// case. One result is an answer, more are ambiguous, none is not found.
+func matchRef[T any](ref string, items []T, idName func(*T) (id, name string)) []*T {
+	var byID *T
+	var byName, byFold []*T
+	for i := range items {
+		it := &items[i]
+		id, name := idName(it)
 		switch {
-		case o.ID == ref:
-			byID = o
-		case o.Name == ref:
-			byName = append(byName, o)
-		case strings.EqualFold(o.Name, ref):
-			byFold = append(byFold, o)
+		case id == ref:
+			byID = it
+		case name == ref:
+			byName = append(byName, it)
+		case strings.EqualFold(name, ref):
+			byFold = append(byFold, it)
 		}
 	}
 	switch {
-	case byID != nil && len(byName) > 0:
-		return nil, ambiguous(ref, append([]*client.Org{byID}, byName...))
 	case byID != nil:
-		return byID, nil
-	case len(byName) == 1:
-		return byName[0], nil
-	case len(byName) > 1:
-		return nil, ambiguous(ref, byName)
-	case len(byFold) == 1:
-		return byFold[0], nil
-	case len(byFold) > 1:
-		return nil, ambiguous(ref, byFold)
+		return append([]*T{byID}, byName...)
+	case len(byName) > 0:
+		return byName
 	}
-	return nil, notFoundf("no organisation has the id or name %q (silo admin orgs list shows them)", ref)
-}
-
-func ambiguous(ref string, orgs []*client.Org) error {
-	var s []string
-	for _, o := range orgs {
-		s = append(s, o.ID+" ("+o.Name+")")
-	}
-	return refusedf("%q could mean organisations %s: give the id instead", ref, strings.Join(s, ", "))
+	return byFold
 }
 
 // orgLabel names an organisation in output: its name and id.

@@ -13,7 +13,7 @@ func newUsageCommand() *cobra.Command {
 	var f clientFlags
 	cmd := &cobra.Command{
 		Use:   "usage",
-		Short: "Show the storage used by your organisation against its quota, by type and by client",
+		Short: "Show the storage used by your organisation (and your key's project) against its quota, by type, client and project",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c, err := f.client()
@@ -39,14 +39,27 @@ func newUsageCommand() *cobra.Command {
 	return cmd
 }
 
+// printUsage shows the organisation's usage against its quota; for a
+// project key, its project's first (the breakdown then covers the project
+// only).
 func printUsage(w io.Writer, u *client.Usage, b *client.Breakdown) {
-	line := fmt.Sprintf("%s of %s used", size(u.OrganizationUsage), size(u.LimitBytes))
-	if u.LimitBytes > 0 {
-		line += fmt.Sprintf(" (%.0f%%)", 100*float64(u.OrganizationUsage)/float64(u.LimitBytes))
-	}
-	fmt.Fprintln(w, line)
-	if u.ReservedBytes > 0 {
-		fmt.Fprintf(w, "%s more held by uploads in progress\n", size(u.ReservedBytes))
+	if u.ProjectID != "" {
+		line := fmt.Sprintf("project %s: %s used", u.ProjectID, size(u.ProjectUsage))
+		if q := u.ProjectLimitBytes; q != nil {
+			line = fmt.Sprintf("project %s: %s", u.ProjectID, usedOf(u.ProjectUsage, *q))
+		} else {
+			line += " (no quota of its own: the organisation's caps it)"
+		}
+		fmt.Fprintln(w, line)
+		if u.ProjectReservedBytes > 0 {
+			fmt.Fprintf(w, "%s more held by the project's uploads in progress\n", size(u.ProjectReservedBytes))
+		}
+		fmt.Fprintf(w, "organisation: %s\n", usedOf(u.OrganizationUsage, u.LimitBytes))
+	} else {
+		fmt.Fprintln(w, usedOf(u.OrganizationUsage, u.LimitBytes))
+		if u.ReservedBytes > 0 {
+			fmt.Fprintf(w, "%s more held by uploads in progress\n", size(u.ReservedBytes))
+		}
 	}
 	for _, split := range []struct {
 		title  string
@@ -67,4 +80,37 @@ func printUsage(w io.Writer, u *client.Usage, b *client.Breakdown) {
 		}
 		tw.Flush()
 	}
+	if u.ProjectID == "" {
+		printProjectShares(w, b.ByProject)
+	}
+}
+
+// usedOf is "USED of QUOTA used (N%)".
+func usedOf(used, quota int64) string {
+	line := fmt.Sprintf("%s of %s used", size(used), size(quota))
+	if quota > 0 {
+		line += fmt.Sprintf(" (%.0f%%)", 100*float64(used)/float64(quota))
+	}
+	return line
+}
+
+// printProjectShares shows the split by project when the organisation has
+// projects (datasets of no project: "(none)").
+func printProjectShares(w io.Writer, shares []client.ProjectShare) {
+	if len(shares) == 0 || len(shares) == 1 && shares[0].ProjectID == nil {
+		return
+	}
+	fmt.Fprintf(w, "\nBy project:\n")
+	tw := table(w, "  PROJECT", "DATASETS", "SIZE")
+	for _, s := range shares {
+		name := "(none)"
+		if s.ProjectID != nil {
+			name = *s.ProjectID
+			if s.Name != "" {
+				name = s.Name + " (" + name + ")"
+			}
+		}
+		row(tw, "  "+name, s.Datasets, size(s.Bytes))
+	}
+	tw.Flush()
 }
