@@ -1,6 +1,6 @@
 // Package fsck checks silo's stores against each other while no server is
 // using them: every organisation's counters against its datasets and
-// reservations, every dataset's files against the blob store (size and
+// reservations (and every project's, CONTRACT "Projects"), every dataset's files against the blob store (size and
 // SHA-256, read in full), and the blob store against the ledger, so that
 // nothing is lost, miscounted or orphaned.
 //
@@ -58,8 +58,8 @@ func (f Finding) String() string {
 
 // Report is what a check found.
 type Report struct {
-	Orgs, Datasets, Parts, Blobs, LedgerRows int   // what was checked
-	BytesVerified                            int64 // blob bytes read and hashed
+	Orgs, Projects, Datasets, Parts, Blobs, LedgerRows int   // what was checked
+	BytesVerified                                      int64 // blob bytes read and hashed
 	// Uploads counts resumable uploads still open (not expired): their
 	// reservations and pending bytes are a client's to finish, not
 	// findings, even when no server runs.
@@ -75,6 +75,7 @@ type Report struct {
 	uploadBlobs map[string]bool // pending blobs of open resumable uploads
 	garbage     []string
 	reservation []*silo.Reservation
+	projectOrg  map[string]string // project id: its org's id
 }
 
 // OK reports whether the stores are consistent.
@@ -140,7 +141,8 @@ func (c *Checker) Check(ctx context.Context) (*Report, error) {
 	return r, nil
 }
 
-// checkCounters compares each org's counters with the rows they sum.
+// checkCounters compares each org's and each project's counters with the
+// rows they sum.
 func (c *Checker) checkCounters(ctx context.Context, r *Report) error {
 	orgs, err := c.Store.Orgs(ctx)
 	if err != nil {
@@ -186,7 +188,7 @@ func (c *Checker) checkCounters(ctx context.Context, r *Report) error {
 			r.add(KindReserved, o.ID, "", "reserved_bytes is %d but its reservations hold %d", o.ReservedBytes, held[o.ID])
 		}
 	}
-	return nil
+	return c.checkProjects(ctx, r, orgs, res)
 }
 
 // checkDatasets reads every file of every dataset in full and returns the
@@ -200,6 +202,7 @@ func (c *Checker) checkDatasets(ctx context.Context, r *Report, ledger map[strin
 	for _, o := range orgs {
 		err := c.Store.Datasets(ctx, silo.DatasetFilter{OrgID: o.ID}, func(d *silo.Dataset) error {
 			r.Datasets++
+			r.checkProjectRef("dataset", d.ID, d.OrgID, d.ProjectID)
 			for _, p := range d.Parts {
 				r.Parts++
 				if !p.OriginalDropped {

@@ -8,7 +8,7 @@ import (
 	"github.com/silo-datasets/silo"
 )
 
-// Repairer is what a metadata store offers fsck beyond silo.Store: the two
+// Repairer is what a metadata store offers fsck beyond silo.Store: the
 // repairs that only the store can make atomically. Both stores implement it.
 type Repairer interface {
 	// RecountUsage sets the org's used_bytes to the sum of its datasets'
@@ -16,6 +16,8 @@ type Repairer interface {
 	// with respect to creates, deletes and reservations, and returns the org
 	// as it is then.
 	RecountUsage(ctx context.Context, orgID string) (*silo.Org, error)
+	// RecountProject is RecountUsage for one project's counters.
+	RecountProject(ctx context.Context, projectID string) (*silo.Project, error)
 	// DiscardPendingBlobs marks garbage every pending blob that no open
 	// reservation holds and whose validation job is gone, is of another
 	// attempt, or has a lease that ran out before leaseBefore. It returns
@@ -97,7 +99,9 @@ func (c *Checker) deleteGarbage(ctx context.Context, r *Report, deadline time.Ti
 func (c *Checker) recount(ctx context.Context, r *Report, rep Repairer, ok bool) error {
 	orgs := map[string]bool{}
 	for _, f := range r.Findings {
-		if f.Kind == KindUsage || f.Kind == KindReserved || f.Kind == KindReservation {
+		switch f.Kind {
+		// A project's counters are its org's too: recount both.
+		case KindUsage, KindReserved, KindReservation, KindProjectUsage, KindProjectReserved:
 			orgs[f.Org] = true
 		}
 	}
@@ -122,5 +126,5 @@ func (c *Checker) recount(ctx context.Context, r *Report, rep Repairer, ok bool)
 				id, before.UsedBytes, after.UsedBytes, before.ReservedBytes, after.ReservedBytes))
 		}
 	}
-	return nil
+	return c.recountProjects(ctx, r, rep)
 }

@@ -18,7 +18,8 @@ func newFsckCommand() *cobra.Command {
 		Use:   "fsck",
 		Short: "Check (and with --repair fix) the stores while no server uses them",
 		Long: `fsck checks that every organisation's usage equals the sum of its datasets,
-that its reserved bytes equal its open reservations, that every dataset's files
+that its reserved bytes equal its open reservations, the same of every project
+(and that what names a project names one of its organisation), that every dataset's files
 exist with their recorded sizes and SHA-256 checksums, and that no blob, temp
 file or reservation is orphaned. It exits 0 only when everything is consistent.
 
@@ -72,8 +73,8 @@ func runFsck(ctx context.Context, out io.Writer, c Config, repair bool) error {
 }
 
 func printReport(out io.Writer, r *fsck.Report) {
-	fmt.Fprintf(out, "checked %d organisations, %d datasets, %d parts, %d ledger rows, %d stored blobs; read and hashed %s\n",
-		r.Orgs, r.Datasets, r.Parts, r.LedgerRows, r.Blobs, silo.FormatSize(r.BytesVerified))
+	fmt.Fprintf(out, "checked %d organisations, %d projects, %d datasets, %d parts, %d ledger rows, %d stored blobs; read and hashed %s\n",
+		r.Orgs, r.Projects, r.Datasets, r.Parts, r.LedgerRows, r.Blobs, silo.FormatSize(r.BytesVerified))
 	if r.Uploads > 0 {
 		fmt.Fprintf(out, "%d resumable uploads are open (not expired): their bytes so far are theirs, not findings\n", r.Uploads)
 	}
