@@ -9,9 +9,12 @@ import (
 	"github.com/silo-datasets/silo"
 )
 
-// storeCollector reads the organisations' counters and the validation queue
+// storeCollector reads the organisations' and projects' counters and the
+// validation queue
 // from the metadata store at scrape time: they are exact there, on every
-// node, and need no bookkeeping here.
+// node, and need no bookkeeping here. A project's series are one per
+// project, as an organisation's are one per organisation; a project
+// without a quota of its own has no quota series (the org's caps it).
 type storeCollector struct {
 	store silo.Store
 }
@@ -23,6 +26,12 @@ var (
 		"Bytes held against the organisation's quota by uploads in flight.", []string{"org", "name"}, nil)
 	quotaDesc = prometheus.NewDesc("silo_org_quota_bytes",
 		"The organisation's quota in bytes.", []string{"org", "name"}, nil)
+	projectUsageDesc = prometheus.NewDesc("silo_project_usage_bytes",
+		"Bytes stored by the project's datasets (its project_usage; counted in its organisation's too).", []string{"org", "project", "name"}, nil)
+	projectReservedDesc = prometheus.NewDesc("silo_project_reserved_bytes",
+		"Bytes held against the project's quota by uploads in flight.", []string{"org", "project", "name"}, nil)
+	projectQuotaDesc = prometheus.NewDesc("silo_project_quota_bytes",
+		"The project's own quota in bytes; absent for a project with none (its organisation's caps it).", []string{"org", "project", "name"}, nil)
 	queueDesc = prometheus.NewDesc("silo_validation_queue_depth",
 		"Validation jobs not yet finished.", nil, nil)
 	queueAgeDesc = prometheus.NewDesc("silo_validation_queue_oldest_seconds",
@@ -32,7 +41,8 @@ var (
 )
 
 func (c *storeCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{usageDesc, reservedDesc, quotaDesc, queueDesc, queueAgeDesc, scrapeErrDesc} {
+	for _, d := range []*prometheus.Desc{usageDesc, reservedDesc, quotaDesc, projectUsageDesc, projectReservedDesc, projectQuotaDesc,
+		queueDesc, queueAgeDesc, scrapeErrDesc} {
 		ch <- d
 	}
 }
@@ -49,6 +59,17 @@ func (c *storeCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(usageDesc, prometheus.GaugeValue, float64(o.UsedBytes), o.ID, o.Name)
 		ch <- prometheus.MustNewConstMetric(reservedDesc, prometheus.GaugeValue, float64(o.ReservedBytes), o.ID, o.Name)
 		ch <- prometheus.MustNewConstMetric(quotaDesc, prometheus.GaugeValue, float64(o.QuotaBytes), o.ID, o.Name)
+	}
+	if projects, err := c.store.Projects(ctx, ""); err == nil {
+		for _, p := range projects {
+			ch <- prometheus.MustNewConstMetric(projectUsageDesc, prometheus.GaugeValue, float64(p.UsedBytes), p.OrgID, p.ID, p.Name)
+			ch <- prometheus.MustNewConstMetric(projectReservedDesc, prometheus.GaugeValue, float64(p.ReservedBytes), p.OrgID, p.ID, p.Name)
+			if p.QuotaBytes != nil {
+				ch <- prometheus.MustNewConstMetric(projectQuotaDesc, prometheus.GaugeValue, float64(*p.QuotaBytes), p.OrgID, p.ID, p.Name)
+			}
+		}
+	} else {
+		failed = 1
 	}
 	if n, err := c.store.PendingJobs(ctx); err == nil {
 		ch <- prometheus.MustNewConstMetric(queueDesc, prometheus.GaugeValue, float64(n))

@@ -1,9 +1,9 @@
 // Package metrics exposes silo to Prometheus: every request by route and
 // status, latencies, bytes in and out, quota refusals, validation queue depth
-// and durations, and each organisation's usage against its quota. Every
-// metric is prefixed silo_ and lives in the package's own registry (never
-// the global one), so that tests and several servers in one process do not
-// share counters.
+// and durations, and each organisation's and project's usage against its
+// quota. Every metric is prefixed silo_ and lives in the package's own
+// registry (never the global one), so that tests and several servers in one
+// process do not share counters.
 package metrics
 
 import (
@@ -68,7 +68,7 @@ func (m *Metrics) seriesOf(route, method string, status int) *requestSeries {
 }
 
 // New registers silo's metrics in a new registry; with a store, the
-// per-organisation gauges and the queue depth are read from it at scrape
+// per-organisation and per-project gauges and the queue depth are read from it at scrape
 // time (nil leaves them out).
 func New(store silo.Store) *Metrics {
 	m := &Metrics{

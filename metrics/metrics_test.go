@@ -94,3 +94,45 @@ func TestMetrics(t *testing.T) {
 		}
 	}
 }
+
+// TestProjectMetrics: a project's usage, reserved bytes and quota are on
+// /metrics with its org, id and name; a project without a quota of its
+// own has no quota series, so the near-quota alerts cannot fire for it.
+func TestProjectMetrics(t *testing.T) {
+	e := start(t)
+	orgID, _ := e.Org(t, "teams", 1000, silo.RoleWriter)
+	admin := client.New(e.URL, e.AdminKey)
+	q := int64(100)
+	p, _, err := admin.CreateProject(t.Context(), orgID, "team-a", &q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	free, _, err := admin.CreateProject(t.Context(), orgID, "free", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, _, err := admin.CreateProjectKey(t.Context(), orgID, p.ID, "writer", "w")
+	if err != nil {
+		t.Fatal(err)
+	}
+	row := "{\"text\":\"hello\"}\n"
+	if err := upload(client.New(e.URL, k.Secret), t, row); err != nil {
+		t.Fatal(err)
+	}
+	text := scrape(t, e.URL)
+	for _, want := range []string{
+		fmt.Sprintf(`silo_project_usage_bytes{name="team-a",org="%s",project="%s"} %d`, orgID, p.ID, len(row)),
+		fmt.Sprintf(`silo_project_reserved_bytes{name="team-a",org="%s",project="%s"} 0`, orgID, p.ID),
+		fmt.Sprintf(`silo_project_quota_bytes{name="team-a",org="%s",project="%s"} 100`, orgID, p.ID),
+		fmt.Sprintf(`silo_project_usage_bytes{name="free",org="%s",project="%s"} 0`, orgID, free.ID),
+		fmt.Sprintf(`silo_org_usage_bytes{name="teams",org="%s"} %d`, orgID, len(row)),
+		`silo_store_scrape_errors 0`,
+	} {
+		if !strings.Contains(text, want+"\n") {
+			t.Errorf("no %q in /metrics", want)
+		}
+	}
+	if strings.Contains(text, `silo_project_quota_bytes{name="free"`) {
+		t.Errorf("a quota series for a project without a quota")
+	}
+}

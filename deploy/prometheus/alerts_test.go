@@ -11,7 +11,7 @@ import (
 )
 
 // TestAlertRules checks alerts.yml with promtool: the rules parse, and the
-// unit tests in alerts_rules_test.yml (orgs over 80% and 95% of quota, the
+// unit tests in alerts_rules_test.yml (orgs and projects over 80% and 95% of quota, the
 // 5xx rate, the validation queue's age, readiness) fire as they should.
 // Without promtool (Debian package prometheus; scripts/install-test-deps.sh
 // installs it) it fails in CI and elsewhere only checks the YAML's shape.
@@ -63,7 +63,7 @@ func checkShape(t *testing.T) {
 			seen[r.Alert] = true
 		}
 	}
-	for _, want := range []string{"SiloOrgQuotaOver80Percent", "SiloOrgQuotaOver95Percent", "SiloHigh5xxRate", "SiloValidationQueueOld", "SiloNotReady"} {
+	for _, want := range []string{"SiloOrgQuotaOver80Percent", "SiloOrgQuotaOver95Percent", "SiloProjectQuotaOver80Percent", "SiloProjectQuotaOver95Percent", "SiloHigh5xxRate", "SiloValidationQueueOld", "SiloNotReady"} {
 		if !seen[want] {
 			t.Errorf("alerts.yml has no %s", want)
 		}
