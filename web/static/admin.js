@@ -1,7 +1,7 @@
 // The all-organisations view, built only for an admin key: every org with
 // its usage, quota, share used and a sparkline, fullest first; create an
-// org, set a quota, manage keys (a new key's secret is shown once), delete
-// an org. A writer's or reader's page never gets any of it in its DOM.
+// org, set a quota, manage keys (a new key's secret is shown once), see an
+// org's projects with their usage against their quotas, delete an org. A writer's or reader's page never gets any of it in its DOM.
 
 import { el, parseSize, percent, size, sparkline, when } from './format.js';
 
@@ -11,7 +11,7 @@ const WARN = 80, FULL = 95; // percent used: highlighted, nearly full
 export class AdminView {
   constructor(root, api, { toast, handle, selfOrg }) {
     Object.assign(this, { root, api, toast, handle, selfOrg });
-    this.open = { quota: null, keys: null }; // the org whose panel is open
+    this.open = { quota: null, keys: null, projects: null }; // the org whose panel is open
     this.secret = null; // {org, key}: a key just created, shown once
     this.build();
   }
@@ -47,15 +47,16 @@ export class AdminView {
         .then((h) => h.samples.filter((s) => new Date(s.at).getTime() >= since || s === h.samples[h.samples.length - 1]))
         .catch(() => [])));
       const keys = this.open.keys ? (await this.api.keys(this.open.keys)).keys : [];
+      const projects = this.open.projects ? (await this.api.projects(this.open.projects)).projects : [];
       const rows = orgs.map((o, i) => ({ o, hist: histories[i], pct: percent(o.usage_bytes + o.reserved_bytes, o.quota_bytes) }));
       rows.sort((a, b) => b.pct - a.pct || a.o.name.localeCompare(b.o.name));
-      this.tbody.replaceChildren(...rows.flatMap((r) => this.orgRows(r, keys)));
+      this.tbody.replaceChildren(...rows.flatMap((r) => this.orgRows(r, keys, projects)));
     } catch (err) {
       this.handle(err);
     }
   }
 
-  orgRows({ o, hist, pct }, keys) {
+  orgRows({ o, hist, pct }, keys, projects) {
     const level = pct >= FULL ? 'full' : pct >= WARN ? 'near-full' : '';
     const meter = el('span', { class: 'meter', role: 'meter', 'aria-valuemin': 0, 'aria-valuemax': o.quota_bytes,
       'aria-valuenow': o.usage_bytes, 'aria-label': `${o.name}: ${Math.round(pct)}% of its quota` });
@@ -76,11 +77,14 @@ export class AdminView {
           'aria-label': `Set the quota of ${o.name}`, onclick: () => this.toggle('quota', o.id) }, 'Set quota'),
         el('button', { type: 'button', class: 'secondary small', 'aria-expanded': String(this.open.keys === o.id),
           'aria-label': `Keys of ${o.name}`, onclick: () => this.toggle('keys', o.id) }, 'Keys'),
+        el('button', { type: 'button', class: 'secondary small', 'aria-expanded': String(this.open.projects === o.id),
+          'aria-label': `Projects of ${o.name}`, onclick: () => this.toggle('projects', o.id) }, 'Projects'),
         self ? '' : el('button', { type: 'button', class: 'danger small', 'aria-label': `Delete organisation ${o.name}`,
           onclick: () => this.confirmDelete(o) }, 'Delete')));
     const out = [row];
     if (this.open.quota === o.id) out.push(this.detail(this.quotaForm(o)));
     if (this.open.keys === o.id) out.push(this.detail(this.keysPanel(o, keys)));
+    if (this.open.projects === o.id) out.push(this.detail(this.projectsPanel(o, projects)));
     return out;
   }
 
@@ -151,6 +155,33 @@ export class AdminView {
         el('thead', {}, el('tr', {}, ...['Name', 'Role', 'Id', 'Created', 'Status'].map((h) => el('th', { scope: 'col' }, h)))),
         el('tbody', {}, rows)) : el('p', { class: 'muted' }, `${o.name} has no keys yet.`),
       form);
+  }
+
+  // projectsPanel lists an org's projects with their usage against their
+  // own quotas, fullest first; a project without one is capped by the org's.
+  projectsPanel(o, projects) {
+    if (!projects.length) return el('p', { class: 'muted' }, `${o.name} has no projects (silo admin projects create --org ${o.name} NAME).`);
+    const pctOf = (p) => (p.quota_bytes == null ? -1 : percent(p.usage_bytes + p.reserved_bytes, p.quota_bytes));
+    const rows = [...projects].sort((a, b) => pctOf(b) - pctOf(a) || a.name.localeCompare(b.name)).map((p) => {
+      const pct = pctOf(p);
+      const level = pct >= FULL ? 'full' : pct >= WARN ? 'near-full' : '';
+      let used = el('span', { class: 'muted small' }, 'org’s quota only');
+      if (p.quota_bytes != null) {
+        const fill = el('span', { class: 'meter-fill' });
+        fill.style.width = `${pct}%`;
+        used = [el('span', { class: 'meter', role: 'meter', 'aria-valuemin': 0, 'aria-valuemax': p.quota_bytes,
+          'aria-valuenow': p.usage_bytes, 'aria-label': `${p.name}: ${Math.round(pct)}% of its quota` }, fill),
+        el('span', { class: 'pct-text' }, `${pct > 0 && pct < 1 ? '<1' : Math.round(pct)}%`)];
+      }
+      return el('tr', { 'data-project': p.id, 'data-name': p.name, class: level },
+        el('td', {}, el('span', { class: 'name' }, p.name), ' ', el('code', { class: 'muted' }, p.id)),
+        el('td', { class: 'num usage' }, size(p.usage_bytes), p.reserved_bytes > 0 ? el('div', { class: 'muted small' }, `+${size(p.reserved_bytes)} uploading`) : ''),
+        el('td', { class: 'num quota' }, p.quota_bytes == null ? 'none' : size(p.quota_bytes)),
+        el('td', { class: 'pct' }, used));
+    });
+    return el('table', { class: 'projects', 'aria-label': `Projects of ${o.name}` },
+      el('thead', {}, el('tr', {}, ...['Project', 'Usage', 'Quota', 'Used'].map((h) => el('th', { scope: 'col' }, h)))),
+      el('tbody', {}, rows));
   }
 
   // secretBox shows a new key's secret, the only time silo ever shows it.

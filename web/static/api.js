@@ -56,6 +56,7 @@ export class API {
   deleteOrg(id, purge) { return this.call('DELETE', `/v1/admin/orgs/${encodeURIComponent(id)}${purge ? '?purge=true' : ''}`); }
   keys(orgId) { return this.call('GET', `/v1/admin/keys?org_id=${encodeURIComponent(orgId)}`); }
   createKey(orgId, role, name) { return this.call('POST', '/v1/admin/keys', { org_id: orgId, role, name }); }
+  projects(orgId) { return this.call('GET', `/v1/admin/projects?org_id=${encodeURIComponent(orgId)}`); }
   revokeKey(id) { return this.call('DELETE', `/v1/admin/keys/${encodeURIComponent(id)}`); }
 
   // Resumable uploads (tus, in tus.js): the org's uploads that are not

@@ -5,7 +5,7 @@
 
 import { AdminView } from './admin.js';
 import { API, APIError } from './api.js';
-import { el, percent, size, when } from './format.js';
+import { el, percent, room, size, when } from './format.js';
 import { plot } from './plot.js';
 import { UploadView } from './uploads.js';
 
@@ -79,7 +79,8 @@ async function refresh() {
       api.usage(), api.history(), api.breakdown(), api.datasets(filters()), api.uploads(), admin && admin.refresh(),
     ]);
     renderUsage(u);
-    plot($('history'), history.samples, { quota: u.limit_bytes });
+    // A project key's history is its project's: its quota is the line.
+    plot($('history'), history.samples, { quota: u.project_id && u.project_limit_bytes != null ? u.project_limit_bytes : u.limit_bytes });
     renderShares($('by-type'), breakdown.by_type, 'type');
     $('fact-count').textContent = breakdown.by_type.reduce((n, s) => n + s.datasets, 0).toLocaleString();
     renderShares($('by-client'), breakdown.by_client, 'client');
@@ -116,8 +117,35 @@ function renderUsage(u) {
   $('gauge-held').style.width = `${Math.min(percent(held, limit), 100 - pct)}%`;
   $('usage-text').textContent = `${size(used)} of ${size(limit)} used (${pct < 1 && used > 0 ? '<1' : Math.round(pct)}%)`;
   $('usage-held').textContent = held > 0 ? `${size(held)} held by uploads in progress` : '';
-  $('fact-quota').textContent = size(limit);
-  $('fact-free').textContent = size(Math.max(0, limit - used - held));
+  // What this key can still create: for a project key, the tighter of
+  // its project's quota and its organisation's.
+  const r = room(u);
+  $('fact-quota').textContent = size(r.limit);
+  $('fact-free').textContent = size(r.free);
+  renderProjectUsage(u);
+}
+
+// renderProjectUsage shows a project key its project's usage against the
+// project's quota, above its organisation's (CONTRACT "Projects").
+function renderProjectUsage(u) {
+  $('project-usage').hidden = !u.project_id;
+  if (!u.project_id) return;
+  const used = u.project_usage, limit = u.project_limit_bytes, held = u.project_reserved_bytes || 0;
+  $('project-label').textContent = `Project ${u.project_id}`;
+  const meter = $('project-meter');
+  meter.hidden = limit == null;
+  $('project-held').textContent = held > 0 ? `+${size(held)} uploading` : '';
+  if (limit == null) {
+    $('project-text').textContent = `${size(used)} used (no quota of its own: the organisation’s caps it)`;
+    return;
+  }
+  const pct = percent(used, limit);
+  meter.setAttribute('aria-valuemax', String(limit));
+  meter.setAttribute('aria-valuenow', String(used));
+  meter.classList.toggle('near-full', pct >= 80 && pct < 95);
+  meter.classList.toggle('full', pct >= 95);
+  $('project-fill').style.width = `${pct}%`;
+  $('project-text').textContent = `${size(used)} of ${size(limit)} used (${pct < 1 && used > 0 ? '<1' : Math.round(pct)}%)`;
 }
 
 function renderShares(box, shares, what) {

@@ -74,3 +74,15 @@ export function sparkline(samples, quota, now = Date.now()) {
   s.append(area, line);
   return s;
 }
+
+// room is what a usage answer leaves free for a create: the organisation's
+// free bytes or, for a key of a project with a quota, the smaller of the
+// project's and the organisation's (a create must fit both), with the
+// limit that binds and its level.
+export function room(u) {
+  const org = { free: Math.max(0, u.limit_bytes - u.organization_usage - (u.reserved_bytes || 0)), limit: u.limit_bytes, level: 'organisation' };
+  if (!u.project_id || u.project_limit_bytes == null) return org;
+  const p = { free: Math.max(0, u.project_limit_bytes - u.project_usage - (u.project_reserved_bytes || 0)),
+    limit: u.project_limit_bytes, level: 'project' };
+  return p.free < org.free ? p : org;
+}

@@ -6,7 +6,7 @@
 // again) and Cancel (delete it and give its reserved bytes back).
 
 import { APIError } from './api.js';
-import { el, percent, size, when } from './format.js';
+import { el, percent, room, size, when } from './format.js';
 import { Upload, terminate } from './tus.js';
 
 const $ = (id) => document.getElementById(id);
@@ -96,10 +96,11 @@ export class UploadView {
       this.handle(err);
       return;
     }
-    const free = Math.max(0, usage.limit_bytes - usage.organization_usage - (usage.reserved_bytes || 0));
+    const { free, limit, level } = room(usage);
     if (need > free) {
       const what = evalFile ? `${file.name} and ${evalFile.name}` : file.name;
-      status.textContent = `${what} (${size(need)}) ${evalFile ? 'do' : 'does'} not fit: ${size(free)} free of ${size(usage.limit_bytes)}.`;
+      status.textContent = `${what} (${size(need)}) ${evalFile ? 'do' : 'does'} not fit: ${size(free)} free of ${size(limit)}`
+        + `${level === 'project' ? ' (the project’s quota)' : ''}.`;
       status.classList.add('error');
       return;
     }
