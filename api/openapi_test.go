@@ -179,6 +179,8 @@ func TestOpenAPI(t *testing.T) {
 	}
 	exerciseTus(t, hc, w, e.URL)
 
+	exerciseProjects(t, hc, admin, e.URL, org.ID)
+
 	r := client.New(e.URL, rk.Secret)
 	r.HTTP = hc
 	wantStatus(t, r.Delete(ctx, id), 403)
@@ -302,4 +304,52 @@ func exerciseTus(t *testing.T, hc *http.Client, w *client.Client, base string) {
 	if resp.StatusCode != 204 {
 		t.Errorf("DELETE of an upload: %d", resp.StatusCode)
 	}
+}
+
+// exerciseProjects goes through the project routes, and a project key's
+// usage, breakdown and datasets.
+func exerciseProjects(t *testing.T, hc *http.Client, admin *client.Client, base, orgID string) {
+	ctx := t.Context()
+	p, _, err := admin.CreateProject(ctx, orgID, "team", ptr(int64(100_000)))
+	mustOK(t, err)
+	_, _, err = admin.CreateProject(ctx, orgID, "team", nil)
+	wantStatus(t, err, 409)
+	open, _, err := admin.CreateProject(ctx, orgID, "open", nil)
+	mustOK(t, err)
+	_, _, err = admin.Projects(ctx, orgID)
+	mustOK(t, err)
+	_, _, err = admin.Project(ctx, p.ID)
+	mustOK(t, err)
+	_, _, err = admin.Project(ctx, "prj_nope")
+	wantStatus(t, err, 404)
+	_, _, err = admin.SetProjectQuota(ctx, open.ID, ptr(int64(5)))
+	mustOK(t, err)
+	_, _, err = admin.SetProjectQuota(ctx, open.ID, nil)
+	mustOK(t, err)
+	_, _, err = admin.CreateProjectKey(ctx, orgID, p.ID, "admin", "a")
+	wantStatus(t, err, 422)
+	k, _, err := admin.CreateProjectKey(ctx, orgID, p.ID, "writer", "team")
+	mustOK(t, err)
+	pk := client.New(base, k.Secret)
+	pk.HTTP = hc
+	id, _, err := pk.Upload(ctx, client.UploadRequest{Name: "team", Type: "embed-input", Data: file("t.jsonl", "{\"text\":\"t\"}\n")})
+	mustOK(t, err)
+	d, _, err := pk.Get(ctx, id)
+	mustOK(t, err)
+	if d.ProjectID == nil || *d.ProjectID != p.ID {
+		t.Errorf("a project's dataset has project_id %v, want %s", d.ProjectID, p.ID)
+	}
+	u, _, err := pk.Usage(ctx)
+	mustOK(t, err)
+	if u.ProjectID != p.ID || u.ProjectLimitBytes == nil || *u.ProjectLimitBytes != 100_000 {
+		t.Errorf("a project key's usage: %+v", u)
+	}
+	_, _, err = pk.Breakdown(ctx)
+	mustOK(t, err)
+	_, _, err = admin.Breakdown(ctx)
+	mustOK(t, err)
+	wantStatus(t, admin.DeleteProject(ctx, p.ID, false), 409)
+	mustOK(t, admin.DeleteProject(ctx, p.ID, true))
+	mustOK(t, admin.DeleteProject(ctx, open.ID, false))
+	wantStatus(t, admin.DeleteProject(ctx, open.ID, false), 404)
 }
