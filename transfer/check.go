@@ -12,18 +12,25 @@ import (
 // beyond checksums: a manifest recomputed over tampered metadata passes
 // every checksum, so the records must also agree with each other and with
 // the files. It refuses ids and names that silo never writes (no NUL, valid
-// UTF-8), keys, datasets and jobs of an organisation or dataset that is not
-// there, and a blob that two parts claim (usage samples are not tied to
-// their organisation in the schema, and a stray one harms nothing); check
-// then compares every organisation's usage with the sum of its datasets'
+// UTF-8), projects, keys, datasets and jobs of an organisation or dataset
+// that is not there, a dataset or live key of a project that is not its
+// organisation's (a deleted project's keys stay, revoked), and a blob that
+// two parts claim (usage samples are not tied to their organisation in the
+// schema, and a stray one harms nothing); check then compares every
+// organisation's and every project's usage with the sum of its datasets'
 // sizes. files lists every blob the datasets refer to, with the size and
 // SHA-256 their parts recorded.
 type contents struct {
-	used     map[string]int64 // org id -> usage_bytes recorded
-	sums     map[string]int64 // org id -> sum of its datasets' sizes
-	orgs     []string         // in the order they came, for a stable first error
-	datasets map[string]bool
-	files    map[string]fileRef
+	used map[string]int64 // org id -> usage_bytes recorded
+	sums map[string]int64 // org id -> sum of its datasets' sizes
+	orgs []string         // in the order they came, for a stable first error
+	// The same of projects (CONTRACT "Projects"), and each one's org.
+	projectUsed map[string]int64
+	projectSums map[string]int64
+	projectOrg  map[string]string
+	projects    []string
+	datasets    map[string]bool
+	files       map[string]fileRef
 	// fileOrder is the keys of files as the datasets came, so that the
 	// first missing file named is the same every time.
 	fileOrder []string
@@ -36,7 +43,8 @@ type fileRef struct {
 }
 
 func newContents() *contents {
-	return &contents{used: map[string]int64{}, sums: map[string]int64{}, datasets: map[string]bool{}, files: map[string]fileRef{}}
+	return &contents{used: map[string]int64{}, sums: map[string]int64{}, datasets: map[string]bool{}, files: map[string]fileRef{},
+		projectUsed: map[string]int64{}, projectSums: map[string]int64{}, projectOrg: map[string]string{}}
 }
 
 // add checks one record and takes note of what it holds.
@@ -46,9 +54,15 @@ func (c *contents) add(r *silo.Record) error {
 		return validName("setting", r.Setting.Name, "name", r.Setting.Name)
 	case r.Org != nil:
 		return c.addOrg(r.Org)
+	case r.Project != nil:
+		return c.addProject(r.Project)
 	case r.Key != nil:
-		return firstOf(validID("key", r.Key.ID), c.orgOf("key", r.Key.ID, r.Key.OrgID),
+		err := firstOf(validID("key", r.Key.ID), c.orgOf("key", r.Key.ID, r.Key.OrgID),
 			validName("key", r.Key.ID, "name", r.Key.Name))
+		if err != nil || r.Key.RevokedAt != nil {
+			return err
+		}
+		return c.projectOf("key", r.Key.ID, r.Key.OrgID, r.Key.ProjectID)
 	case r.Dataset != nil:
 		return c.addDataset(r.Dataset)
 	case r.Job != nil:
@@ -75,8 +89,23 @@ func (c *contents) addOrg(o *silo.Org) error {
 	return nil
 }
 
+func (c *contents) addProject(p *silo.Project) error {
+	err := firstOf(validID("project", p.ID), c.orgOf("project", p.ID, p.OrgID), validName("project", p.ID, "name", p.Name))
+	if err != nil {
+		return err
+	}
+	if _, ok := c.projectUsed[p.ID]; ok {
+		return fmt.Errorf("project %s is there twice", p.ID)
+	}
+	c.projectUsed[p.ID] = p.UsedBytes
+	c.projectOrg[p.ID] = p.OrgID
+	c.projects = append(c.projects, p.ID)
+	return nil
+}
+
 func (c *contents) addDataset(d *silo.Dataset) error {
-	err := firstOf(validID("dataset", d.ID), c.orgOf("dataset", d.ID, d.OrgID), validName("dataset", d.ID, "name", d.Name))
+	err := firstOf(validID("dataset", d.ID), c.orgOf("dataset", d.ID, d.OrgID), validName("dataset", d.ID, "name", d.Name),
+		c.projectOf("dataset", d.ID, d.OrgID, d.ProjectID))
 	if err != nil {
 		return err
 	}
@@ -88,6 +117,9 @@ func (c *contents) addDataset(d *silo.Dataset) error {
 	}
 	c.datasets[d.ID] = true
 	c.sums[d.OrgID] += d.SizeBytes
+	if d.ProjectID != "" {
+		c.projectSums[d.ProjectID] += d.SizeBytes
+	}
 	for _, p := range d.Parts {
 		if err := firstOf(validID("a part of dataset "+d.ID, p.ID), validName("dataset", d.ID, "part name", p.Name)); err != nil {
 			return err
@@ -118,12 +150,33 @@ func (c *contents) orgOf(kind, id, org string) error {
 	return nil
 }
 
+// projectOf refuses a record of a project ("": none) that did not come
+// before it or is another organisation's.
+func (c *contents) projectOf(kind, id, org, project string) error {
+	if project == "" {
+		return nil
+	}
+	switch po, ok := c.projectOrg[project]; {
+	case !ok:
+		return fmt.Errorf("%s %q belongs to project %q, which is not there", kind, id, project)
+	case po != org:
+		return fmt.Errorf("%s %q of organisation %q belongs to project %q of organisation %q", kind, id, org, project, po)
+	}
+	return nil
+}
+
 // check is what can be told only once every record is in: each
-// organisation's usage is the sum of its datasets' sizes.
+// organisation's and each project's usage is the sum of its datasets'
+// sizes.
 func (c *contents) check() error {
 	for _, id := range c.orgs {
 		if c.used[id] != c.sums[id] {
 			return fmt.Errorf("organisation %s: usage_bytes is %d but its datasets sum to %d", id, c.used[id], c.sums[id])
+		}
+	}
+	for _, id := range c.projects {
+		if c.projectUsed[id] != c.projectSums[id] {
+			return fmt.Errorf("project %s: usage_bytes is %d but its datasets sum to %d", id, c.projectUsed[id], c.projectSums[id])
 		}
 	}
 	return nil

@@ -3,6 +3,7 @@ package transfer
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/silo-datasets/silo"
 )
@@ -22,8 +23,20 @@ func TestContents(t *testing.T) {
 		}
 		return &silo.Record{Dataset: d}
 	}
-	key := func(id, orgID, name string) *silo.Record {
-		return &silo.Record{Key: &silo.KeyRecord{Key: silo.Key{ID: id, OrgID: orgID, Name: name}}}
+	key := func(id, orgID, name string, project ...string) *silo.Record {
+		k := &silo.Record{Key: &silo.KeyRecord{Key: silo.Key{ID: id, OrgID: orgID, Name: name}}}
+		if len(project) > 0 {
+			k.Key.ProjectID = project[0]
+		}
+		return k
+	}
+	revoked := func(r *silo.Record) *silo.Record {
+		at := time.Now()
+		r.Key.RevokedAt = &at
+		return r
+	}
+	prj := func(id, orgID string, used int64) *silo.Record {
+		return &silo.Record{Project: &silo.Project{ID: id, OrgID: orgID, Name: "team " + id, UsedBytes: used}}
 	}
 	for _, tc := range []struct {
 		name    string
@@ -46,6 +59,21 @@ func TestContents(t *testing.T) {
 		{"an org twice", []*silo.Record{org(0), org(0)}, "is there twice"},
 		{"a blob claimed twice", []*silo.Record{org(20), ds(nil), ds(func(d *silo.Dataset) { d.ID = "ds-other" })}, "belongs to both dataset ds-abc123 and dataset ds-other"},
 		{"a blob key silo never writes", []*silo.Record{org(10), ds(func(d *silo.Dataset) { d.Parts[0].BlobKey = "../../etc/passwd" })}, "not a blob silo writes"},
+		{"projects consistent", []*silo.Record{org(10), prj("prj_a", "org_a", 10), prj("prj_b", "org_a", 0),
+			key("key_a", "org_a", "ci", "prj_a"), revoked(key("key_b", "org_a", "gone", "prj_gone")),
+			ds(func(d *silo.Dataset) { d.ProjectID = "prj_a" })}, ""},
+		{"project usage off", []*silo.Record{org(10), prj("prj_a", "org_a", 7), ds(func(d *silo.Dataset) { d.ProjectID = "prj_a" })},
+			"project prj_a: usage_bytes is 7 but its datasets sum to 10"},
+		{"project usage of a dataset of no project", []*silo.Record{org(10), prj("prj_a", "org_a", 10), ds(nil)},
+			"project prj_a: usage_bytes is 10 but its datasets sum to 0"},
+		{"a project of no org", []*silo.Record{org(0), prj("prj_a", "org_b", 0)}, `project "prj_a" belongs to organisation "org_b", which is not there`},
+		{"a project twice", []*silo.Record{org(0), prj("prj_a", "org_a", 0), prj("prj_a", "org_a", 0)}, "project prj_a is there twice"},
+		{"a dataset of no project", []*silo.Record{org(10), ds(func(d *silo.Dataset) { d.ProjectID = "prj_x" })},
+			`dataset "ds-abc123" belongs to project "prj_x", which is not there`},
+		{"a dataset in another org's project", []*silo.Record{org(10), {Org: &silo.Org{ID: "org_b", Name: "b"}}, prj("prj_b", "org_b", 10),
+			ds(func(d *silo.Dataset) { d.ProjectID = "prj_b" })}, `belongs to project "prj_b" of organisation "org_b"`},
+		{"a live key of no project", []*silo.Record{org(0), key("key_a", "org_a", "ci", "prj_x")}, `key "key_a" belongs to project "prj_x", which is not there`},
+		{"a NUL in a project name", []*silo.Record{org(0), {Project: &silo.Project{ID: "prj_a", OrgID: "org_a", Name: "a\x00"}}}, "holds a NUL character"},
 		{"a negative size", []*silo.Record{org(-10), ds(func(d *silo.Dataset) { d.SizeBytes = -10 })}, "negative size"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

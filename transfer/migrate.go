@@ -42,10 +42,10 @@ type Migration struct {
 
 // Plan is what a migration copies (and what it leaves out).
 type Plan struct {
-	Orgs, Keys, Datasets, Blobs int64
-	Bytes                       int64 // of all files
-	Skipped                     silo.Skipped
-	fingerprint                 string
+	Orgs, Projects, Keys, Datasets, Blobs int64
+	Bytes                                 int64 // of all files
+	Skipped                               silo.Skipped
+	fingerprint                           string
 }
 
 // Result is what a migration did.
@@ -189,6 +189,8 @@ func planOf(ctx context.Context, s silo.TransferStore) (*Plan, error) {
 		switch {
 		case r.Org != nil:
 			p.Orgs++
+		case r.Project != nil:
+			p.Projects++
 		case r.Key != nil:
 			p.Keys++
 		case r.Dataset != nil:

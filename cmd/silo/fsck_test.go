@@ -60,19 +60,7 @@ func fsckRun(t *testing.T, dir string, args ...string) (string, error) {
 // data directory with a project's dataset is consistent; a drifted project
 // counter is named, and --repair recounts it and says so.
 func TestFsckProjects(t *testing.T) {
-	dir := t.TempDir()
-	const admin = "silo_fsck_test_key_0123456789"
-	p := siloproc.Serve(t, []string{"SILO_BOOTSTRAP_KEY=" + admin}, "--data", dir)
-	t.Setenv("SILO_URL", p.URL)
-	t.Setenv("SILO_API_KEY", admin)
-	out := mustCLI(t, "admin", "projects", "create", "--org", "default", "team")
-	projectID := regexp.MustCompile(`prj_\w+`).FindString(out)
-	secret := regexp.MustCompile(`silo_\w+`).FindString(mustCLI(t, "admin", "keys", "create", "--org", "default", "--project", projectID, "--role", "writer"))
-	t.Setenv("SILO_API_KEY", secret)
-	mustCLI(t, "datasets", "upload", writeFile(t, "a.jsonl", "{\"text\":\"hello\"}\n"), "--name", "a", "--type", "embed-input", "--wait")
-	if err := p.Stop(); err != nil {
-		t.Fatal(err)
-	}
+	dir, projectID := projectDataDir(t)
 	if out, err := fsckRun(t, dir); err != nil || !strings.Contains(out, "1 projects") || !strings.Contains(out, "consistent") {
 		t.Fatalf("a project's dataset: %v\n%s", err, out)
 	}
@@ -85,7 +73,7 @@ func TestFsckProjects(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	out, err = fsckRun(t, dir)
+	out, err := fsckRun(t, dir)
 	if exit, ok := err.(*exec.ExitError); !ok || exit.ExitCode() != 1 || !strings.Contains(out, "found: project-usage org=") || !strings.Contains(out, projectID+": project's used_bytes is 22 but its datasets sum to 17") {
 		t.Fatalf("a drifted project counter: %v\n%s", err, out)
 	}
@@ -93,4 +81,23 @@ func TestFsckProjects(t *testing.T) {
 	if err != nil || !strings.Contains(out, "repaired: recounted project "+projectID) || !strings.Contains(out, "used_bytes 22 -> 17") || !strings.Contains(out, "consistent") {
 		t.Fatalf("--repair: %v\n%s", err, out)
 	}
+}
+
+// projectDataDir serves a new data directory in which a project key of the
+// default organisation uploaded one 17-byte dataset, then stops the server.
+func projectDataDir(t *testing.T) (dir, projectID string) {
+	dir = t.TempDir()
+	const admin = "silo_fsck_test_key_0123456789"
+	p := siloproc.Serve(t, []string{"SILO_BOOTSTRAP_KEY=" + admin}, "--data", dir)
+	t.Setenv("SILO_URL", p.URL)
+	t.Setenv("SILO_API_KEY", admin)
+	out := mustCLI(t, "admin", "projects", "create", "--org", "default", "team")
+	projectID = regexp.MustCompile(`prj_\w+`).FindString(out)
+	secret := regexp.MustCompile(`silo_\w+`).FindString(mustCLI(t, "admin", "keys", "create", "--org", "default", "--project", projectID, "--role", "writer"))
+	t.Setenv("SILO_API_KEY", secret)
+	mustCLI(t, "datasets", "upload", writeFile(t, "a.jsonl", "{\"text\":\"hello\"}\n"), "--name", "a", "--type", "embed-input", "--wait")
+	if err := p.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	return dir, projectID
 }

@@ -94,8 +94,8 @@ func runMigrate(cmd *cobra.Command, from, to Config) (err error) {
 		From: transfer.Stores{Meta: src.Store, Blobs: src.Blobs},
 		To:   transfer.Stores{Meta: dst.Store, Blobs: dst.Blobs},
 		Plan: func(p *transfer.Plan) {
-			fmt.Fprintf(out, "source: %d organisations, %d keys, %d datasets, %d files (%s)\n",
-				p.Orgs, p.Keys, p.Datasets, p.Blobs, silo.FormatSize(p.Bytes))
+			fmt.Fprintf(out, "source: %d organisations, %d projects, %d keys, %d datasets, %d files (%s)\n",
+				p.Orgs, p.Projects, p.Keys, p.Datasets, p.Blobs, silo.FormatSize(p.Bytes))
 			if onTerminal() {
 				bar = newBar(p.Bytes, "migrate")
 			}

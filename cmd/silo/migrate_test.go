@@ -1,6 +1,7 @@
 package main
 
 import (
+	"database/sql"
 	"errors"
 	"os"
 	"path/filepath"
@@ -51,5 +52,29 @@ func TestMigrateRefusesMissingSource(t *testing.T) {
 			}
 			t.Logf("refused: %v", err)
 		})
+	}
+}
+
+// TestMigrateProjects: migrate counts a source's projects, and the target
+// holds the project with its usage (fsck, which checks project counters
+// against their datasets, finds it consistent).
+func TestMigrateProjects(t *testing.T) {
+	from, projectID := projectDataDir(t)
+	to := filepath.Join(t.TempDir(), "target")
+	stdout, stderr, err := cli(t, "migrate", "--from-data", from, "--to-data", to)
+	if out := stdout + stderr; err != nil || !strings.Contains(out, "source: 1 organisations, 1 projects, 2 keys, 1 datasets") {
+		t.Fatalf("migrate: %v\n%s", err, out)
+	}
+	if out, err := fsckRun(t, to); err != nil || !strings.Contains(out, "1 projects") || !strings.Contains(out, "consistent") {
+		t.Fatalf("fsck of the target: %v\n%s", err, out)
+	}
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(to, "silo.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var used int64
+	if err := db.QueryRow(`SELECT used_bytes FROM projects WHERE id = ?`, projectID).Scan(&used); err != nil || used != 17 {
+		t.Fatalf("the migrated project: used_bytes %d, %v; want 17", used, err)
 	}
 }
