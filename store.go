@@ -25,6 +25,7 @@ type Store interface {
 	QueueAger
 	KeyOrgReader
 	UploadStore
+	OutboxStore
 
 	// Setting returns the value stored under name, first storing def if there
 	// is none yet (so that concurrent nodes agree on one value).

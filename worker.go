@@ -84,6 +84,10 @@ func (s *Service) Recover(ctx context.Context) error {
 	if err := s.Store.UnlockUploads(ctx); err != nil {
 		return err
 	}
+	// Webhook deliveries a killed dispatcher was posting are due again.
+	if err := s.Store.ReleaseDeliveries(ctx, s.Node); err != nil {
+		return err
+	}
 	return s.sweep(ctx, time.Unix(1<<40, 0))
 }
 
@@ -125,7 +129,7 @@ func (s *Service) sweep(ctx context.Context, deadline time.Time) error {
 			return err
 		}
 		for _, d := range expired {
-			gone, err := s.Store.DeleteDataset(ctx, d.OrgID, d.ID)
+			gone, err := s.Store.ExpireDataset(ctx, d.OrgID, d.ID)
 			if ErrorCode(err) == ENOTFOUND {
 				continue
 			} else if err != nil {

@@ -155,6 +155,9 @@ func createDataset(ctx context.Context, tx *sql.Tx, d *silo.Dataset, resID strin
 		d.SizeBytes, held, d.OrgID); err != nil {
 		return err
 	}
+	if err := createdEvents(ctx, tx, d); err != nil {
+		return err
+	}
 	return sampleUsage(ctx, tx, d.OrgID, d.CreatedAt)
 }
 
@@ -175,6 +178,16 @@ func (s *Store) Datasets(ctx context.Context, f silo.DatasetFilter, fn func(*sil
 
 // DeleteDataset removes a dataset and subtracts its bytes from usage.
 func (s *Store) DeleteDataset(ctx context.Context, orgID, id string) (*silo.Dataset, error) {
+	return s.deleteDataset(ctx, orgID, id, silo.ReasonDeleted)
+}
+
+// ExpireDataset is DeleteDataset for the retention sweep.
+func (s *Store) ExpireDataset(ctx context.Context, orgID, id string) (*silo.Dataset, error) {
+	return s.deleteDataset(ctx, orgID, id, silo.ReasonExpired)
+}
+
+// deleteDataset removes a dataset; its event gives reason.
+func (s *Store) deleteDataset(ctx context.Context, orgID, id, reason string) (*silo.Dataset, error) {
 	var d *silo.Dataset
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		var err error
@@ -189,6 +202,9 @@ func (s *Store) DeleteDataset(ctx context.Context, orgID, id string) (*silo.Data
 			return err
 		}
 		if _, err := tx.ExecContext(ctx, `UPDATE orgs SET used_bytes = used_bytes - ? WHERE id = ?`, d.SizeBytes, orgID); err != nil {
+			return err
+		}
+		if err := deletedEvents(ctx, tx, d, reason); err != nil {
 			return err
 		}
 		return sampleUsage(ctx, tx, orgID, time.Now())
