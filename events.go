@@ -2,6 +2,8 @@ package silo
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"time"
 )
 
@@ -197,4 +199,12 @@ type OutboxStore interface {
 	// OutboxCheck reports what fsck finds wrong in the outbox: deliveries
 	// of missing events or endpoints.
 	OutboxCheck(ctx context.Context) ([]string, error)
+}
+
+// NewWebhookSecret returns a new endpoint secret as Standard Webhooks
+// writes one: whsec_ and the base64 of 32 random bytes.
+func NewWebhookSecret() string {
+	b := make([]byte, 32)
+	rand.Read(b)
+	return "whsec_" + base64.StdEncoding.EncodeToString(b)
 }

@@ -135,6 +135,7 @@ func (s *Service) sweep(ctx context.Context, deadline time.Time) error {
 			} else if err != nil {
 				return err
 			}
+			s.eventsCommitted()
 			s.log().Info("dataset expired", "org", gone.OrgID, "dataset", gone.ID, "bytes", gone.SizeBytes)
 		}
 	}
@@ -282,6 +283,7 @@ func (s *Service) validate(ctx context.Context, job *Job) error {
 		s.log().Warn("finishing a validation failed; handing the job back", "dataset", d.ID, "err", err)
 		return s.retry(parent, job, err)
 	}
+	s.eventsCommitted()
 	if !v.OK {
 		s.deleteBlobs(fctx, avroKeys)
 	} else if !d.Params.KeepOriginalFile {
