@@ -26,6 +26,7 @@ type HookReceiver struct {
 	mu    sync.Mutex
 	cmd   *exec.Cmd
 	hooks map[string]hookState // replayed to a restarted receiver
+	past  []Delivery           // what earlier processes received
 }
 
 type hookState struct {
@@ -50,6 +51,11 @@ type Delivery struct {
 	Status      int             `json:"status"`
 	At          int64           `json:"at"` // ms since the epoch
 }
+
+// controlClient talks to the receiver's control routes without keeping
+// connections: Node closes idle ones after 5 s, and a request sent on one
+// just as it closes is reset.
+var controlClient = &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 30 * time.Second}
 
 // hookReceiverDir is sdk-tests/webhooks of this module.
 func hookReceiverDir() string {
@@ -84,8 +90,7 @@ func skipOrFail(t testing.TB, why string) {
 	t.Skip(why)
 }
 
-// Start starts the receiver (again, on the same port after Stop); what it
-// had received before is gone with the process.
+// Start starts the receiver (again, on the same port after Stop).
 func (r *HookReceiver) Start() {
 	r.t.Helper()
 	cmd := exec.Command("node", "receiver.mjs")
@@ -114,8 +119,15 @@ func (r *HookReceiver) Start() {
 	}
 }
 
-// Stop kills the receiver (it stays stopped until Start).
+// Stop kills the receiver (it stays stopped until Start); what it
+// received stays in Received.
 func (r *HookReceiver) Stop() {
+	if r.running() {
+		got := r.current()
+		r.mu.Lock()
+		r.past = append(r.past, got...)
+		r.mu.Unlock()
+	}
 	r.mu.Lock()
 	cmd := r.cmd
 	r.cmd = nil
@@ -142,17 +154,35 @@ func (r *HookReceiver) Set(name, secret string, status int) {
 
 func (r *HookReceiver) control(name string, h hookState) {
 	b, _ := json.Marshal(map[string]any{"name": name, "secret": h.Secret, "status": h.Status})
-	resp, err := http.Post(r.URL()+"/_control", "application/json", bytes.NewReader(b))
+	resp, err := controlClient.Post(r.URL()+"/_control", "application/json", bytes.NewReader(b))
 	if err != nil {
 		r.t.Fatalf("webhook receiver: %v", err)
 	}
 	resp.Body.Close()
 }
 
-// Received lists every POST the receiver got since it (last) started.
+func (r *HookReceiver) running() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.cmd != nil
+}
+
+// Received lists every POST the receiver got, across restarts.
 func (r *HookReceiver) Received() []Delivery {
 	r.t.Helper()
-	resp, err := http.Get(r.URL() + "/_events")
+	r.mu.Lock()
+	out := append([]Delivery(nil), r.past...)
+	r.mu.Unlock()
+	if r.running() {
+		out = append(out, r.current()...)
+	}
+	return out
+}
+
+// current is what the running process received.
+func (r *HookReceiver) current() []Delivery {
+	r.t.Helper()
+	resp, err := controlClient.Get(r.URL() + "/_events")
 	if err != nil {
 		r.t.Fatalf("webhook receiver: %v", err)
 	}
