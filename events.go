@@ -73,7 +73,7 @@ func ThresholdLevel(used, quota int64) int {
 // it as the CloudEvents data the API's JSON shapes at delivery.
 type Event struct {
 	ID        string // the CloudEvents id and webhook-id: the same on every retry
-	Seq       int64  // commit order within the store (per dataset: the order of its changes)
+	Seq       int64  `json:"-"` // commit order within the store (per dataset: the order of its changes)
 	OrgID     string
 	ProjectID string // "" outside projects
 	Type      EventType

@@ -36,7 +36,7 @@ func testOutboxSuite() []struct {
 func newWebhook(t *testing.T, s silo.Store, orgID string, events ...silo.EventType) *silo.Webhook {
 	t.Helper()
 	w := &silo.Webhook{ID: silo.NewID("wh_"), OrgID: orgID, AllOrgs: orgID == "", URL: "https://example.com/hook", Events: events,
-		Description: "test", Secret: "whsec_c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0", CreatedAt: time.Now().UTC()}
+		Description: "test", Secret: "whsec_c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0", CreatedAt: time.Now().UTC().Truncate(time.Microsecond)}
 	must(t, s.CreateWebhook(ctx(t), w))
 	return w
 }
