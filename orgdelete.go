@@ -40,6 +40,7 @@ func (s *Service) DeleteOrg(ctx context.Context, c *Caller, id string, purge boo
 	default:
 		return err
 	}
+	s.eventsCommitted()
 	var bytes int64
 	for _, d := range removed {
 		bytes += d.SizeBytes

@@ -554,6 +554,7 @@ func (s *Service) DatasetFromUploads(ctx context.Context, c *Caller, req UploadR
 	if err := s.Store.CreateDatasetFromUploads(ctx, d, ids); err != nil {
 		return nil, err
 	}
+	s.eventsCommitted()
 	s.notifyJob()
 	s.log().Info("dataset created from uploads", "org", d.OrgID, "dataset", d.ID, "bytes", d.SizeBytes, "type", d.Type)
 	return d, nil

@@ -38,6 +38,12 @@ type Service struct {
 	Now           func() time.Time
 	// Pins keeps the blobs a running backup still reads from deletion.
 	Pins Pins
+	// CheckWebhookURL checks an endpoint's URL as it is created (the
+	// webhook package's SSRF guard); nil checks only that it is http(s).
+	CheckWebhookURL func(ctx context.Context, url string) error
+	// EventsCommitted, if set, is called after a change that wrote events
+	// to the outbox commits: the node's dispatcher looks at once.
+	EventsCommitted func()
 
 	wakeOnce  sync.Once
 	wake      chan struct{} // a new job is queued
@@ -290,6 +296,7 @@ func (s *Service) DeleteDataset(ctx context.Context, c *Caller, id string) error
 	} else if err != nil {
 		return err
 	}
+	s.eventsCommitted()
 	if d != nil {
 		s.log().Info("dataset deleted", "org", d.OrgID, "dataset", d.ID, "bytes", d.SizeBytes)
 	}

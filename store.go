@@ -26,6 +26,7 @@ type Store interface {
 	KeyOrgReader
 	UploadStore
 	ProjectStore
+	OutboxStore
 
 	// Setting returns the value stored under name, first storing def if there
 	// is none yet (so that concurrent nodes agree on one value).

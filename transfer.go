@@ -3,8 +3,9 @@ package silo
 import "time"
 
 // Record is one row of a store as TransferStore moves it: exactly one field
-// is set. Records come parents first (settings, orgs, projects, keys, usage samples,
-// datasets, jobs, idempotency answers), so that importing them in order
+// is set. Records come parents first (settings, orgs, projects, keys, usage
+// samples, datasets, jobs, idempotency answers, webhook endpoints, pending
+// deliveries), so that importing them in order
 // never refers to what is not there yet. The JSON form is what backups hold.
 type Record struct {
 	Setting     *SettingRecord     `json:"setting,omitempty"`
@@ -15,7 +16,18 @@ type Record struct {
 	Dataset     *Dataset           `json:"dataset,omitempty"`
 	Job         *JobRecord         `json:"job,omitempty"`
 	Idempotency *IdempotencyRecord `json:"idempotency,omitempty"`
+	Webhook     *Webhook           `json:"webhook,omitempty"`  // with its secret
+	Delivery    *DeliveryRecord    `json:"delivery,omitempty"` // a pending one, with its event
 	Skipped     *Skipped           `json:"skipped,omitempty"`
+}
+
+// DeliveryRecord is a webhook delivery not yet made, with its event: a
+// moved service sends it as the source would have (same event id).
+type DeliveryRecord struct {
+	Event     *Event    `json:"event"`
+	WebhookID string    `json:"webhook_id"`
+	Attempts  int       `json:"attempts"`
+	CreatedAt time.Time `json:"created_at"`
 }
 
 // SettingRecord is one stored setting (the URL signing key among them).

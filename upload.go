@@ -282,6 +282,7 @@ func (u *Upload) Commit(ctx context.Context) (*Dataset, error) {
 		}
 		break
 	}
+	u.s.eventsCommitted()
 	u.done = true
 	u.s.leases.dropReservation(u.res.ID)
 	u.s.notifyJob()

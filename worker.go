@@ -84,6 +84,10 @@ func (s *Service) Recover(ctx context.Context) error {
 	if err := s.Store.UnlockUploads(ctx); err != nil {
 		return err
 	}
+	// Webhook deliveries a killed dispatcher was posting are due again.
+	if err := s.Store.ReleaseDeliveries(ctx, s.Node); err != nil {
+		return err
+	}
 	return s.sweep(ctx, time.Unix(1<<40, 0))
 }
 
@@ -125,12 +129,13 @@ func (s *Service) sweep(ctx context.Context, deadline time.Time) error {
 			return err
 		}
 		for _, d := range expired {
-			gone, err := s.Store.DeleteDataset(ctx, d.OrgID, d.ID)
+			gone, err := s.Store.ExpireDataset(ctx, d.OrgID, d.ID)
 			if ErrorCode(err) == ENOTFOUND {
 				continue
 			} else if err != nil {
 				return err
 			}
+			s.eventsCommitted()
 			s.log().Info("dataset expired", "org", gone.OrgID, "dataset", gone.ID, "bytes", gone.SizeBytes)
 		}
 	}
@@ -278,6 +283,7 @@ func (s *Service) validate(ctx context.Context, job *Job) error {
 		s.log().Warn("finishing a validation failed; handing the job back", "dataset", d.ID, "err", err)
 		return s.retry(parent, job, err)
 	}
+	s.eventsCommitted()
 	if !v.OK {
 		s.deleteBlobs(fctx, avroKeys)
 	} else if !d.Params.KeepOriginalFile {

@@ -178,6 +178,7 @@ func TestOpenAPI(t *testing.T) {
 		get(t, hc, p.OriginalURL+"0", "", 403)
 	}
 	exerciseTus(t, hc, w, e.URL)
+	exerciseWebhooks(t, admin, w)
 
 	exerciseProjects(t, hc, admin, e.URL, org.ID)
 
@@ -352,4 +353,38 @@ func exerciseProjects(t *testing.T, hc *http.Client, admin *client.Client, base,
 	mustOK(t, admin.DeleteProject(ctx, p.ID, true))
 	mustOK(t, admin.DeleteProject(ctx, open.ID, false))
 	wantStatus(t, admin.DeleteProject(ctx, open.ID, false), 404)
+}
+
+// exerciseWebhooks calls every webhook route (silo's default URL check:
+// http(s) only, as silotest sets no guard).
+func exerciseWebhooks(t *testing.T, admin, w *client.Client) {
+	ctx := t.Context()
+	hook, _, err := w.CreateWebhook(ctx, client.WebhookRequest{URL: "https://hooks.example/x", Events: []string{"dataset.validated"}})
+	mustOK(t, err)
+	if !strings.HasPrefix(hook.Secret, "whsec_") || hook.OrgID == nil {
+		t.Errorf("created webhook = %+v", hook)
+	}
+	_, _, err = w.CreateWebhook(ctx, client.WebhookRequest{URL: "https://hooks.example/x", Events: []string{"dataset.bogus"}})
+	wantStatus(t, err, 422)
+	_, _, err = w.CreateWebhook(ctx, client.WebhookRequest{URL: "https://hooks.example/x", AllOrgs: true})
+	wantStatus(t, err, 403)
+	ops, _, err := admin.CreateWebhook(ctx, client.WebhookRequest{URL: "https://ops.example/x", AllOrgs: true})
+	mustOK(t, err)
+	list, _, err := w.Webhooks(ctx, "", false)
+	mustOK(t, err)
+	if len(list) != 1 || list[0].ID != hook.ID || list[0].Secret != "" {
+		t.Errorf("webhooks = %+v", list)
+	}
+	all, _, err := admin.Webhooks(ctx, "", true)
+	mustOK(t, err)
+	if len(all) != 2 {
+		t.Errorf("all webhooks = %d", len(all))
+	}
+	_, _, err = w.Deliveries(ctx, hook.ID, 10)
+	mustOK(t, err)
+	_, _, err = w.Deliveries(ctx, ops.ID, 10) // another org's: not found
+	wantStatus(t, err, 404)
+	wantStatus(t, w.DeleteWebhook(ctx, ops.ID), 404)
+	mustOK(t, w.DeleteWebhook(ctx, hook.ID))
+	mustOK(t, admin.DeleteWebhook(ctx, ops.ID))
 }

@@ -141,6 +141,10 @@ func (s *Server) build() http.Handler {
 	v1.HandleFunc("HEAD /v1/uploads/{id}", s.needs(reader, s.handleTusHead))
 	v1.HandleFunc("PATCH /v1/uploads/{id}", s.needs(writer, s.handleTusPatch))
 	v1.HandleFunc("DELETE /v1/uploads/{id}", s.needs(writer, s.handleTusDelete))
+	v1.HandleFunc("POST /v1/webhooks", s.needs(writer, s.handleCreateWebhook))
+	v1.HandleFunc("GET /v1/webhooks", s.needs(writer, s.handleListWebhooks))
+	v1.HandleFunc("DELETE /v1/webhooks/{id}", s.needs(writer, s.handleDeleteWebhook))
+	v1.HandleFunc("GET /v1/webhooks/{id}/deliveries", s.needs(writer, s.handleWebhookDeliveries))
 	for _, p := range unimplemented {
 		v1.HandleFunc(p, named(s.handleNotImplemented))
 	}

@@ -35,6 +35,7 @@ const (
 	KindCorrupt     = "corrupt-blob" // a dataset's file has another size or checksum
 	KindUnreferred  = "unreferenced" // a live ledger row that no dataset names
 	KindUnrecorded  = "unrecorded"   // a dataset's file that the ledger does not hold as live
+	KindOutbox      = "outbox"       // a webhook delivery whose event or endpoint is missing
 )
 
 // Finding is one inconsistency.
@@ -138,6 +139,15 @@ func (c *Checker) Check(ctx context.Context) (*Report, error) {
 		return nil, err
 	}
 	c.checkLedger(r, ledger, stored, referenced)
+	// The outbox: every delivery's event and endpoint exist (pending
+	// deliveries themselves are work in progress, not findings).
+	problems, err := c.Store.OutboxCheck(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("checking the webhook outbox: %w", err)
+	}
+	for _, p := range problems {
+		r.add(KindOutbox, "", "", "%s", p)
+	}
 	return r, nil
 }
 

@@ -36,13 +36,15 @@ var (
 		"Validation jobs not yet finished.", nil, nil)
 	queueAgeDesc = prometheus.NewDesc("silo_validation_queue_oldest_seconds",
 		"Age of the oldest validation job not yet finished (0 when the queue is empty).", nil, nil)
+	webhookAgeDesc = prometheus.NewDesc("silo_webhook_oldest_pending_seconds",
+		"Age of the oldest webhook delivery not yet delivered or failed (0 when none is pending).", nil, nil)
 	scrapeErrDesc = prometheus.NewDesc("silo_store_scrape_errors",
 		"1 if reading the metadata store for this scrape failed.", nil, nil)
 )
 
 func (c *storeCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{usageDesc, reservedDesc, quotaDesc, projectUsageDesc, projectReservedDesc, projectQuotaDesc,
-		queueDesc, queueAgeDesc, scrapeErrDesc} {
+		queueDesc, queueAgeDesc, webhookAgeDesc, scrapeErrDesc} {
 		ch <- d
 	}
 }
@@ -82,6 +84,15 @@ func (c *storeCollector) Collect(ch chan<- prometheus.Metric) {
 			age = max(0, time.Since(at).Seconds())
 		}
 		ch <- prometheus.MustNewConstMetric(queueAgeDesc, prometheus.GaugeValue, age)
+	} else {
+		failed = 1
+	}
+	if at, err := c.store.OldestPendingDelivery(ctx); err == nil {
+		age := 0.0
+		if !at.IsZero() {
+			age = max(0, time.Since(at).Seconds())
+		}
+		ch <- prometheus.MustNewConstMetric(webhookAgeDesc, prometheus.GaugeValue, age)
 	} else {
 		failed = 1
 	}

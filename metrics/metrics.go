@@ -34,6 +34,7 @@ type Metrics struct {
 	waited     prometheus.Histogram
 	tus        *prometheus.CounterVec // resumable uploads' events (tus.go)
 	tusBytes   prometheus.Counter
+	webhooks   webhookMetrics // webhooks.go
 
 	// series keeps each request series' counters once resolved: finding a
 	// child of a vector hashes its label values under a lock, four times a

@@ -106,7 +106,7 @@ func (s *Store) FinishJob(ctx context.Context, job *silo.Job, d *silo.Dataset) e
 				return err
 			}
 		}
-		return nil
+		return finishedEvent(ctx, tx, d)
 	})
 }
 

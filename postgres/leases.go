@@ -29,6 +29,13 @@ func (s *Store) DropReservation(ctx context.Context, resID string, expiredBefore
 		} else if err != nil {
 			return err
 		}
+		// A resumable upload's row before its reservation (locks.go), as
+		// a PATCH's LockUpload and AdvanceUpload take them: taken the other
+		// way round, a sweep and a PATCH of the same upload could each
+		// wait for the other.
+		if _, err := tx.Exec(ctx, `SELECT 1 FROM uploads WHERE reservation_id = $1 FOR UPDATE`, resID); err != nil {
+			return err
+		}
 		var bytes int64
 		var projectID *string
 		err = tx.QueryRow(ctx, `DELETE FROM reservations WHERE id = $1 AND (NOT $2 OR expires_at < `+dbNow+`) RETURNING bytes, project_id`,

@@ -63,6 +63,9 @@ func (s *Store) DeleteOrg(ctx context.Context, id string, withDatasets bool, at 
 		if removed, err = sqlq.Collect(rows, scanDataset); err != nil {
 			return err
 		}
+		if err := orgDeletedEvents(ctx, tx, id, removed); err != nil {
+			return err
+		}
 		for _, q := range []string{
 			// Every blob of the org, live or pending, is garbage now: the
 			// sweep deletes it. Rows that are garbage already are left

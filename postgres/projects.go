@@ -131,6 +131,11 @@ func (s *Store) DeleteProject(ctx context.Context, id string, withDatasets bool,
 				return err
 			}
 		}
+		for _, d := range removed {
+			if err := deletedEvents(ctx, tx, d, silo.ReasonProjectDeleted); err != nil {
+				return err
+			}
+		}
 		if _, err := tx.Exec(ctx, `UPDATE keys SET revoked_at = COALESCE(revoked_at, $1) WHERE project_id = $2`, micros(at), id); err != nil {
 			return err
 		}

@@ -79,6 +79,14 @@ func (s *Store) LockUpload(ctx context.Context, orgID, id, owner string, now, un
 		u, err = sqlq.ScanUpload(tx.QueryRow(ctx, `UPDATE uploads SET lock_owner = $1, lock_until = `+dbNow+` + $2
 			WHERE id = $3 AND org_id = $4 AND (lock_owner IS NULL OR lock_owner = $1 OR lock_until < `+dbNow+`) RETURNING `+sqlq.UploadCols,
 			owner, span(now, until), id, orgID))
+		if err == nil && u.ReservationID != "" {
+			// The reservation lives at least as long as the lock: the
+			// reservations' sweep never releases the bytes of an upload
+			// that a PATCH is writing, whatever the upload's own expiry.
+			// The upload's row, then its reservation's (locks.go).
+			_, err = tx.Exec(ctx, `UPDATE reservations r SET expires_at = GREATEST(r.expires_at, u.lock_until)
+				FROM uploads u WHERE u.id = $1 AND r.id = u.reservation_id`, id)
+		}
 		if !errors.Is(err, pgx.ErrNoRows) {
 			return err
 		}
@@ -124,7 +132,9 @@ func (s *Store) AdvanceUpload(ctx context.Context, u *silo.ResumableUpload, owne
 		if tag.RowsAffected() != 1 {
 			return pgx.ErrNoRows
 		}
-		_, err = tx.Exec(ctx, `UPDATE reservations r SET expires_at = u.expires_at FROM uploads u WHERE u.id = $1 AND r.id = u.reservation_id`, u.ID)
+		// No shorter than the PATCH's lock, which it holds (LockUpload).
+		_, err = tx.Exec(ctx, `UPDATE reservations r SET expires_at = GREATEST(u.expires_at, u.lock_until)
+			FROM uploads u WHERE u.id = $1 AND r.id = u.reservation_id`, u.ID)
 		return err
 	})
 }

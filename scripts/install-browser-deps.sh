@@ -26,5 +26,9 @@ if [ -f "$root/sdk-tests/ts/package-lock.json" ] && { [ ! -d "$root/sdk-tests/ts
 	echo "installing the TypeScript SDK test's packages (npm ci in sdk-tests/ts)" >&2
 	npm ci --prefix "$root/sdk-tests/ts" --no-audit --no-fund
 fi
+if [ -f "$root/sdk-tests/webhooks/package-lock.json" ] && { [ ! -d "$root/sdk-tests/webhooks/node_modules/standardwebhooks" ] || [ ! -d "$root/sdk-tests/webhooks/node_modules/cloudevents" ]; }; then
+	echo "installing the webhook receiver's packages (npm ci in sdk-tests/webhooks)" >&2
+	npm ci --prefix "$root/sdk-tests/webhooks" --no-audit --no-fund
+fi
 
 echo "browser test dependencies present: $(/usr/bin/chromium --version 2>/dev/null || echo /usr/bin/chromium)" >&2

@@ -141,6 +141,9 @@ func createDataset(ctx context.Context, tx *sql.Tx, d *silo.Dataset, resID strin
 	if err := count(ctx, tx, d.OrgID, d.ProjectID, d.SizeBytes, -held); err != nil {
 		return err
 	}
+	if err := createdEvents(ctx, tx, d); err != nil {
+		return err
+	}
 	return sampleUsage(ctx, tx, d.OrgID, d.ProjectID, d.CreatedAt)
 }
 
@@ -161,6 +164,16 @@ func (s *Store) Datasets(ctx context.Context, f silo.DatasetFilter, fn func(*sil
 
 // DeleteDataset removes a dataset and subtracts its bytes from usage.
 func (s *Store) DeleteDataset(ctx context.Context, orgID, id string) (*silo.Dataset, error) {
+	return s.deleteDataset(ctx, orgID, id, silo.ReasonDeleted)
+}
+
+// ExpireDataset is DeleteDataset for the retention sweep.
+func (s *Store) ExpireDataset(ctx context.Context, orgID, id string) (*silo.Dataset, error) {
+	return s.deleteDataset(ctx, orgID, id, silo.ReasonExpired)
+}
+
+// deleteDataset removes a dataset; its event gives reason.
+func (s *Store) deleteDataset(ctx context.Context, orgID, id, reason string) (*silo.Dataset, error) {
 	var d *silo.Dataset
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		var err error
@@ -175,6 +188,9 @@ func (s *Store) DeleteDataset(ctx context.Context, orgID, id string) (*silo.Data
 			return err
 		}
 		if err := count(ctx, tx, orgID, d.ProjectID, -d.SizeBytes, 0); err != nil {
+			return err
+		}
+		if err := deletedEvents(ctx, tx, d, reason); err != nil {
 			return err
 		}
 		return sampleUsage(ctx, tx, orgID, d.ProjectID, time.Now())

@@ -82,7 +82,7 @@ func (s *Store) FinishJob(ctx context.Context, job *silo.Job, d *silo.Dataset) e
 				}
 			}
 		}
-		return nil
+		return finishedEvent(ctx, tx, d)
 	})
 }
 

@@ -40,6 +40,9 @@ func (s *Store) DeleteOrg(ctx context.Context, id string, withDatasets bool, at 
 		if removed, err = sqlq.Collect(rows, scanDataset); err != nil {
 			return err
 		}
+		if err := orgDeletedEvents(ctx, tx, id, removed); err != nil {
+			return err
+		}
 		for _, q := range []string{
 			`DELETE FROM jobs WHERE org_id = ?`,
 			`DELETE FROM uploads WHERE org_id = ?`,

@@ -117,6 +117,11 @@ func (s *Store) DeleteProject(ctx context.Context, id string, withDatasets bool,
 				return err
 			}
 		}
+		for _, d := range removed {
+			if err := deletedEvents(ctx, tx, d, silo.ReasonProjectDeleted); err != nil {
+				return err
+			}
+		}
 		if _, err := tx.ExecContext(ctx, `UPDATE keys SET revoked_at = COALESCE(revoked_at, ?) WHERE project_id = ?`, micros(at), id); err != nil {
 			return err
 		}

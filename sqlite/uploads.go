@@ -76,6 +76,12 @@ func lockUpload(ctx context.Context, tx *sql.Tx, orgID, id, owner string, until,
 	u, err := sqlq.ScanUpload(tx.QueryRowContext(ctx, `UPDATE uploads SET lock_owner = ?, lock_until = ?
 		WHERE id = ? AND org_id = ? AND (lock_owner IS NULL OR lock_owner = ? OR lock_until < ?) RETURNING `+sqlq.UploadCols,
 		owner, until, id, orgID, owner, now))
+	if err == nil && u.ReservationID != "" {
+		// The reservation lives at least as long as the lock: the
+		// reservations' sweep never releases the bytes of an upload that
+		// a PATCH is writing, whatever the upload's own expiry.
+		_, err = tx.ExecContext(ctx, `UPDATE reservations SET expires_at = MAX(expires_at, ?) WHERE id = ?`, until, u.ReservationID)
+	}
 	if err != sql.ErrNoRows {
 		return u, err
 	}
@@ -117,7 +123,9 @@ func (s *Store) AdvanceUpload(ctx context.Context, u *silo.ResumableUpload, owne
 		if n, _ := res.RowsAffected(); n != 1 {
 			return sql.ErrNoRows
 		}
-		_, err = tx.ExecContext(ctx, `UPDATE reservations SET expires_at = ? WHERE id = ?`, micros(u.ExpiresAt), nullString(u.ReservationID))
+		// No shorter than the PATCH's lock, which it holds (LockUpload).
+		_, err = tx.ExecContext(ctx, `UPDATE reservations SET expires_at = MAX(?, (SELECT lock_until FROM uploads WHERE id = ?)) WHERE id = ?`,
+			micros(u.ExpiresAt), u.ID, nullString(u.ReservationID))
 		return err
 	})
 }

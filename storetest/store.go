@@ -21,7 +21,7 @@ type OpenStore func(t *testing.T) silo.Store
 
 // TestStore runs the metadata store conformance suite.
 func TestStore(t *testing.T, open OpenStore) {
-	for _, tc := range []struct {
+	suite := []struct {
 		name string
 		fn   func(*testing.T, silo.Store)
 	}{
@@ -60,7 +60,9 @@ func TestStore(t *testing.T, open OpenStore) {
 		{"ProjectReserveConcurrent", testProjectReserveConcurrent},
 		{"DeleteProject", testDeleteProject},
 		{"ProjectUploads", testProjectUploads},
-	} {
+	}
+	suite = append(suite, testOutboxSuite()...)
+	for _, tc := range suite {
 		t.Run(tc.name, func(t *testing.T) {
 			s := open(t)
 			t.Cleanup(func() { s.Close() })

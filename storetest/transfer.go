@@ -69,17 +69,22 @@ type Populated struct {
 	queued    *silo.Dataset
 	project   *silo.Project
 	inProject *silo.Dataset // a dataset of project
+	hook      *silo.Webhook
+	pending   []string // events of the hook's pending deliveries, in order
 }
 
 // Populate fills s with every kind of row: orgs with usage, live and
 // revoked keys, usage samples, a validated dataset whose original was
 // dropped, a failed one, a queued one, a deleted one (a garbage blob), an
 // upload in flight (a reservation and a pending blob), an idempotent
-// create's answer and a setting.
+// create's answer, a setting, webhook endpoints (one deleted) and their
+// deliveries, delivered and pending.
 func Populate(t *testing.T, s silo.Store) *Populated {
 	t.Helper()
 	p := &Populated{org: newOrg(t, s, 1_000_000)}
 	other := newOrg(t, s, 5000)
+	p.hook = newWebhook(t, s, p.org.ID, silo.EventDatasetCreated, silo.EventDatasetDeleted)
+	must(t, s.DeleteWebhook(ctx(t), newWebhook(t, s, "").ID))
 	p.secret, p.revoked = silo.NewSecret(), silo.NewSecret()
 	for _, k := range []*silo.Key{
 		{ID: silo.NewID("key_"), OrgID: p.org.ID, Role: silo.RoleWriter, Name: "w", Hash: silo.HashSecret(p.secret), CreatedAt: t0},
@@ -127,6 +132,21 @@ func Populate(t *testing.T, s silo.Store) *Populated {
 	gone := createDataset(t, s, p.org.ID, "d-deleted", 50, t0.Add(4*time.Second))
 	_, err = s.DeleteDataset(ctx(t), p.org.ID, gone.ID)
 	must(t, err)
+	// The first delivery is made; the others are pending.
+	now := time.Now()
+	cs, err := s.ClaimDeliveries(ctx(t), "n1", now, now.Add(time.Minute), 1, nil)
+	must(t, err)
+	must(t, s.FinishDelivery(ctx(t), cs[0], silo.Outcome{Status: silo.DeliveryDelivered, At: now}))
+	ds, err := s.Deliveries(ctx(t), p.hook.ID, 100)
+	must(t, err)
+	for i := len(ds) - 1; i >= 0; i-- {
+		if ds[i].Status == silo.DeliveryPending {
+			p.pending = append(p.pending, ds[i].EventID)
+		}
+	}
+	if len(p.pending) != 4 { // the creates of d-queued, d-project and d-deleted, and its delete
+		t.Fatalf("pending deliveries %v, want 4", p.pending)
+	}
 
 	if is, ok := s.(silo.IdempotencyStore); ok {
 		rec := idemRec(p.org.ID, "idem-1", "fp", t0)
@@ -236,6 +256,19 @@ func checkCopy(t *testing.T, s silo.Store, p *Populated) {
 	}
 	if got := ledger(t, s); !reflect.DeepEqual(got, want) {
 		t.Errorf("copied ledger %v, want %v", got, want)
+	}
+	// The endpoint, with its secret, and its pending deliveries, in order.
+	h, err := s.Webhook(ctx(t), p.hook.ID)
+	must(t, err)
+	if !reflect.DeepEqual(h, p.hook) {
+		t.Errorf("copied webhook %+v, want %+v", h, p.hook)
+	}
+	var events []string
+	for _, c := range claimAll(t, s, false) {
+		events = append(events, c.EventID)
+	}
+	if !reflect.DeepEqual(events, p.pending) {
+		t.Errorf("copied pending deliveries %v, want %v", events, p.pending)
 	}
 	// The queued dataset's job comes back queued: a node claims it.
 	job, err := s.ClaimJob(ctx(t), "n2", time.Now(), time.Now().Add(time.Minute))

@@ -134,6 +134,23 @@ func testUploadExpiry(t *testing.T, s silo.Store) {
 	_, err = s.Upload(ctx(t), org.ID, u.ID)
 	wantCode(t, err, silo.ENOTFOUND)
 	checkCounters(t, s, org.ID, 0, 0)
+
+	// A PATCH that holds the lock of an upload past its expiry keeps its
+	// reservation too: the reservations' sweep does not take the bytes
+	// from under it (the lock's lease is the reservation's at least).
+	held := newUpload(s, org, 10, false)
+	held.ExpiresAt = t0.Add(-time.Second)
+	must(t, s.CreateUpload(ctx(t), held))
+	_, err = s.LockUpload(ctx(t), org.ID, held.ID, "patch", time.Now(), time.Now().Add(time.Minute))
+	must(t, err)
+	if dead, err := s.ExpiredReservations(ctx(t), t0); err != nil || len(dead) != 0 {
+		t.Fatalf("ExpiredReservations while a PATCH holds the upload = %+v, %v", dead, err)
+	}
+	if dropped, err := s.DropReservation(ctx(t), held.ReservationID, time.Now()); err != nil || dropped {
+		t.Fatalf("the sweep dropped a locked upload's reservation: %v, %v", dropped, err)
+	}
+	must(t, s.DeleteUpload(ctx(t), org.ID, held.ID))
+	checkCounters(t, s, org.ID, 0, 0)
 	// And deleting the org removes its uploads.
 	u2 := newUpload(s, org, 10, false)
 	must(t, s.CreateUpload(ctx(t), u2))

@@ -70,6 +70,11 @@ func (c *contents) add(r *silo.Record) error {
 			return fmt.Errorf("the validation job of dataset %q refers to no dataset", r.Job.DatasetID)
 		}
 		return c.orgOf("validation job", r.Job.DatasetID, r.Job.OrgID)
+	case r.Webhook != nil:
+		if r.Webhook.OrgID == "" {
+			return validID("webhook", r.Webhook.ID)
+		}
+		return firstOf(validID("webhook", r.Webhook.ID), c.orgOf("webhook", r.Webhook.ID, r.Webhook.OrgID))
 	case r.Idempotency != nil:
 		i := r.Idempotency
 		return firstOf(c.orgOf("idempotency record", i.Key, i.OrgID), validName("idempotency record", i.Key, "key", i.Key))

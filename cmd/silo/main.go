@@ -37,7 +37,7 @@ func newRootCommand() *cobra.Command {
 	root.AddCommand(newServeCommand())
 	root.AddCommand(newFsckCommand())
 	root.AddCommand(newBackupCommand(), newRestoreCommand(), newMigrateCommand())
-	clients := []*cobra.Command{newUsageCommand(), newDatasetsCommand(), newAdminCommand()}
+	clients := []*cobra.Command{newUsageCommand(), newDatasetsCommand(), newWebhooksCommand(), newAdminCommand()}
 	root.AddCommand(clients...)
 	for _, c := range clients {
 		documentExitCodes(c)

@@ -14,6 +14,7 @@ import (
 // timing that feed them), the OpenAPI document at /openapi.yaml.
 func (m *Main) instrument() {
 	mx := metrics.New(m.Store)
+	m.metrics = mx
 	m.Service.Validator = mx.Validator(m.Service.Validator)
 	routes := web.Routes()
 	routes["GET /openapi.yaml"] = api.OpenAPI()

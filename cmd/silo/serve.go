@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"runtime/debug"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -21,11 +22,13 @@ import (
 	"github.com/silo-datasets/silo/api"
 	"github.com/silo-datasets/silo/disk"
 	"github.com/silo-datasets/silo/internal/logbuf"
+	"github.com/silo-datasets/silo/metrics"
 	"github.com/silo-datasets/silo/postgres"
 	"github.com/silo-datasets/silo/s3"
 	"github.com/silo-datasets/silo/sqlite"
 	"github.com/silo-datasets/silo/validate"
 	"github.com/silo-datasets/silo/validate/hfbpe"
+	"github.com/silo-datasets/silo/webhook"
 )
 
 // Config is silo serve's configuration: flags, each defaulting to its
@@ -53,6 +56,7 @@ type Config struct {
 	Tokenizer      string
 	MetricsAddr    string
 	edgeConfig     // limits.go: free space and fairness
+	hookConfig     // hooks.go: webhooks
 }
 
 func newServeCommand() *cobra.Command {
@@ -88,6 +92,7 @@ func newServeCommand() *cobra.Command {
 	f.StringVar(&c.MetricsAddr, "metrics-addr", env("SILO_METRICS_ADDR", ""), "also serve /metrics without an API key on this HOST:PORT, for a private network (SILO_METRICS_ADDR; default: /metrics only on --addr, with an admin or metrics key)")
 	f.StringVar(&c.MemoryLimit, "memory-limit", env("SILO_MEMORY_LIMIT", "auto"), "soft memory limit of the Go runtime: auto (a quarter of the machine's or cgroup's memory; GOMEMLIMIT wins), off, or a size (SILO_MEMORY_LIMIT)")
 	edgeFlags(f, &c.edgeConfig)
+	hookFlags(f, &c.hookConfig)
 	f.StringVar(&c.LogFormat, "log-format", env("SILO_LOG_FORMAT", "text"), "log format: text or json (SILO_LOG_FORMAT)")
 	return cmd
 }
@@ -97,10 +102,13 @@ type Main struct {
 	Config Config
 	Logger *slog.Logger
 
-	Store   silo.Store
-	Blobs   silo.BlobStore
-	Service *silo.Service
-	Server  *api.Server
+	Store      silo.Store
+	Blobs      silo.BlobStore
+	Service    *silo.Service
+	Server     *api.Server
+	Dispatcher *webhook.Dispatcher // delivers the outbox (hooks.go)
+
+	metrics *metrics.Metrics
 
 	unlock func()
 	logOut *logbuf.Writer // the log's buffer; flushed on Close
@@ -119,7 +127,14 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 	bg, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	done := make(chan struct{})
-	go func() { m.Service.Run(bg); close(done) }()
+	go func() {
+		var wg sync.WaitGroup
+		wg.Add(1)
+		go func() { defer wg.Done(); m.runHooks(bg) }()
+		m.Service.Run(bg)
+		wg.Wait()
+		close(done)
+	}()
 	<-ctx.Done()
 	m.Logger.Info("shutting down: draining requests in flight")
 	err := m.Server.Close()
@@ -229,9 +244,13 @@ func (m *Main) Open(ctx context.Context) error {
 		m.Server.Backup = embeddedBackup(m)
 	}
 	m.instrument()
+	if err := m.openHooks(); err != nil {
+		return err
+	}
 	if err := m.Server.Open(); err != nil {
 		return fmt.Errorf("listening on %s: %w", c.Addr, err)
 	}
+	m.Dispatcher.Source = m.Server.PublicURL // known once listening; the dispatcher starts in Run
 	m.Logger.Info("silo listening", "addr", strings.TrimPrefix(strings.TrimPrefix(m.Server.URL(), "http://"), "https://"), "url", m.Server.URL(), "node", m.Service.Node,
 		"memory_limit", memLimitText(memLimit, memSource))
 	if u := m.Server.MetricsURL(); u != "" {

@@ -35,6 +35,13 @@ func Export(query func(q string) (Rows, error), scanDataset func(Scanner) (*silo
 		{`SELECT dataset_id, org_id, attempt, created_at FROM jobs ORDER BY created_at, dataset_id`, scanJobRecord},
 		{`SELECT org_id, key, fingerprint, status, body, dataset_id, created_at FROM idempotency
 			WHERE state = 'done' ORDER BY org_id, key`, scanIdemRecord},
+		{`SELECT ` + WebhookCols + ` FROM webhooks WHERE deleted = 0 ORDER BY created_at, id`, func(row Scanner) (*silo.Record, error) {
+			w, err := ScanWebhook(row)
+			return &silo.Record{Webhook: w}, err
+		}},
+		{`SELECT d.webhook_id, d.attempts, d.created_at, ` + prefixed("e.", EventCols) + ` FROM deliveries d
+			JOIN events e ON e.seq = d.event_seq JOIN webhooks w ON w.id = d.webhook_id
+			WHERE d.status = 'pending' AND w.deleted = 0 ORDER BY d.event_seq, d.webhook_id`, scanDeliveryRecord},
 		{`SELECT (SELECT COUNT(*) FROM reservations), (SELECT COALESCE(SUM(bytes), 0) FROM reservations),
 			(SELECT COUNT(*) FROM blobs WHERE state = 'pending'), (SELECT COUNT(*) FROM blobs WHERE state = 'garbage'),
 			(SELECT COUNT(*) FROM idempotency WHERE state <> 'done'),
@@ -187,6 +194,10 @@ func (im *Importer) Put(r *silo.Record) error {
 		}
 		return im.insert("idempotency", "org_id, key, fingerprint, state, claim, node, lease_until, reservation_id, status, body, dataset_id, created_at",
 			i.OrgID, i.Key, i.Fingerprint, silo.IdempotencyDone, "", "", int64(0), nil, i.Status, i.Body, ds, i.CreatedAt.UnixMicro())
+	case r.Webhook != nil:
+		return im.insert("webhooks", WebhookCols, WebhookArgs(r.Webhook)...)
+	case r.Delivery != nil:
+		return im.putDelivery(r.Delivery)
 	case r.Skipped != nil:
 		return nil
 	}
@@ -223,4 +234,57 @@ func (im *Importer) putDataset(d *silo.Dataset) error {
 		}
 	}
 	return nil
+}
+
+// prefixed qualifies each of cols with p ("e.").
+func prefixed(p, cols string) string {
+	parts := strings.Split(cols, ", ")
+	for i := range parts {
+		parts[i] = p + parts[i]
+	}
+	return strings.Join(parts, ", ")
+}
+
+func scanDeliveryRecord(row Scanner) (*silo.Record, error) {
+	var d silo.DeliveryRecord
+	var created int64
+	var e replay
+	e.vals = []any{new(int64), new(string), new(string), new(*string), new(string), new(string), new(*string), new(int64), new(string)}
+	if err := row.Scan(append([]any{&d.WebhookID, &d.Attempts, &created}, e.vals...)...); err != nil {
+		return nil, err
+	}
+	ev, err := ScanEvent(&e)
+	if err != nil {
+		return nil, err
+	}
+	ev.Seq = 0 // the store's own; an import numbers events anew, in this order
+	d.Event, d.CreatedAt = ev, micros(created)
+	return &silo.Record{Delivery: &d}, nil
+}
+
+// putDelivery writes a pending delivery, and its event unless an earlier
+// delivery of it brought it. Records come in event order, so the new
+// sequence numbers keep each dataset's order.
+func (im *Importer) putDelivery(d *silo.DeliveryRecord) error {
+	e := d.Event
+	body, err := json.Marshal(e.Data)
+	if err != nil {
+		return err
+	}
+	var project, dataset *string
+	if e.ProjectID != "" {
+		project = &e.ProjectID
+	}
+	if e.DatasetID != "" {
+		dataset = &e.DatasetID
+	}
+	p := im.PH
+	if err := im.Exec(`INSERT INTO events (id, org_id, project_id, type, subject, dataset_id, time, body)
+		VALUES (`+p(1)+`, `+p(2)+`, `+p(3)+`, `+p(4)+`, `+p(5)+`, `+p(6)+`, `+p(7)+`, `+p(8)+`) ON CONFLICT (id) DO NOTHING`,
+		e.ID, e.OrgID, project, string(e.Type), e.Subject, dataset, e.Time.UnixMicro(), string(body)); err != nil {
+		return err
+	}
+	return im.Exec(`INSERT INTO deliveries (event_seq, event_id, webhook_id, dataset_id, type, attempts, created_at)
+		SELECT seq, id, `+p(1)+`, dataset_id, type, `+p(2)+`, `+p(3)+` FROM events WHERE id = `+p(4),
+		d.WebhookID, d.Attempts, d.CreatedAt.UnixMicro(), e.ID)
 }
