@@ -82,7 +82,7 @@ func (s *Service) CreateResumable(ctx context.Context, c *Caller, req NewResumab
 		HashState: hashState(sha256.New()), CreatedAt: now, ExpiresAt: now.Add(s.uploadTTL()),
 	}
 	if err := s.Store.CreateUpload(ctx, u); ErrorCode(err) == ENOTFOUND {
-		return nil, orgGone() // deleted since the key was checked
+		return nil, s.goneUnder(ctx, c) // deleted since the key was checked
 	} else if err != nil {
 		return nil, err
 	}

@@ -192,13 +192,13 @@ func TestPurgeAnswersBeforeFiles(t *testing.T) {
 	waitBlobsGone(t, e, blobs)
 }
 
-// vanishing is a store that deletes (purges) an organisation just before
-// the first call of one method: the org vanishes under a create that is
-// at that step, as when an admin purges it meanwhile.
+// vanishing is a store that deletes (purges) an organisation, or a
+// project, just before the first call of one method: it vanishes under a
+// create that is at that step, as when an admin purges it meanwhile.
 type vanishing struct {
 	silo.Store
-	mu            sync.Mutex
-	method, orgID string // purge orgID at the next call of method
+	mu                       sync.Mutex
+	method, orgID, projectID string // purge projectID, or else orgID, at the next call of method
 }
 
 func (v *vanishing) at(ctx context.Context, method string) bool {
@@ -208,7 +208,13 @@ func (v *vanishing) at(ctx context.Context, method string) bool {
 		return false
 	}
 	v.method = ""
-	if _, err := v.Store.DeleteOrg(context.WithoutCancel(ctx), v.orgID, true, time.Now()); err != nil {
+	var err error
+	if v.projectID != "" {
+		_, err = v.Store.DeleteProject(context.WithoutCancel(ctx), v.projectID, true, time.Now())
+	} else {
+		_, err = v.Store.DeleteOrg(context.WithoutCancel(ctx), v.orgID, true, time.Now())
+	}
+	if err != nil {
 		panic(err)
 	}
 	return true
