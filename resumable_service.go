@@ -519,6 +519,9 @@ func (s *Service) DatasetFromUploads(ctx context.Context, c *Caller, req UploadR
 	for i, id := range ids {
 		u, err := s.liveUpload(ctx, c, id)
 		if ErrorCode(err) == ENOTFOUND {
+			if gone := s.deletedUnder(ctx, c.OrgID(), c.ProjectID()); gone != nil {
+				return nil, gone // purged under a last PATCH: 404, as the upload's URL is now
+			}
 			return nil, Errorf(EINVALID, "The upload %s does not exist (or expired).", id)
 		} else if err != nil {
 			return nil, err

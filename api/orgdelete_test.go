@@ -245,6 +245,11 @@ func (v *vanishing) CreateUpload(ctx context.Context, u *silo.ResumableUpload) e
 	return v.Store.CreateUpload(ctx, u)
 }
 
+func (v *vanishing) UnlockUpload(ctx context.Context, id, owner string) error {
+	v.at(ctx, "UnlockUpload")
+	return v.Store.UnlockUpload(ctx, id, owner)
+}
+
 // vanishingBlobs fails a write whose org vanished the way a purge's sweep
 // makes it fail: the file it was writing deleted from under it.
 type vanishingBlobs struct {
@@ -282,7 +287,7 @@ func TestCreateWhoseOrgVanished(t *testing.T) {
 		s.Service.Store = v
 		s.Service.Blobs = &vanishingBlobs{BlobStore: s.Service.Blobs, v: v}
 	}})
-	for _, step := range []string{"OpenReservation", "Reserve", "AddPendingBlob", "Blobs.Put", "CreateDataset", "CreateUpload"} {
+	for _, step := range []string{"OpenReservation", "Reserve", "AddPendingBlob", "Blobs.Put", "CreateDataset", "CreateUpload", "UnlockUpload"} {
 		t.Run(step, func(t *testing.T) {
 			orgID, key := e.Org(t, "vanishing-"+step, 0, silo.RoleWriter)
 			v.mu.Lock()
@@ -290,7 +295,9 @@ func TestCreateWhoseOrgVanished(t *testing.T) {
 			v.mu.Unlock()
 			var st int
 			var out map[string]any
-			if step == "CreateUpload" { // a resumable upload's creation
+			if step == "UnlockUpload" { // the last PATCH of an upload that is to become a dataset
+				st, out = lastPatch(t, e, key)
+			} else if step == "CreateUpload" { // a resumable upload's creation
 				req := newRequest(t, "POST", e.URL+"/v1/uploads", nil)
 				req.Header.Set("Authorization", "Bearer "+key)
 				req.Header.Set("Tus-Resumable", "1.0.0")

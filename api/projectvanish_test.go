@@ -1,7 +1,9 @@
 package api_test
 
 import (
+	"encoding/base64"
 	"fmt"
+	"net/http"
 	"strings"
 	"testing"
 
@@ -12,8 +14,8 @@ import (
 
 // TestCreateWhoseProjectVanished: a create by a project key whose project
 // is purged at each step of it in turn (and a resumable upload's creation
-// likewise) answers 404 saying the project was deleted and stores
-// nothing. Before, a purge that released the upload's reservation at the
+// likewise, and the last PATCH of one that is to become a dataset)
+// answers 404 saying the project was deleted and stores nothing. Before, a purge that released the upload's reservation at the
 // Reserve or CreateDataset step was taken for a lapsed lease: 503 "the
 // server could not reach its metadata store", inviting a retry.
 func TestCreateWhoseProjectVanished(t *testing.T) {
@@ -24,7 +26,7 @@ func TestCreateWhoseProjectVanished(t *testing.T) {
 		s.Service.Blobs = &vanishingBlobs{BlobStore: s.Service.Blobs, v: v}
 	}})
 	orgID, _ := e.Org(t, "vanishing-projects", 0, silo.RoleWriter)
-	for _, step := range []string{"OpenReservation", "Reserve", "AddPendingBlob", "Blobs.Put", "CreateDataset", "CreateUpload"} {
+	for _, step := range []string{"OpenReservation", "Reserve", "AddPendingBlob", "Blobs.Put", "CreateDataset", "CreateUpload", "UnlockUpload"} {
 		t.Run(step, func(t *testing.T) {
 			p := mustCall(t, e, 201, e.AdminKey, "POST", "/v1/admin/projects", fmt.Sprintf(`{"org_id":%q,"name":%q}`, orgID, step))
 			k := mustCall(t, e, 201, e.AdminKey, "POST", "/v1/admin/keys", fmt.Sprintf(`{"org_id":%q,"project_id":%q,"role":"writer"}`, orgID, p["id"]))
@@ -34,7 +36,9 @@ func TestCreateWhoseProjectVanished(t *testing.T) {
 			v.mu.Unlock()
 			var st int
 			var out map[string]any
-			if step == "CreateUpload" {
+			if step == "UnlockUpload" { // the last PATCH of an upload that is to become a dataset
+				st, out = lastPatch(t, e, key)
+			} else if step == "CreateUpload" {
 				req := newRequest(t, "POST", e.URL+"/v1/uploads", nil)
 				req.Header.Set("Authorization", "Bearer "+key)
 				req.Header.Set("Tus-Resumable", "1.0.0")
@@ -58,4 +62,30 @@ func TestCreateWhoseProjectVanished(t *testing.T) {
 			}
 		})
 	}
+}
+
+// lastPatch opens a resumable upload whose metadata asks for a dataset and
+// sends it whole in one PATCH, whose answer it returns.
+func lastPatch(t *testing.T, e *silotest.Env, key string) (int, map[string]any) {
+	t.Helper()
+	b64 := base64.StdEncoding.EncodeToString
+	req := newRequest(t, "POST", e.URL+"/v1/uploads", nil)
+	req.Header.Set("Authorization", "Bearer "+key)
+	req.Header.Set("Tus-Resumable", "1.0.0")
+	req.Header.Set("Upload-Length", fmt.Sprint(len(embedJSONL)))
+	req.Header.Set("Upload-Metadata", "name "+b64([]byte("late"))+",type "+b64([]byte("embed-input")))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 201 {
+		t.Fatalf("open an upload: %d", resp.StatusCode)
+	}
+	req = newRequest(t, "PATCH", resp.Header.Get("Location"), strings.NewReader(embedJSONL))
+	req.Header.Set("Authorization", "Bearer "+key)
+	req.Header.Set("Tus-Resumable", "1.0.0")
+	req.Header.Set("Content-Type", "application/offset+octet-stream")
+	req.Header.Set("Upload-Offset", "0")
+	return do(t, req)
 }
