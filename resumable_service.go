@@ -228,6 +228,13 @@ func (s *Service) AppendResumable(ctx context.Context, c *Caller, p Patch) (*Res
 	body := &patchBody{r: p.Body}
 	state, n, err := s.writePiece(ctx, app, u, owner, body, h, check)
 	if body.err == nil && err != nil {
+		if ErrorCode(err) == EINTERNAL {
+			// A purge made the upload's blob garbage and the sweep took it
+			// from under the write: the deletion is the answer.
+			if gone := s.deletedUnder(ctx, c.OrgID(), c.ProjectID()); gone != nil {
+				return nil, gone
+			}
+		}
 		return nil, err // the blob store failed: nothing of the body counts
 	}
 	if body.err == nil && u.Offset+n == u.Length && body.more() {

@@ -265,8 +265,14 @@ func (b *vanishingBlobs) Put(ctx context.Context, key string, r io.Reader) (int6
 	return b.BlobStore.Put(ctx, key, r)
 }
 
-// Append and Seal pass to the real store: resumable uploads need them.
+// Append and Seal pass to the real store (resumable uploads need them);
+// Append fails as S3 does once a purge's sweep aborted the multipart
+// upload under it.
 func (b *vanishingBlobs) Append(ctx context.Context, key string, state []byte, offset, length int64, r io.Reader) ([]byte, int64, error) {
+	if b.v.at(ctx, "Blobs.Append") {
+		io.Copy(io.Discard, r)
+		return nil, 0, fmt.Errorf("s3: upload part 1 of %s: The specified multipart upload does not exist.", key)
+	}
 	return b.BlobStore.(silo.Appender).Append(ctx, key, state, offset, length, r)
 }
 
@@ -287,7 +293,7 @@ func TestCreateWhoseOrgVanished(t *testing.T) {
 		s.Service.Store = v
 		s.Service.Blobs = &vanishingBlobs{BlobStore: s.Service.Blobs, v: v}
 	}})
-	for _, step := range []string{"OpenReservation", "Reserve", "AddPendingBlob", "Blobs.Put", "CreateDataset", "CreateUpload", "UnlockUpload"} {
+	for _, step := range []string{"OpenReservation", "Reserve", "AddPendingBlob", "Blobs.Put", "CreateDataset", "CreateUpload", "UnlockUpload", "Blobs.Append"} {
 		t.Run(step, func(t *testing.T) {
 			orgID, key := e.Org(t, "vanishing-"+step, 0, silo.RoleWriter)
 			v.mu.Lock()
@@ -295,7 +301,7 @@ func TestCreateWhoseOrgVanished(t *testing.T) {
 			v.mu.Unlock()
 			var st int
 			var out map[string]any
-			if step == "UnlockUpload" { // the last PATCH of an upload that is to become a dataset
+			if step == "UnlockUpload" || step == "Blobs.Append" { // the last PATCH of an upload that is to become a dataset
 				st, out = lastPatch(t, e, key)
 			} else if step == "CreateUpload" { // a resumable upload's creation
 				req := newRequest(t, "POST", e.URL+"/v1/uploads", nil)

@@ -26,7 +26,7 @@ func TestCreateWhoseProjectVanished(t *testing.T) {
 		s.Service.Blobs = &vanishingBlobs{BlobStore: s.Service.Blobs, v: v}
 	}})
 	orgID, _ := e.Org(t, "vanishing-projects", 0, silo.RoleWriter)
-	for _, step := range []string{"OpenReservation", "Reserve", "AddPendingBlob", "Blobs.Put", "CreateDataset", "CreateUpload", "UnlockUpload"} {
+	for _, step := range []string{"OpenReservation", "Reserve", "AddPendingBlob", "Blobs.Put", "CreateDataset", "CreateUpload", "UnlockUpload", "Blobs.Append"} {
 		t.Run(step, func(t *testing.T) {
 			p := mustCall(t, e, 201, e.AdminKey, "POST", "/v1/admin/projects", fmt.Sprintf(`{"org_id":%q,"name":%q}`, orgID, step))
 			k := mustCall(t, e, 201, e.AdminKey, "POST", "/v1/admin/keys", fmt.Sprintf(`{"org_id":%q,"project_id":%q,"role":"writer"}`, orgID, p["id"]))
@@ -36,7 +36,7 @@ func TestCreateWhoseProjectVanished(t *testing.T) {
 			v.mu.Unlock()
 			var st int
 			var out map[string]any
-			if step == "UnlockUpload" { // the last PATCH of an upload that is to become a dataset
+			if step == "UnlockUpload" || step == "Blobs.Append" { // the last PATCH of an upload that is to become a dataset
 				st, out = lastPatch(t, e, key)
 			} else if step == "CreateUpload" {
 				req := newRequest(t, "POST", e.URL+"/v1/uploads", nil)
