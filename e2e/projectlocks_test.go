@@ -24,6 +24,7 @@ import (
 // the projects' quotas all along, purges a project per round, and purges
 // a second organisation (with its projects, their keys still creating) per
 // round. Every answer is one the contract allows (never 500 or 503);
+// neither level ever holds more than its quota, used and reserved;
 // PostgreSQL logs no "deadlock detected" (the store takes the org's row,
 // then the project's, everywhere); no level ends over its quota; every
 // counter, org's and project's, equals the sum of what it holds and
@@ -63,6 +64,24 @@ func TestProjectLocks(t *testing.T) {
 				return
 			}
 			l.quotaChanges.Add(1)
+			// Never over, counting what is held, at either level: the
+			// org's quota is fixed, the projects' never above high.
+			// (call, not usageAnswer: t.Fatal is for the test's goroutine.)
+			st, u := call(t, "GET", bases[(i+1)%3]+"/v1/datasets/usage", keptKey, nil)
+			if held, _ := u["organization_usage"].(float64); st != 200 || held+u["reserved_bytes"].(float64) > orgQuota {
+				t.Errorf("the kept org's usage: %d %v (quota %d)", st, u, orgQuota)
+			}
+			st, out := call(t, "GET", bases[(i+2)%3]+"/v1/admin/projects?org_id="+keptID, adminKey, nil)
+			ps, _ := out["projects"].([]any)
+			if st != 200 {
+				t.Errorf("list projects: %d %v", st, out)
+			}
+			for _, p := range ps {
+				p := p.(map[string]any)
+				if held := p["usage_bytes"].(float64) + p["reserved_bytes"].(float64); p["quota_bytes"] != nil && held > high {
+					t.Errorf("project %s holds %.0f bytes (used and reserved) over its highest quota %d", p["name"], held, high)
+				}
+			}
 		}
 	}()
 
@@ -122,6 +141,11 @@ func TestProjectLocks(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("PostgreSQL's log: %d bytes, %d ERROR lines, %d deadlocks", len(log), strings.Count(log, "ERROR:"), strings.Count(log, "deadlock detected"))
+	for _, line := range strings.Split(log, "\n") {
+		if strings.Contains(line, "ERROR:") {
+			t.Logf("PostgreSQL: %s", line)
+		}
+	}
 	if n := strings.Count(log, "deadlock detected"); n > 0 {
 		i := strings.Index(log, "deadlock detected")
 		t.Errorf("PostgreSQL logged %d deadlocks; the first:\n%s", n, log[max(i-200, 0):min(i+1500, len(log))])
