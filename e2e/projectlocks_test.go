@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/url"
+	"os/exec"
 	"strconv"
 	"strings"
 	"sync"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/silo-datasets/silo/internal/siloproc"
 	"github.com/silo-datasets/silo/internal/testenv"
 )
 
@@ -36,9 +38,80 @@ func TestProjectLocks(t *testing.T) {
 	c := &cluster{db: pg.URL, s3: s3, env: append(s3.Env(), "SILO_BOOTSTRAP_KEY="+adminKey, "SILO_RATE_LIMIT=0",
 		"SILO_LEASE_TTL=30s", "SILO_MAX_INFLIGHT_PER_KEY=128")}
 	nodes := c.nodes(t, 3)
-	bases := []string{nodes[0].URL, nodes[1].URL, nodes[2].URL}
+	r := projectLockRace(t, nodes)
 
-	const orgQuota, low, high = 80_000, 20_000, 40_000
+	log, err := pg.Log()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("PostgreSQL's log: %d bytes, %d ERROR lines, %d deadlocks", len(log), strings.Count(log, "ERROR:"), strings.Count(log, "deadlock detected"))
+	for _, line := range strings.Split(log, "\n") {
+		if strings.Contains(line, "ERROR:") {
+			t.Logf("PostgreSQL: %s", line)
+		}
+	}
+	if n := strings.Count(log, "deadlock detected"); n > 0 {
+		i := strings.Index(log, "deadlock detected")
+		t.Errorf("PostgreSQL logged %d deadlocks; the first:\n%s", n, log[max(i-200, 0):min(i+1500, len(log))])
+	}
+
+	waitSettled(t, c, nodes[0].URL, r.keptKey)
+	checkKeptBooks(t, []string{nodes[0].URL, nodes[1].URL, nodes[2].URL}, r)
+	checkNothingLeft(t, pg.URL, r.purgedProjects, r.purgedOrgs)
+	if out, err := c.fsck(t); err != nil {
+		t.Errorf("fsck: %v\n%s", err, out)
+	}
+	checkBucket(t, c, r.keptID)
+}
+
+// TestProjectLocksEmbedded: the same race on one node of the embedded
+// store (SQLite + disk, one writer): the same answers and books, nothing
+// of the purged projects and orgs left that the API shows, and fsck
+// clean once the node has stopped.
+func TestProjectLocksEmbedded(t *testing.T) {
+	dir := t.TempDir()
+	p := siloproc.Serve(t, append(embeddedEnv, "SILO_MAX_INFLIGHT_PER_KEY=128"), "--data", dir)
+	r := projectLockRace(t, []*siloproc.Proc{p})
+	checkKeptBooks(t, []string{p.URL}, r)
+	for _, id := range r.purgedProjects {
+		if st, out := call(t, "GET", p.URL+"/v1/admin/projects/"+id, adminKey, nil); st != 404 {
+			t.Errorf("purged project %s: %d %v", id, st, out)
+		}
+	}
+	for _, id := range r.purgedOrgs {
+		if st, out := call(t, "GET", p.URL+"/v1/admin/projects?org_id="+id, adminKey, nil); st != 200 || len(out["projects"].([]any)) != 0 {
+			t.Errorf("projects of purged org %s: %d %v", id, st, out)
+		}
+	}
+	if err := p.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(siloproc.Binary(t), "fsck", "--data", dir).CombinedOutput()
+	if err != nil {
+		t.Errorf("fsck: %v\n%s", err, out)
+	}
+}
+
+// lockRace is what projectLockRace leaves to check: the org that lives
+// on, its key and its steady projects, and the ids of what was purged.
+type lockRace struct {
+	keptID, keptKey            string
+	kept                       []project
+	purgedProjects, purgedOrgs []string
+}
+
+const lockOrgQuota, lockLow, lockHigh = 80_000, 20_000, 40_000
+
+// projectLockRace runs the load and the admin's changes of
+// TestProjectLocks against the nodes, checking every answer and, all
+// along, that neither level holds more than its quota.
+func projectLockRace(t *testing.T, nodes []*siloproc.Proc) *lockRace {
+	bases := make([]string, len(nodes))
+	for i, nd := range nodes {
+		bases[i] = nd.URL
+	}
+	n := len(bases)
+	const orgQuota, low, high = lockOrgQuota, lockLow, lockHigh
 	keptID, keptKey := newOrg(t, bases[0], "kept", orgQuota)
 	kept := []project{newProject(t, bases[0], keptID, "steady-0", high), newProject(t, bases[0], keptID, "steady-1", high)}
 	l := &lockLoad{t: t, bases: bases, codes: map[string]map[int]int{}, examples: map[string]string{}}
@@ -59,7 +132,7 @@ func TestProjectLocks(t *testing.T) {
 			}
 			q := []int64{low, high}[i%2]
 			p := kept[i%len(kept)]
-			if st, out := call(t, "PATCH", bases[i%3]+"/v1/admin/projects/"+p.id, adminKey, map[string]any{"quota_bytes": q}); st != 200 {
+			if st, out := call(t, "PATCH", bases[i%n]+"/v1/admin/projects/"+p.id, adminKey, map[string]any{"quota_bytes": q}); st != 200 {
 				t.Errorf("set %s's quota: %d %v", p.name, st, out)
 				return
 			}
@@ -67,11 +140,11 @@ func TestProjectLocks(t *testing.T) {
 			// Never over, counting what is held, at either level: the
 			// org's quota is fixed, the projects' never above high.
 			// (call, not usageAnswer: t.Fatal is for the test's goroutine.)
-			st, u := call(t, "GET", bases[(i+1)%3]+"/v1/datasets/usage", keptKey, nil)
+			st, u := call(t, "GET", bases[(i+1)%n]+"/v1/datasets/usage", keptKey, nil)
 			if held, _ := u["organization_usage"].(float64); st != 200 || held+u["reserved_bytes"].(float64) > orgQuota {
 				t.Errorf("the kept org's usage: %d %v (quota %d)", st, u, orgQuota)
 			}
-			st, out := call(t, "GET", bases[(i+2)%3]+"/v1/admin/projects?org_id="+keptID, adminKey, nil)
+			st, out := call(t, "GET", bases[(i+2)%n]+"/v1/admin/projects?org_id="+keptID, adminKey, nil)
 			ps, _ := out["projects"].([]any)
 			if st != 200 {
 				t.Errorf("list projects: %d %v", st, out)
@@ -97,15 +170,15 @@ func TestProjectLocks(t *testing.T) {
 		}
 		l.waitAcked(12)
 		// A project holding datasets: 409 without purge, then purged.
-		if st, out := call(t, "DELETE", bases[1]+"/v1/admin/projects/"+doomed.id, adminKey, nil); st != 409 && st != 200 {
+		if st, out := call(t, "DELETE", bases[1%n]+"/v1/admin/projects/"+doomed.id, adminKey, nil); st != 409 && st != 200 {
 			t.Errorf("round %d: delete %s without purge: %d %v", r, doomed.name, st, out)
 		}
-		if st, out := call(t, "DELETE", bases[1]+"/v1/admin/projects/"+doomed.id+"?purge=true", adminKey, nil); st != 200 {
+		if st, out := call(t, "DELETE", bases[1%n]+"/v1/admin/projects/"+doomed.id+"?purge=true", adminKey, nil); st != 200 {
 			t.Errorf("round %d: purge %s: %d %v", r, doomed.name, st, out)
 		}
 		purgedProjects = append(purgedProjects, doomed.id)
 		l.waitAcked(6)
-		if st, out := call(t, "DELETE", bases[2]+"/v1/admin/projects/"+gone[1].id+"?purge=true", adminKey, nil); st != 200 {
+		if st, out := call(t, "DELETE", bases[2%n]+"/v1/admin/projects/"+gone[1].id+"?purge=true", adminKey, nil); st != 200 {
 			t.Errorf("round %d: purge %s: %d %v", r, gone[1].name, st, out)
 		}
 		purgedProjects = append(purgedProjects, gone[1].id)
@@ -135,39 +208,34 @@ func TestProjectLocks(t *testing.T) {
 			}
 		}
 	}
+	return &lockRace{keptID: keptID, keptKey: keptKey, kept: kept, purgedProjects: purgedProjects, purgedOrgs: purgedOrgs}
 
-	log, err := pg.Log()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("PostgreSQL's log: %d bytes, %d ERROR lines, %d deadlocks", len(log), strings.Count(log, "ERROR:"), strings.Count(log, "deadlock detected"))
-	for _, line := range strings.Split(log, "\n") {
-		if strings.Contains(line, "ERROR:") {
-			t.Logf("PostgreSQL: %s", line)
-		}
-	}
-	if n := strings.Count(log, "deadlock detected"); n > 0 {
-		i := strings.Index(log, "deadlock detected")
-		t.Errorf("PostgreSQL logged %d deadlocks; the first:\n%s", n, log[max(i-200, 0):min(i+1500, len(log))])
-	}
+}
 
-	// The kept org's books: quotas back to high, nothing held, nothing
-	// over, the counters equal what the datasets hold.
+// checkKeptBooks: once the load is over, with the steady projects' quotas
+// back to high and nothing held, the kept org's and its projects'
+// counters equal what their datasets hold, within their quotas, and only
+// the steady projects are left.
+func checkKeptBooks(t *testing.T, bases []string, r *lockRace) {
+	t.Helper()
+	keptID, keptKey, kept := r.keptID, r.keptKey, r.kept
+	const orgQuota, high = lockOrgQuota, lockHigh
+	n := len(bases)
 	for _, p := range kept {
 		if st, out := call(t, "PATCH", bases[0]+"/v1/admin/projects/"+p.id, adminKey, map[string]any{"quota_bytes": high}); st != 200 {
 			t.Fatalf("set %s's quota: %d %v", p.name, st, out)
 		}
 	}
-	waitSettled(t, c, bases[0], keptKey)
+	waitUnreserved(t, bases[0], keptID, keptKey, kept)
 	sizes, _ := datasetSizes(t, bases[0], keptKey)
 	var total int64
 	for _, s := range sizes {
 		total += s
 	}
-	if u := usageAnswer(t, bases[1], keptKey); u["organization_usage"] != float64(total) || total > orgQuota || u["reserved_bytes"] != 0.0 {
+	if u := usageAnswer(t, bases[1%n], keptKey); u["organization_usage"] != float64(total) || total > orgQuota || u["reserved_bytes"] != 0.0 {
 		t.Errorf("the kept org's usage %v, its datasets hold %d (%v), quota %d", u, total, sizes, orgQuota)
 	}
-	admin := adminProjects(t, bases[2], keptID)
+	admin := adminProjects(t, bases[2%n], keptID)
 	for _, p := range kept {
 		a := admin[p.id]
 		if a["usage_bytes"] != float64(sizes[p.id]) || a["reserved_bytes"] != 0.0 || sizes[p.id] > high {
@@ -177,11 +245,6 @@ func TestProjectLocks(t *testing.T) {
 	if len(admin) != len(kept) {
 		t.Errorf("the kept org has projects %v, want only the steady ones", admin)
 	}
-	checkNothingLeft(t, pg.URL, purgedProjects, purgedOrgs)
-	if out, err := c.fsck(t); err != nil {
-		t.Errorf("fsck: %v\n%s", err, out)
-	}
-	checkBucket(t, c, keptID)
 }
 
 // checkNothingLeft reads PostgreSQL: every counter of every org and
