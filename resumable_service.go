@@ -82,7 +82,7 @@ func (s *Service) CreateResumable(ctx context.Context, c *Caller, req NewResumab
 		HashState: hashState(sha256.New()), CreatedAt: now, ExpiresAt: now.Add(s.uploadTTL()),
 	}
 	if err := s.Store.CreateUpload(ctx, u); ErrorCode(err) == ENOTFOUND {
-		return nil, orgGone() // deleted since the key was checked
+		return nil, s.goneUnder(ctx, c) // deleted since the key was checked
 	} else if err != nil {
 		return nil, err
 	}
@@ -228,6 +228,13 @@ func (s *Service) AppendResumable(ctx context.Context, c *Caller, p Patch) (*Res
 	body := &patchBody{r: p.Body}
 	state, n, err := s.writePiece(ctx, app, u, owner, body, h, check)
 	if body.err == nil && err != nil {
+		if ErrorCode(err) == EINTERNAL {
+			// A purge made the upload's blob garbage and the sweep took it
+			// from under the write: the deletion is the answer.
+			if gone := s.deletedUnder(ctx, c.OrgID(), c.ProjectID()); gone != nil {
+				return nil, gone
+			}
+		}
 		return nil, err // the blob store failed: nothing of the body counts
 	}
 	if body.err == nil && u.Offset+n == u.Length && body.more() {
@@ -519,6 +526,9 @@ func (s *Service) DatasetFromUploads(ctx context.Context, c *Caller, req UploadR
 	for i, id := range ids {
 		u, err := s.liveUpload(ctx, c, id)
 		if ErrorCode(err) == ENOTFOUND {
+			if gone := s.deletedUnder(ctx, c.OrgID(), c.ProjectID()); gone != nil {
+				return nil, gone // purged under a last PATCH: 404, as the upload's URL is now
+			}
 			return nil, Errorf(EINVALID, "The upload %s does not exist (or expired).", id)
 		} else if err != nil {
 			return nil, err

@@ -102,7 +102,7 @@ func (s *Service) BeginUpload(ctx context.Context, c *Caller, req UploadRequest)
 		ID: NewID("res_"), OrgID: c.OrgID(), ProjectID: c.ProjectID(), Node: s.Node, CreatedAt: now, ExpiresAt: now.Add(s.leaseTTL()),
 	}}
 	if err := s.Store.OpenReservation(ctx, u.res); ErrorCode(err) == ENOTFOUND {
-		return nil, orgGone() // deleted since the key was checked
+		return nil, s.goneUnder(ctx, c) // deleted since the key was checked
 	} else if err != nil {
 		// It may have been stored all the same: nothing renews it, so it
 		// lapses and the sweep releases it.
@@ -189,18 +189,39 @@ func (u *Upload) AddFile(ctx context.Context, kind PartKind, filename string, r 
 		src = &readerChunks{r: r}
 	}
 	err := u.addChunks(ctx, kind, filename, src)
-	if ErrorCode(err) == EINTERNAL && u.orgDeleted(ctx) {
+	if ErrorCode(err) == EINTERNAL {
 		// A purge made the upload's blob garbage and the sweep took it
-		// from under the write: the org's deletion is the answer.
-		return orgGone()
+		// from under the write: the deletion is the answer.
+		if gone := u.s.deletedUnder(ctx, u.res.OrgID, u.res.ProjectID); gone != nil {
+			return gone
+		}
 	}
 	return err
 }
 
-// orgDeleted reports whether the upload's organisation is known to be gone.
-func (u *Upload) orgDeleted(ctx context.Context) bool {
-	_, err := u.s.Store.Org(ctx, u.res.OrgID)
-	return ErrorCode(err) == ENOTFOUND
+// deletedUnder is the answer to a create (or an upload) whose organisation,
+// or project, is known to be gone: a purge ran under it. nil if both still
+// exist.
+func (s *Service) deletedUnder(ctx context.Context, orgID, projectID string) error {
+	if _, err := s.Store.Org(ctx, orgID); ErrorCode(err) == ENOTFOUND {
+		return orgGone()
+	}
+	if projectID == "" {
+		return nil
+	}
+	if _, err := s.Store.Project(ctx, projectID); ErrorCode(err) == ENOTFOUND {
+		return projectGone()
+	}
+	return nil
+}
+
+// goneUnder is the answer to a store call that found the caller's
+// organisation, or project, gone since its key was checked.
+func (s *Service) goneUnder(ctx context.Context, c *Caller) error {
+	if gone := s.deletedUnder(ctx, c.OrgID(), c.ProjectID()); gone != nil {
+		return gone
+	}
+	return orgGone()
 }
 
 // jsObject is what JavaScript's String() makes of an object: the Cohere
@@ -291,16 +312,16 @@ func (u *Upload) Commit(ctx context.Context) (*Dataset, error) {
 }
 
 // lost explains an upload whose reservation is gone (ENOTFOUND; other
-// errors pass unchanged). Its organisation was deleted under it (a purge
-// releases the org's reservations), or else this node could not renew the
-// lease for a whole lease period and a sweep released it. Either way
-// nothing of the upload is kept.
+// errors pass unchanged). Its organisation or its project was deleted
+// under it (a purge releases their reservations), or else this node could
+// not renew the lease for a whole lease period and a sweep released it.
+// Either way nothing of the upload is kept.
 func (u *Upload) lost(ctx context.Context, err error) error {
 	if ErrorCode(err) != ENOTFOUND {
 		return err
 	}
-	if u.orgDeleted(ctx) {
-		return orgGone()
+	if gone := u.s.deletedUnder(ctx, u.res.OrgID, u.res.ProjectID); gone != nil {
+		return gone
 	}
 	return Errorf(EUNAVAILABLE, "the upload's quota reservation expired before it completed (the server could not reach its metadata store); nothing was stored, retry the upload")
 }
@@ -311,6 +332,11 @@ func (u *Upload) lost(ctx context.Context, err error) error {
 // foreign-key error as a 500.
 func orgGone() error {
 	return Errorf(ENOTFOUND, "The organization of this API key was deleted while the upload ran; nothing was stored.")
+}
+
+// projectGone is orgGone for a project purged under the upload.
+func projectGone() error {
+	return Errorf(ENOTFOUND, "The project of this API key was deleted while the upload ran; nothing was stored.")
 }
 
 // nothingStored is the answer to a create that failed in the store and is

@@ -192,13 +192,13 @@ func TestPurgeAnswersBeforeFiles(t *testing.T) {
 	waitBlobsGone(t, e, blobs)
 }
 
-// vanishing is a store that deletes (purges) an organisation just before
-// the first call of one method: the org vanishes under a create that is
-// at that step, as when an admin purges it meanwhile.
+// vanishing is a store that deletes (purges) an organisation, or a
+// project, just before the first call of one method: it vanishes under a
+// create that is at that step, as when an admin purges it meanwhile.
 type vanishing struct {
 	silo.Store
-	mu            sync.Mutex
-	method, orgID string // purge orgID at the next call of method
+	mu                       sync.Mutex
+	method, orgID, projectID string // purge projectID, or else orgID, at the next call of method
 }
 
 func (v *vanishing) at(ctx context.Context, method string) bool {
@@ -208,7 +208,13 @@ func (v *vanishing) at(ctx context.Context, method string) bool {
 		return false
 	}
 	v.method = ""
-	if _, err := v.Store.DeleteOrg(context.WithoutCancel(ctx), v.orgID, true, time.Now()); err != nil {
+	var err error
+	if v.projectID != "" {
+		_, err = v.Store.DeleteProject(context.WithoutCancel(ctx), v.projectID, true, time.Now())
+	} else {
+		_, err = v.Store.DeleteOrg(context.WithoutCancel(ctx), v.orgID, true, time.Now())
+	}
+	if err != nil {
 		panic(err)
 	}
 	return true
@@ -239,6 +245,11 @@ func (v *vanishing) CreateUpload(ctx context.Context, u *silo.ResumableUpload) e
 	return v.Store.CreateUpload(ctx, u)
 }
 
+func (v *vanishing) UnlockUpload(ctx context.Context, id, owner string) error {
+	v.at(ctx, "UnlockUpload")
+	return v.Store.UnlockUpload(ctx, id, owner)
+}
+
 // vanishingBlobs fails a write whose org vanished the way a purge's sweep
 // makes it fail: the file it was writing deleted from under it.
 type vanishingBlobs struct {
@@ -254,8 +265,14 @@ func (b *vanishingBlobs) Put(ctx context.Context, key string, r io.Reader) (int6
 	return b.BlobStore.Put(ctx, key, r)
 }
 
-// Append and Seal pass to the real store: resumable uploads need them.
+// Append and Seal pass to the real store (resumable uploads need them);
+// Append fails as S3 does once a purge's sweep aborted the multipart
+// upload under it.
 func (b *vanishingBlobs) Append(ctx context.Context, key string, state []byte, offset, length int64, r io.Reader) ([]byte, int64, error) {
+	if b.v.at(ctx, "Blobs.Append") {
+		io.Copy(io.Discard, r)
+		return nil, 0, fmt.Errorf("s3: upload part 1 of %s: The specified multipart upload does not exist.", key)
+	}
 	return b.BlobStore.(silo.Appender).Append(ctx, key, state, offset, length, r)
 }
 
@@ -276,7 +293,7 @@ func TestCreateWhoseOrgVanished(t *testing.T) {
 		s.Service.Store = v
 		s.Service.Blobs = &vanishingBlobs{BlobStore: s.Service.Blobs, v: v}
 	}})
-	for _, step := range []string{"OpenReservation", "Reserve", "AddPendingBlob", "Blobs.Put", "CreateDataset", "CreateUpload"} {
+	for _, step := range []string{"OpenReservation", "Reserve", "AddPendingBlob", "Blobs.Put", "CreateDataset", "CreateUpload", "UnlockUpload", "Blobs.Append"} {
 		t.Run(step, func(t *testing.T) {
 			orgID, key := e.Org(t, "vanishing-"+step, 0, silo.RoleWriter)
 			v.mu.Lock()
@@ -284,7 +301,9 @@ func TestCreateWhoseOrgVanished(t *testing.T) {
 			v.mu.Unlock()
 			var st int
 			var out map[string]any
-			if step == "CreateUpload" { // a resumable upload's creation
+			if step == "UnlockUpload" || step == "Blobs.Append" { // the last PATCH of an upload that is to become a dataset
+				st, out = lastPatch(t, e, key)
+			} else if step == "CreateUpload" { // a resumable upload's creation
 				req := newRequest(t, "POST", e.URL+"/v1/uploads", nil)
 				req.Header.Set("Authorization", "Bearer "+key)
 				req.Header.Set("Tus-Resumable", "1.0.0")

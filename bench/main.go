@@ -80,7 +80,7 @@ func main() {
 	peers := flag.Bool("peers", false, "also measure MinIO (the minio binary on PATH or in .bench/bin)")
 	out := flag.String("out", "BENCHMARKS.md", "where to write the table")
 	bin := flag.String("silo", "", "a silo binary to measure instead of building ./cmd/silo (to compare two builds)")
-	only := flag.String("only", "", "comma-separated workloads to run (usage,scale,upload,memory,validate,parallel,move,scaleout,tus,peers); default all")
+	only := flag.String("only", "", "comma-separated workloads to run (usage,scale,upload,memory,validate,parallel,move,scaleout,tus,projects,peers); default all")
 	flag.Parse()
 	if flag.NArg() == 2 && flag.Arg(0) == "bare-usage" {
 		serveBareUsage(flag.Arg(1))
@@ -131,6 +131,7 @@ func (b *bench) run(peers bool, bin, only, out string) error {
 		{"move", b.move},
 		{"scaleout", b.scaleOut},
 		{"tus", b.tus},
+		{"projects", b.projects},
 	}
 	if peers {
 		workloads = append(workloads, struct {

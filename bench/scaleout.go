@@ -189,6 +189,12 @@ func (b *bench) createBurst(nodes []*proc, name string, quota int64, file string
 	if err != nil {
 		return createRun{}, err
 	}
+	return b.burst(nodes, name, org, quota, file, n)
+}
+
+// burst is createBurst with org's key, which may be a project's (then
+// quota is the project's, and the org holds nothing else).
+func (b *bench) burst(nodes []*proc, name string, org *client, quota int64, file string, n int) (createRun, error) {
 	clients := make([]*client, len(nodes))
 	for i, p := range nodes {
 		clients[i] = newClient(p.url(), org.key)
