@@ -45,6 +45,7 @@ type sizes struct {
 	MoveLarge    int           // workload 7: datasets of the large data dir
 	ScaleCreates int           // workload 8: creates at once on 2 nodes
 	ScaleEach    int64         // workload 8: size of each
+	HookEach     int64         // workload 10: size of each create
 }
 
 var fullSizes = sizes{
@@ -52,7 +53,7 @@ var fullSizes = sizes{
 	Upload: 1 << 30, MemSmall: 256 << 20, MemLarge: 4 << 30, Validate: 512 << 20,
 	Parallel: 16, ParallelEach: 64 << 20,
 	MoveEach: 64 << 20, MoveSmall: 2, MoveLarge: 8,
-	ScaleCreates: 64, ScaleEach: 1 << 20,
+	ScaleCreates: 64, ScaleEach: 1 << 20, HookEach: 64 << 10,
 }
 
 var smokeSizes = sizes{
@@ -60,7 +61,7 @@ var smokeSizes = sizes{
 	Upload: 8 << 20, MemSmall: 4 << 20, MemLarge: 16 << 20, Validate: 4 << 20,
 	Parallel: 4, ParallelEach: 1 << 20,
 	MoveEach: 1 << 20, MoveSmall: 1, MoveLarge: 3,
-	ScaleCreates: 8, ScaleEach: 64 << 10,
+	ScaleCreates: 8, ScaleEach: 64 << 10, HookEach: 16 << 10,
 }
 
 type bench struct {
@@ -80,7 +81,7 @@ func main() {
 	peers := flag.Bool("peers", false, "also measure MinIO (the minio binary on PATH or in .bench/bin)")
 	out := flag.String("out", "BENCHMARKS.md", "where to write the table")
 	bin := flag.String("silo", "", "a silo binary to measure instead of building ./cmd/silo (to compare two builds)")
-	only := flag.String("only", "", "comma-separated workloads to run (usage,scale,upload,memory,validate,parallel,move,scaleout,tus,peers); default all")
+	only := flag.String("only", "", "comma-separated workloads to run (usage,scale,upload,memory,validate,parallel,move,scaleout,tus,webhooks,peers); default all")
 	flag.Parse()
 	if flag.NArg() == 2 && flag.Arg(0) == "bare-usage" {
 		serveBareUsage(flag.Arg(1))
@@ -131,6 +132,7 @@ func (b *bench) run(peers bool, bin, only, out string) error {
 		{"move", b.move},
 		{"scaleout", b.scaleOut},
 		{"tus", b.tus},
+		{"webhooks", b.webhooks},
 	}
 	if peers {
 		workloads = append(workloads, struct {
