@@ -81,7 +81,8 @@ func (s *Store) Deliveries(ctx context.Context, webhookID string, limit int) ([]
 func mappedAll[T any](v T, err error) (T, error) { return v, mapErr(err) }
 
 // ClaimDeliveries leases due deliveries. The one writer is the claim's
-// lock: no two claims run at once.
+// lock: no two claims run at once. A claim need not survive a crash (its
+// lease would lapse anyway), so its commit is not fsynced (txNoSync).
 func (s *Store) ClaimDeliveries(ctx context.Context, owner string, now, leaseUntil time.Time, limit int, skip []string) ([]*silo.ClaimedDelivery, error) {
 	var out []*silo.ClaimedDelivery
 	err := s.txNoSync(ctx, func(tx *sql.Tx) error {
@@ -103,48 +104,59 @@ func (s *Store) ClaimDeliveries(ctx context.Context, owner string, now, leaseUnt
 		if err != nil {
 			return err
 		}
-		ids, err := sqlq.Collect(rows, func(r sqlq.Scanner) (int64, error) {
+		ids, err := sqlq.Collect(rows, func(r sqlq.Scanner) (any, error) {
 			var id int64
 			return id, r.Scan(&id)
 		})
+		if err != nil || len(ids) == 0 {
+			return err
+		}
+		in := placeholders(len(ids))
+		if _, err := tx.ExecContext(ctx, `UPDATE deliveries SET owner = ?, lease_until = ?, attempts = attempts + 1 WHERE id IN (`+in+`)`,
+			append([]any{owner, micros(leaseUntil)}, ids...)...); err != nil {
+			return err
+		}
+		rows, err = tx.QueryContext(ctx, `SELECT `+sqlq.ClaimedCols+` FROM deliveries d
+			JOIN events e ON e.seq = d.event_seq JOIN webhooks w ON w.id = d.webhook_id
+			WHERE d.id IN (`+in+`) ORDER BY d.next_attempt_at, d.event_seq`, ids...)
 		if err != nil {
 			return err
 		}
-		for _, id := range ids {
-			if _, err := tx.ExecContext(ctx, `UPDATE deliveries SET owner = ?, lease_until = ?, attempts = attempts + 1 WHERE id = ?`,
-				owner, micros(leaseUntil), id); err != nil {
-				return err
-			}
-			c, err := sqlq.ScanClaimed(tx.QueryRowContext(ctx, `SELECT `+sqlq.ClaimedCols+` FROM deliveries d
-				JOIN events e ON e.seq = d.event_seq JOIN webhooks w ON w.id = d.webhook_id WHERE d.id = ?`, id))
-			if err != nil {
-				return err
-			}
-			out = append(out, c)
-		}
-		return nil
+		out, err = sqlq.Collect(rows, sqlq.ScanClaimed)
+		return err
 	})
 	return out, err
 }
 
-// FinishDelivery records an attempt's outcome.
-func (s *Store) FinishDelivery(ctx context.Context, d *silo.ClaimedDelivery, o silo.Outcome) error {
-	return s.tx(ctx, func(tx *sql.Tx) error {
-		var delivered any
-		if o.Status == silo.DeliveryDelivered {
-			delivered = micros(o.At)
-		}
-		res, err := tx.ExecContext(ctx, `UPDATE deliveries SET status = ?, last_status_code = ?, last_error = ?, next_attempt_at = ?,
-			lease_until = 0, owner = NULL, delivered_at = ? WHERE id = ? AND owner = ? AND attempts = ?`,
-			string(o.Status), o.StatusCode, o.Error, micros(o.Next), delivered, d.ID, d.Owner, d.Attempts)
+// FinishDeliveries records attempts' outcomes in one transaction, not
+// fsynced (txNoSync): a lost outcome only means the delivery is sent again
+// once its lease lapses, and the next ordinary commit makes it durable.
+func (s *Store) FinishDeliveries(ctx context.Context, fs []silo.Finished) (int, error) {
+	n := 0
+	err := s.txNoSync(ctx, func(tx *sql.Tx) error {
+		n = 0
+		st, err := tx.PrepareContext(ctx, `UPDATE deliveries SET status = ?, last_status_code = ?, last_error = ?, next_attempt_at = ?,
+			lease_until = 0, owner = NULL, delivered_at = ? WHERE id = ? AND owner = ? AND attempts = ?`)
 		if err != nil {
 			return err
 		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			return sql.ErrNoRows
+		defer st.Close()
+		for _, f := range fs {
+			var delivered any
+			if f.Status == silo.DeliveryDelivered {
+				delivered = micros(f.At)
+			}
+			res, err := st.ExecContext(ctx, string(f.Status), f.StatusCode, f.Error, micros(f.Next), delivered,
+				f.Delivery.ID, f.Delivery.Owner, f.Delivery.Attempts)
+			if err != nil {
+				return err
+			}
+			k, _ := res.RowsAffected()
+			n += int(k)
 		}
 		return nil
 	})
+	return n, err
 }
 
 // ReleaseDeliveries ends the leases of deliveries not owned by owner.

@@ -136,7 +136,7 @@ func Populate(t *testing.T, s silo.Store) *Populated {
 	now := time.Now()
 	cs, err := s.ClaimDeliveries(ctx(t), "n1", now, now.Add(time.Minute), 1, nil)
 	must(t, err)
-	must(t, s.FinishDelivery(ctx(t), cs[0], silo.Outcome{Status: silo.DeliveryDelivered, At: now}))
+	must(t, finishDelivery(t, s, cs[0], silo.Outcome{Status: silo.DeliveryDelivered, At: now}))
 	ds, err := s.Deliveries(ctx(t), p.hook.ID, 100)
 	must(t, err)
 	for i := len(ds) - 1; i >= 0; i-- {
