@@ -46,6 +46,8 @@ func (c *contents) add(r *silo.Record) error {
 		return validName("setting", r.Setting.Name, "name", r.Setting.Name)
 	case r.Org != nil:
 		return c.addOrg(r.Org)
+	case r.Threshold != nil:
+		return c.orgOf("usage threshold", r.Threshold.OrgID, r.Threshold.OrgID)
 	case r.Key != nil:
 		return firstOf(validID("key", r.Key.ID), c.orgOf("key", r.Key.ID, r.Key.OrgID),
 			validName("key", r.Key.ID, "name", r.Key.Name))
