@@ -59,12 +59,14 @@ func (b *bench) webhooks() error {
 // rows of one set-up.
 func (b *bench) hookRuns(setup, short string, nodes []*proc, recv *hookSink, file string) error {
 	admin := newClient(nodes[0].url(), adminKey)
-	var with, without []float64
+	var with, without, cpuWith, cpuWithout []float64
 	var lats []time.Duration
 	var dups, disorder int
 	// One run of each kind unmeasured first: cold nodes (pools, the
 	// object store's first writes) would go against whichever ran first.
-	for round := -1; round < b.sz.Rounds; round++ {
+	// A run lasts seconds and the machine is shared: more rounds than
+	// other workloads (7 in a full run), as workload 8 takes.
+	for round := -1; round < 2*b.sz.Rounds+1; round++ {
 		for _, hooks := range inTurn(max(round, 0), true, false) {
 			r, err := b.hookRun(admin, nodes, recv, file, fmt.Sprintf("hooks-%s-%d-%v", strings.ReplaceAll(short, " ", ""), round, hooks), hooks)
 			if err != nil {
@@ -75,11 +77,13 @@ func (b *bench) hookRuns(setup, short string, nodes []*proc, recv *hookSink, fil
 			}
 			if hooks {
 				with = append(with, r.rate)
+				cpuWith = append(cpuWith, r.cpu)
 				lats = append(lats, r.lats...)
 				dups += r.dups
 				disorder += r.disorder
 			} else {
 				without = append(without, r.rate)
+				cpuWithout = append(cpuWithout, r.cpu)
 			}
 		}
 	}
@@ -92,15 +96,20 @@ func (b *bench) hookRuns(setup, short string, nodes []*proc, recv *hookSink, fil
 	wl := "10 webhooks"
 	b.ratioRow(wl, fmt.Sprintf("%s: creates/s of %s files, %d connections, %d webhooks subscribed to everything / none", setup, fmtMiB(b.sz.HookEach), b.sz.Conc, hooksPerOrg),
 		fmt.Sprintf("%.1f creates/s", w), fmt.Sprintf("%.1f creates/s without webhooks", wo), w/wo, ">=", 0.9)
+	cw, cwo := median(cpuWith), median(cpuWithout)
+	b.ratioRow(wl, fmt.Sprintf("%s: server CPU per create, all nodes, until every delivery is made (without/with)", setup),
+		fmt.Sprintf("%.2f ms", cw), fmt.Sprintf("%.2f ms without webhooks", cwo), cwo/cw, "", 0)
 	b.ratioRow(wl, fmt.Sprintf("%s: event latency, commit → receiver, p50 / p99 (%d deliveries under that load)", setup, len(lats)),
 		fmtDur(p50)+" / "+fmtDur(p99), "—", 0, "", 0)
-	b.note("Workload 10, %s: creates/s with/without webhooks per round: %s; duplicates received: %d.", short, roundRatios(with, without), dups)
+	b.note("Workload 10, %s: creates/s with/without webhooks per round: %s (with: %s; without: %s); CPU per create without/with per round: %s; duplicates received: %d.",
+		short, roundRatios(with, without), fmtList("%.1f", with), fmtList("%.1f", without), roundRatios(cpuWithout, cpuWith), dups)
 	return nil
 }
 
 // hookRunResult is one run of workload 10.
 type hookRunResult struct {
 	rate           float64         // creates per second
+	cpu            float64         // server CPU (all nodes) per create until the run's work is done, ms
 	lats           []time.Duration // first arrival of each delivery, from its event's time
 	dups, disorder int
 }
@@ -131,6 +140,10 @@ func (b *bench) hookRun(admin *client, nodes []*proc, recv *hookSink, file, name
 		clients[i] = newClient(p.url(), org.key)
 	}
 	data, err := os.ReadFile(file)
+	if err != nil {
+		return hookRunResult{}, err
+	}
+	cpu0, err := cpuOfAll(nodes)
 	if err != nil {
 		return hookRunResult{}, err
 	}
@@ -176,8 +189,26 @@ func (b *bench) hookRun(admin *client, nodes []*proc, recv *hookSink, file, name
 			out.disorder += got.disorder
 		}
 	}
-	log.Printf("run %s: %.1f creates/s (%d)", name, res.RPS, len(ids))
+	cpu1, err := cpuOfAll(nodes)
+	if err != nil {
+		return hookRunResult{}, err
+	}
+	out.cpu = float64(cpu1-cpu0) / float64(time.Millisecond) / float64(len(ids))
+	log.Printf("run %s: %.1f creates/s (%d), %.2f ms CPU per create", name, res.RPS, len(ids), out.cpu)
 	return out, nil
+}
+
+// cpuOfAll is the CPU time the nodes have used so far.
+func cpuOfAll(nodes []*proc) (time.Duration, error) {
+	var sum time.Duration
+	for _, p := range nodes {
+		t, err := p.cpuTime()
+		if err != nil {
+			return 0, err
+		}
+		sum += t
+	}
+	return sum, nil
 }
 
 // createBytes is create of a file already in memory.
