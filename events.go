@@ -199,6 +199,11 @@ type OutboxStore interface {
 	// crash: a lost outcome leaves the delivery leased until its lease
 	// lapses, then it is sent again (at least once).
 	FinishDeliveries(ctx context.Context, fs []Finished) (int, error)
+	// PruneOutbox deletes up to limit finished (delivered or failed)
+	// deliveries created before before, then up to limit events older
+	// than before that no delivery refers to any more, and deleted
+	// endpoints that none refers to; it returns how many rows went.
+	PruneOutbox(ctx context.Context, before time.Time, limit int) (int, error)
 	// ReleaseDeliveries ends the leases of every delivery not owned by owner
 	// (the sole user's restart: see Service.Recover).
 	ReleaseDeliveries(ctx context.Context, owner string) error

@@ -186,6 +186,40 @@ func (s *Store) FinishDeliveries(ctx context.Context, fs []silo.Finished) (int, 
 	return n, err
 }
 
+// PruneOutbox deletes finished deliveries and the events and deleted
+// endpoints they leave unneeded (see silo.OutboxStore). Nodes sweep side
+// by side: SKIP LOCKED passes over rows another is deleting. Its commit
+// does not wait for the WAL flush: rows a crash brings back are pruned by
+// the next sweep.
+func (s *Store) PruneOutbox(ctx context.Context, before time.Time, limit int) (int, error) {
+	n := 0
+	err := s.tx(ctx, func(tx pgx.Tx) error {
+		n = 0
+		if _, err := tx.Exec(ctx, `SET LOCAL synchronous_commit = off`); err != nil {
+			return err
+		}
+		for _, q := range []struct {
+			sql  string
+			args []any
+		}{
+			{`DELETE FROM deliveries WHERE id IN (SELECT id FROM deliveries
+				WHERE status <> 'pending' AND created_at < $1 ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED)`, []any{micros(before), limit}},
+			{`DELETE FROM events WHERE seq IN (SELECT seq FROM events e WHERE e.time < $1
+				AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = e.id) ORDER BY seq LIMIT $2 FOR UPDATE SKIP LOCKED)`, []any{micros(before), limit}},
+			{`DELETE FROM webhooks WHERE id IN (SELECT id FROM webhooks w WHERE w.deleted = 1
+				AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.webhook_id = w.id) LIMIT $1 FOR UPDATE SKIP LOCKED)`, []any{limit}},
+		} {
+			tag, err := tx.Exec(ctx, q.sql, q.args...)
+			if err != nil {
+				return err
+			}
+			n += int(tag.RowsAffected())
+		}
+		return nil
+	})
+	return n, err
+}
+
 // ReleaseDeliveries ends the leases of deliveries not owned by owner.
 func (s *Store) ReleaseDeliveries(ctx context.Context, owner string) error {
 	_, err := s.pool.Exec(ctx, `UPDATE deliveries SET lease_until = 0, owner = NULL WHERE status = 'pending' AND owner IS NOT NULL AND owner <> $1`, owner)

@@ -159,6 +159,36 @@ func (s *Store) FinishDeliveries(ctx context.Context, fs []silo.Finished) (int, 
 	return n, err
 }
 
+// PruneOutbox deletes finished deliveries and the events and deleted
+// endpoints they leave unneeded (see silo.OutboxStore). Its commit is not
+// fsynced: rows a crash brings back are pruned by the next sweep.
+func (s *Store) PruneOutbox(ctx context.Context, before time.Time, limit int) (int, error) {
+	n := 0
+	err := s.txNoSync(ctx, func(tx *sql.Tx) error {
+		n = 0
+		for _, q := range []struct {
+			sql  string
+			args []any
+		}{
+			{`DELETE FROM deliveries WHERE id IN (SELECT id FROM deliveries
+				WHERE status <> 'pending' AND created_at < ? ORDER BY id LIMIT ?)`, []any{micros(before), limit}},
+			{`DELETE FROM events WHERE seq IN (SELECT seq FROM events e WHERE e.time < ?
+				AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = e.id) ORDER BY seq LIMIT ?)`, []any{micros(before), limit}},
+			{`DELETE FROM webhooks WHERE id IN (SELECT id FROM webhooks w WHERE w.deleted = 1
+				AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.webhook_id = w.id) LIMIT ?)`, []any{limit}},
+		} {
+			res, err := tx.ExecContext(ctx, q.sql, q.args...)
+			if err != nil {
+				return err
+			}
+			k, _ := res.RowsAffected()
+			n += int(k)
+		}
+		return nil
+	})
+	return n, err
+}
+
 // ReleaseDeliveries ends the leases of deliveries not owned by owner.
 func (s *Store) ReleaseDeliveries(ctx context.Context, owner string) error {
 	return s.tx(ctx, func(tx *sql.Tx) error {

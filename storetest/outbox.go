@@ -30,6 +30,7 @@ func testOutboxSuite() []struct {
 		{"OutboxDeletes", testOutboxDeletes},
 		{"OutboxThresholds", testOutboxThresholds},
 		{"OutboxProjects", testOutboxProjects},
+		{"OutboxPrune", testOutboxPrune},
 	}
 }
 
@@ -454,4 +455,49 @@ func finishDelivery(t *testing.T, s silo.Store, c *silo.ClaimedDelivery, o silo.
 		err = silo.Errorf(silo.ENOTFOUND, "delivery %d is no longer this attempt's", c.ID)
 	}
 	return err
+}
+
+// Finished deliveries older than the retention go, with the events and
+// deleted endpoints nothing refers to any more; pending ones, and their
+// events, stay.
+func testOutboxPrune(t *testing.T, s silo.Store) {
+	o := newOrg(t, s, 1_000_000)
+	w1 := newWebhook(t, s, o.ID)
+	w2 := newWebhook(t, s, o.ID)
+	createDataset(t, s, o.ID, "p-aaaaaa", 1, t0)
+	if cs := claimAll(t, s, false); len(cs) != 2 {
+		t.Fatalf("delivered %d, want 2", len(cs))
+	}
+	must(t, s.DeleteWebhook(ctx(t), w2.ID))
+	pending := createDataset(t, s, o.ID, "p-bbbbbb", 1, t0.Add(time.Second))
+	quiet := newOrg(t, s, 1_000_000) // no endpoints: its events have no deliveries
+	createDataset(t, s, quiet.ID, "p-cccccc", 1, t0.Add(2*time.Second))
+
+	if n, err := s.PruneOutbox(ctx(t), t0, 100); err != nil || n != 0 {
+		t.Fatalf("PruneOutbox before anything ended = %d, %v; want 0", n, err)
+	}
+	// One at a time: a delivered delivery, and the quiet org's event
+	// (the other still has a delivery, and so has the deleted endpoint).
+	if n, err := s.PruneOutbox(ctx(t), t0.Add(time.Hour), 1); err != nil || n != 2 {
+		t.Fatalf("PruneOutbox limit 1 = %d, %v; want 2", n, err)
+	}
+	// Then the other delivered one, its event, the deleted endpoint.
+	if n, err := s.PruneOutbox(ctx(t), t0.Add(time.Hour), 100); err != nil || n != 3 {
+		t.Fatalf("PruneOutbox = %d, %v; want 3 more", n, err)
+	}
+	if n, err := s.PruneOutbox(ctx(t), t0.Add(time.Hour), 100); err != nil || n != 0 {
+		t.Fatalf("PruneOutbox again = %d, %v; want 0", n, err)
+	}
+	ds, err := s.Deliveries(ctx(t), w1.ID, 10)
+	must(t, err)
+	if len(ds) != 1 || ds[0].Status != silo.DeliveryPending {
+		t.Fatalf("w1's deliveries after the prune: %+v", ds)
+	}
+	if problems, err := s.OutboxCheck(ctx(t)); err != nil || len(problems) != 0 {
+		t.Fatalf("OutboxCheck after the prune = %v, %v", problems, err)
+	}
+	cs := claimAll(t, s, false)
+	if len(cs) != 1 || cs[0].Event.DatasetID != pending.ID {
+		t.Fatalf("claimable after the prune: %d", len(cs))
+	}
 }
