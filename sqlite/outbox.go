@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"time"
 
 	"github.com/silo-datasets/silo"
@@ -80,6 +81,26 @@ func (s *Store) Deliveries(ctx context.Context, webhookID string, limit int) ([]
 
 func mappedAll[T any](v T, err error) (T, error) { return v, mapErr(err) }
 
+// The dispatcher's statements, prepared once (prepared.go).
+const (
+	dueDeliverySQL = `SELECT COUNT(*) FROM (SELECT 1 FROM deliveries
+		WHERE status = 'pending' AND next_attempt_at <= ? AND lease_until < ? LIMIT 1)`
+	// claimIDsSQL: due deliveries of endpoints not in the JSON array of
+	// skipped ones, none while an earlier one of its dataset to its
+	// endpoint is pending.
+	claimIDsSQL = `SELECT d.id FROM deliveries d
+		WHERE d.status = 'pending' AND d.next_attempt_at <= ? AND d.lease_until < ?
+		AND d.webhook_id NOT IN (SELECT value FROM json_each(?))
+		AND NOT EXISTS (SELECT 1 FROM deliveries p WHERE p.status = 'pending' AND p.webhook_id = d.webhook_id
+			AND p.dataset_id = d.dataset_id AND p.event_seq < d.event_seq)
+		ORDER BY d.next_attempt_at, d.event_seq LIMIT ?`
+	claimOneSQL   = `UPDATE deliveries SET owner = ?, lease_until = ?, attempts = attempts + 1 WHERE id = ?`
+	claimedRowSQL = `SELECT ` + sqlq.ClaimedCols + ` FROM deliveries d
+		JOIN events e ON e.seq = d.event_seq JOIN webhooks w ON w.id = d.webhook_id WHERE d.id = ?`
+	finishDeliverySQL = `UPDATE deliveries SET status = ?, last_status_code = ?, last_error = ?, next_attempt_at = ?,
+		lease_until = 0, owner = NULL, delivered_at = ? WHERE id = ? AND owner = ? AND attempts = ?`
+)
+
 // ClaimDeliveries leases due deliveries. The one writer is the claim's
 // lock: no two claims run at once. A claim need not survive a crash (its
 // lease would lapse anyway), so its commit is not fsynced (txNoSync).
@@ -89,53 +110,45 @@ func (s *Store) ClaimDeliveries(ctx context.Context, owner string, now, leaseUnt
 	// those without taking the one writer. A delivery committed before
 	// the look is seen (WAL: a new read sees every commit).
 	var due int
-	if err := s.r.QueryRowContext(ctx, `SELECT COUNT(*) FROM (SELECT 1 FROM deliveries
-		WHERE status = 'pending' AND next_attempt_at <= ? AND lease_until < ? LIMIT 1)`, micros(now), micros(now)).Scan(&due); err != nil {
+	if err := s.hot.dueDelivery.QueryRowContext(ctx, micros(now), micros(now)).Scan(&due); err != nil {
 		return nil, mapErr(err)
 	}
 	if due == 0 {
 		return nil, nil
 	}
+	if skip == nil {
+		skip = []string{}
+	}
+	skipped, err := json.Marshal(skip)
+	if err != nil {
+		return nil, err
+	}
 	var out []*silo.ClaimedDelivery
-	err := s.txNoSync(ctx, func(tx *sql.Tx) error {
+	err = s.txNoSync(ctx, func(tx *sql.Tx) error {
 		out = nil
-		args := []any{micros(now), micros(now)}
-		notIn := ""
-		if len(skip) > 0 {
-			notIn = ` AND d.webhook_id NOT IN (` + placeholders(len(skip)) + `)`
-			for _, id := range skip {
-				args = append(args, id)
-			}
-		}
-		args = append(args, limit)
-		rows, err := tx.QueryContext(ctx, `SELECT d.id FROM deliveries d
-			WHERE d.status = 'pending' AND d.next_attempt_at <= ? AND d.lease_until < ?`+notIn+`
-			AND NOT EXISTS (SELECT 1 FROM deliveries p WHERE p.status = 'pending' AND p.webhook_id = d.webhook_id
-				AND p.dataset_id = d.dataset_id AND p.event_seq < d.event_seq)
-			ORDER BY d.next_attempt_at, d.event_seq LIMIT ?`, args...)
+		rows, err := tx.StmtContext(ctx, s.hot.claimIDs).QueryContext(ctx, micros(now), micros(now), string(skipped), limit)
 		if err != nil {
 			return err
 		}
-		ids, err := sqlq.Collect(rows, func(r sqlq.Scanner) (any, error) {
+		ids, err := sqlq.Collect(rows, func(r sqlq.Scanner) (int64, error) {
 			var id int64
 			return id, r.Scan(&id)
 		})
 		if err != nil || len(ids) == 0 {
 			return err
 		}
-		in := placeholders(len(ids))
-		if _, err := tx.ExecContext(ctx, `UPDATE deliveries SET owner = ?, lease_until = ?, attempts = attempts + 1 WHERE id IN (`+in+`)`,
-			append([]any{owner, micros(leaseUntil)}, ids...)...); err != nil {
-			return err
+		claim, row := tx.StmtContext(ctx, s.hot.claimOne), tx.StmtContext(ctx, s.hot.claimedRow)
+		for _, id := range ids {
+			if _, err := claim.ExecContext(ctx, owner, micros(leaseUntil), id); err != nil {
+				return err
+			}
+			c, err := sqlq.ScanClaimed(row.QueryRowContext(ctx, id))
+			if err != nil {
+				return err
+			}
+			out = append(out, c)
 		}
-		rows, err = tx.QueryContext(ctx, `SELECT `+sqlq.ClaimedCols+` FROM deliveries d
-			JOIN events e ON e.seq = d.event_seq JOIN webhooks w ON w.id = d.webhook_id
-			WHERE d.id IN (`+in+`) ORDER BY d.next_attempt_at, d.event_seq`, ids...)
-		if err != nil {
-			return err
-		}
-		out, err = sqlq.Collect(rows, sqlq.ScanClaimed)
-		return err
+		return nil
 	})
 	return out, err
 }
@@ -147,12 +160,7 @@ func (s *Store) FinishDeliveries(ctx context.Context, fs []silo.Finished) (int, 
 	n := 0
 	err := s.txNoSync(ctx, func(tx *sql.Tx) error {
 		n = 0
-		st, err := tx.PrepareContext(ctx, `UPDATE deliveries SET status = ?, last_status_code = ?, last_error = ?, next_attempt_at = ?,
-			lease_until = 0, owner = NULL, delivered_at = ? WHERE id = ? AND owner = ? AND attempts = ?`)
-		if err != nil {
-			return err
-		}
-		defer st.Close()
+		st := tx.StmtContext(ctx, s.hot.finishDelivery)
 		for _, f := range fs {
 			var delivered any
 			if f.Status == silo.DeliveryDelivered {
