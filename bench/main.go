@@ -67,6 +67,7 @@ var smokeSizes = sizes{
 type bench struct {
 	sz      sizes
 	smoke   bool
+	keep    bool // leave tmp behind
 	root    string // the repository
 	tmp     string // everything the run writes
 	siloBin string
@@ -81,6 +82,7 @@ func main() {
 	peers := flag.Bool("peers", false, "also measure MinIO (the minio binary on PATH or in .bench/bin)")
 	out := flag.String("out", "BENCHMARKS.md", "where to write the table")
 	bin := flag.String("silo", "", "a silo binary to measure instead of building ./cmd/silo (to compare two builds)")
+	keep := flag.Bool("keep", false, "keep the run's temp dir (servers' logs, data dirs) and print its path")
 	only := flag.String("only", "", "comma-separated workloads to run (usage,scale,upload,memory,validate,parallel,move,scaleout,tus,webhooks,peers); default all")
 	flag.Parse()
 	if flag.NArg() == 2 && flag.Arg(0) == "bare-usage" {
@@ -92,7 +94,7 @@ func main() {
 		return
 	}
 	log.SetFlags(log.Ltime)
-	b := &bench{sz: fullSizes, smoke: *smoke}
+	b := &bench{sz: fullSizes, smoke: *smoke, keep: *keep}
 	if *smoke {
 		b.sz = smokeSizes
 	}
@@ -109,7 +111,11 @@ func (b *bench) run(peers bool, bin, only, out string) error {
 	if b.tmp, err = os.MkdirTemp("", "silo-bench-"); err != nil {
 		return err
 	}
-	defer os.RemoveAll(b.tmp)
+	if b.keep {
+		log.Printf("keeping %s", b.tmp)
+	} else {
+		defer os.RemoveAll(b.tmp)
+	}
 	// PostgreSQL and versitygw start once per process (workloads 8 and 9
 	// share them) and stop here.
 	defer testenv.StopAll()
