@@ -67,7 +67,7 @@ var smokeSizes = sizes{
 type bench struct {
 	sz      sizes
 	smoke   bool
-	keep    bool // leave tmp behind
+	keep    bool   // leave tmp behind
 	root    string // the repository
 	tmp     string // everything the run writes
 	siloBin string
