@@ -61,7 +61,8 @@ func (b *bench) hookRuns(setup, short string, nodes []*proc, recv *hookSink, fil
 	admin := newClient(nodes[0].url(), adminKey)
 	var with, without, cpuWith, cpuWithout []float64
 	var lats []time.Duration
-	var dups, disorder int
+	var dups, disorder, retried int
+	var why []string
 	// One run of each kind unmeasured first: cold nodes (pools, the
 	// object store's first writes) would go against whichever ran first.
 	// A run lasts seconds and the machine is shared: more rounds than
@@ -81,6 +82,10 @@ func (b *bench) hookRuns(setup, short string, nodes []*proc, recv *hookSink, fil
 				lats = append(lats, r.lats...)
 				dups += r.dups
 				disorder += r.disorder
+				retried += r.retried
+				if r.why != "" {
+					why = append(why, r.why)
+				}
 			} else {
 				without = append(without, r.rate)
 				cpuWithout = append(cpuWithout, r.cpu)
@@ -101,8 +106,8 @@ func (b *bench) hookRuns(setup, short string, nodes []*proc, recv *hookSink, fil
 		fmt.Sprintf("%.2f ms", cw), fmt.Sprintf("%.2f ms without webhooks", cwo), cwo/cw, "", 0)
 	b.ratioRow(wl, fmt.Sprintf("%s: event latency, commit → receiver, p50 / p99 (%d deliveries under that load)", setup, len(lats)),
 		fmtDur(p50)+" / "+fmtDur(p99), "—", 0, "", 0)
-	b.note("Workload 10, %s: creates/s with/without webhooks per round: %s (with: %s; without: %s); CPU per create without/with per round: %s; duplicates received: %d.",
-		short, roundRatios(with, without), fmtList("%.1f", with), fmtList("%.1f", without), roundRatios(cpuWithout, cpuWith), dups)
+	b.note("Workload 10, %s: creates/s with/without webhooks per round: %s (with: %s; without: %s); CPU per create without/with per round: %s; duplicates received: %d; deliveries that took more than one attempt: %d %q.",
+		short, roundRatios(with, without), fmtList("%.1f", with), fmtList("%.1f", without), roundRatios(cpuWithout, cpuWith), dups, retried, why)
 	return nil
 }
 
@@ -112,6 +117,8 @@ type hookRunResult struct {
 	cpu            float64         // server CPU (all nodes) per create until the run's work is done, ms
 	lats           []time.Duration // first arrival of each delivery, from its event's time
 	dups, disorder int
+	retried        int    // deliveries (of the latest listed) that took more than one attempt
+	why            string // the last error of one of them
 }
 
 // hookRun makes a new org (with hooksPerOrg endpoints if hooks), sends
@@ -124,15 +131,16 @@ func (b *bench) hookRun(admin *client, nodes []*proc, recv *hookSink, file, name
 	if err != nil {
 		return hookRunResult{}, err
 	}
-	var eps []string
+	var eps, hookIDs []string
 	if hooks {
 		for i := range hooksPerOrg {
 			ep := fmt.Sprintf("%s-%d", name, i)
 			body := fmt.Sprintf(`{"url":%q,"events":[]}`, recv.url+"/"+ep)
-			if err := org.do("POST", "/v1/webhooks", bytes.NewBufferString(body), nil); err != nil {
+			var h struct{ ID string }
+			if err := org.do("POST", "/v1/webhooks", bytes.NewBufferString(body), &h); err != nil {
 				return hookRunResult{}, err
 			}
-			eps = append(eps, ep)
+			eps, hookIDs = append(eps, ep), append(hookIDs, h.ID)
 		}
 	}
 	clients := make([]*client, len(nodes))
@@ -187,6 +195,26 @@ func (b *bench) hookRun(admin *client, nodes []*proc, recv *hookSink, file, name
 			out.lats = append(out.lats, got.lats...)
 			out.dups += got.dups
 			out.disorder += got.disorder
+		}
+		// Attempts beyond the first, and why: the latency's tail.
+		for _, id := range hookIDs {
+			var ds struct {
+				Deliveries []struct {
+					Attempts  int     `json:"attempts"`
+					LastError *string `json:"last_error"`
+				}
+			}
+			if err := org.do("GET", "/v1/webhooks/"+id+"/deliveries?limit=1000", nil, &ds); err != nil {
+				return hookRunResult{}, err
+			}
+			for _, d := range ds.Deliveries {
+				if d.Attempts > 1 {
+					out.retried++
+					if d.LastError != nil && out.why == "" {
+						out.why = *d.LastError
+					}
+				}
+			}
 		}
 	}
 	cpu1, err := cpuOfAll(nodes)
