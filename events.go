@@ -162,6 +162,12 @@ type Outcome struct {
 	Next       time.Time      // pending: when to try again
 }
 
+// Finished is one attempt's outcome, for FinishDeliveries.
+type Finished struct {
+	Delivery *ClaimedDelivery
+	Outcome
+}
+
 // OutboxStore keeps webhook endpoints and the outbox. The event rows
 // themselves are written by the change's own transactions (CreateDataset,
 // FinishJob, DeleteDataset, ExpireDataset, DeleteOrg).
@@ -187,9 +193,17 @@ type OutboxStore interface {
 	// is still pending (events of a dataset go in order). Several nodes
 	// claim at once without waiting on each other or taking the same one.
 	ClaimDeliveries(ctx context.Context, owner string, now, leaseUntil time.Time, limit int, skip []string) ([]*ClaimedDelivery, error)
-	// FinishDelivery records an attempt's outcome, if the delivery is still
-	// that attempt's (same owner and attempt); ENOTFOUND otherwise.
-	FinishDelivery(ctx context.Context, d *ClaimedDelivery, o Outcome) error
+	// FinishDeliveries records attempts' outcomes in one transaction, each
+	// only if its delivery is still that attempt's (same owner and
+	// attempt), and returns how many were. The write need not survive a
+	// crash: a lost outcome leaves the delivery leased until its lease
+	// lapses, then it is sent again (at least once).
+	FinishDeliveries(ctx context.Context, fs []Finished) (int, error)
+	// PruneOutbox deletes up to limit finished (delivered or failed)
+	// deliveries created before before, then up to limit events older
+	// than before that no delivery refers to any more, and deleted
+	// endpoints that none refers to; it returns how many rows went.
+	PruneOutbox(ctx context.Context, before time.Time, limit int) (int, error)
 	// ReleaseDeliveries ends the leases of every delivery not owned by owner
 	// (the sole user's restart: see Service.Recover).
 	ReleaseDeliveries(ctx context.Context, owner string) error

@@ -23,9 +23,12 @@ type Service struct {
 	MaxDatasetSize int64         // largest dataset, all its files together
 	Retention      time.Duration // 0 keeps datasets until deleted
 	LeaseTTL       time.Duration // how long a dead node's leases outlive it
-	UploadTTL      time.Duration // how long a resumable upload lives after its last PATCH
-	ReserveStep    int64         // bytes reserved at a time while streaming
-	Workers        int           // validation workers
+	// WebhookLogRetention is how long finished webhook deliveries (and
+	// their events) are kept for the deliveries log; 0: the default.
+	WebhookLogRetention time.Duration
+	UploadTTL           time.Duration // how long a resumable upload lives after its last PATCH
+	ReserveStep         int64         // bytes reserved at a time while streaming
+	Workers             int           // validation workers
 	// ValidationGC is the GC percent (debug.SetGCPercent) while any
 	// validation runs; 0 leaves the GC as it is. A validation allocates
 	// little but keeps ~16 MB live for seconds to minutes, and at the
@@ -59,6 +62,8 @@ const (
 	DefaultLeaseTTL       = 30 * time.Second
 	DefaultReserveStep    = 8 << 20
 	DefaultRetention      = 30 * 24 * time.Hour
+	// DefaultWebhookLogRetention keeps finished deliveries a week.
+	DefaultWebhookLogRetention = 7 * 24 * time.Hour
 )
 
 func (s *Service) now() time.Time {

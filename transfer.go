@@ -11,6 +11,7 @@ type Record struct {
 	Setting     *SettingRecord     `json:"setting,omitempty"`
 	Org         *Org               `json:"org,omitempty"`
 	Project     *Project           `json:"project,omitempty"`
+	Threshold   *ThresholdRecord   `json:"threshold,omitempty"`
 	Key         *KeyRecord         `json:"key,omitempty"`
 	Usage       *UsageRecord       `json:"usage,omitempty"`
 	Dataset     *Dataset           `json:"dataset,omitempty"`
@@ -28,6 +29,16 @@ type DeliveryRecord struct {
 	WebhookID string    `json:"webhook_id"`
 	Attempts  int       `json:"attempts"`
 	CreatedAt time.Time `json:"created_at"`
+}
+
+// ThresholdRecord is the highest usage threshold (80, 95, 100 %) an
+// organisation or, with ProjectID, a project has crossed and not fallen
+// back below since: a copy carries it so that it does not send that
+// usage.threshold event a second time.
+type ThresholdRecord struct {
+	OrgID     string `json:"org_id"`
+	ProjectID string `json:"project_id,omitempty"`
+	Percent   int    `json:"percent"`
 }
 
 // SettingRecord is one stored setting (the URL signing key among them).

@@ -139,7 +139,38 @@ func (s *Service) sweep(ctx context.Context, deadline time.Time) error {
 			s.log().Info("dataset expired", "org", gone.OrgID, "dataset", gone.ID, "bytes", gone.SizeBytes)
 		}
 	}
+	if err := s.pruneOutbox(ctx); err != nil {
+		return err
+	}
 	return s.collectGarbage(ctx, deadline)
+}
+
+// outboxPruneBatch is how many rows of each outbox table one prune
+// transaction deletes, and outboxPruneBatches how many a sweep runs at
+// most: the single writer is not held for long, and a backlog of old rows
+// goes over a few sweeps.
+const (
+	outboxPruneBatch   = 1000
+	outboxPruneBatches = 20
+)
+
+// pruneOutbox deletes the webhook deliveries that ended (delivered or
+// failed) longer than WebhookLogRetention ago, and the events and deleted
+// endpoints nothing needs any more, so that the outbox does not grow
+// forever.
+func (s *Service) pruneOutbox(ctx context.Context) error {
+	keep := s.WebhookLogRetention
+	if keep <= 0 {
+		keep = DefaultWebhookLogRetention
+	}
+	before := s.now().Add(-keep)
+	for range outboxPruneBatches {
+		n, err := s.Store.PruneOutbox(ctx, before, outboxPruneBatch)
+		if err != nil || n < outboxPruneBatch {
+			return err
+		}
+	}
+	return nil
 }
 
 // garbageBatch is how many garbage keys the sweep lists at a time.

@@ -45,6 +45,7 @@ type sizes struct {
 	MoveLarge    int           // workload 7: datasets of the large data dir
 	ScaleCreates int           // workload 8: creates at once on 2 nodes
 	ScaleEach    int64         // workload 8: size of each
+	HookEach     int64         // workload 10: size of each create
 }
 
 var fullSizes = sizes{
@@ -52,7 +53,7 @@ var fullSizes = sizes{
 	Upload: 1 << 30, MemSmall: 256 << 20, MemLarge: 4 << 30, Validate: 512 << 20,
 	Parallel: 16, ParallelEach: 64 << 20,
 	MoveEach: 64 << 20, MoveSmall: 2, MoveLarge: 8,
-	ScaleCreates: 64, ScaleEach: 1 << 20,
+	ScaleCreates: 64, ScaleEach: 1 << 20, HookEach: 64 << 10,
 }
 
 var smokeSizes = sizes{
@@ -60,12 +61,13 @@ var smokeSizes = sizes{
 	Upload: 8 << 20, MemSmall: 4 << 20, MemLarge: 16 << 20, Validate: 4 << 20,
 	Parallel: 4, ParallelEach: 1 << 20,
 	MoveEach: 1 << 20, MoveSmall: 1, MoveLarge: 3,
-	ScaleCreates: 8, ScaleEach: 64 << 10,
+	ScaleCreates: 8, ScaleEach: 64 << 10, HookEach: 16 << 10,
 }
 
 type bench struct {
 	sz      sizes
 	smoke   bool
+	keep    bool   // leave tmp behind
 	root    string // the repository
 	tmp     string // everything the run writes
 	siloBin string
@@ -80,7 +82,8 @@ func main() {
 	peers := flag.Bool("peers", false, "also measure MinIO (the minio binary on PATH or in .bench/bin)")
 	out := flag.String("out", "BENCHMARKS.md", "where to write the table")
 	bin := flag.String("silo", "", "a silo binary to measure instead of building ./cmd/silo (to compare two builds)")
-	only := flag.String("only", "", "comma-separated workloads to run (usage,scale,upload,memory,validate,parallel,move,scaleout,tus,projects,peers); default all")
+	keep := flag.Bool("keep", false, "keep the run's temp dir (servers' logs, data dirs) and print its path")
+	only := flag.String("only", "", "comma-separated workloads to run (usage,scale,upload,memory,validate,parallel,move,scaleout,tus,projects,webhooks,peers); default all")
 	flag.Parse()
 	if flag.NArg() == 2 && flag.Arg(0) == "bare-usage" {
 		serveBareUsage(flag.Arg(1))
@@ -91,7 +94,7 @@ func main() {
 		return
 	}
 	log.SetFlags(log.Ltime)
-	b := &bench{sz: fullSizes, smoke: *smoke}
+	b := &bench{sz: fullSizes, smoke: *smoke, keep: *keep}
 	if *smoke {
 		b.sz = smokeSizes
 	}
@@ -108,7 +111,11 @@ func (b *bench) run(peers bool, bin, only, out string) error {
 	if b.tmp, err = os.MkdirTemp("", "silo-bench-"); err != nil {
 		return err
 	}
-	defer os.RemoveAll(b.tmp)
+	if b.keep {
+		log.Printf("keeping %s", b.tmp)
+	} else {
+		defer os.RemoveAll(b.tmp)
+	}
 	// PostgreSQL and versitygw start once per process (workloads 8 and 9
 	// share them) and stop here.
 	defer testenv.StopAll()
@@ -132,6 +139,7 @@ func (b *bench) run(peers bool, bin, only, out string) error {
 		{"scaleout", b.scaleOut},
 		{"tus", b.tus},
 		{"projects", b.projects},
+		{"webhooks", b.webhooks},
 	}
 	if peers {
 		workloads = append(workloads, struct {

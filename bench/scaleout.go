@@ -125,8 +125,8 @@ type createRun struct {
 
 // cluster starts n silo nodes (named prefix1, prefix2...) on a fresh
 // PostgreSQL database and S3 bucket of this process's servers; it returns
-// them and the database's URL.
-func (b *bench) cluster(prefix string, n int) ([]*proc, string, error) {
+// them and the database's URL. extra are more flags for every node.
+func (b *bench) cluster(prefix string, n int, extra ...string) ([]*proc, string, error) {
 	ctx := context.Background()
 	dbURL, err := testenv.StartPostgres(ctx)
 	if err != nil {
@@ -139,7 +139,7 @@ func (b *bench) cluster(prefix string, n int) ([]*proc, string, error) {
 	var nodes []*proc
 	for i := range n {
 		p, err := b.siloServerEnv(fmt.Sprintf("silo-%s%d", prefix, i+1), filepath.Join(b.tmp, fmt.Sprintf("%s%d", prefix, i+1)),
-			[]string{"--db", dbURL, "--blobs", s3.URL}, s3.Env())
+			append([]string{"--db", dbURL, "--blobs", s3.URL}, extra...), s3.Env())
 		if err != nil {
 			stopAll(nodes)
 			return nil, "", err

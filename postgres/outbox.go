@@ -1,7 +1,9 @@
 package postgres
 
 import (
+	"cmp"
 	"context"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -95,10 +97,12 @@ func (s *Store) Deliveries(ctx context.Context, webhookID string, limit int) ([]
 }
 
 // claimDeliveriesSQL leases due deliveries, on the database's clock
-// (dbclock.go). SKIP LOCKED: nodes claim side by side, passing over what
-// another is claiming or finishing. A delivery waits while an earlier one
-// of its dataset to its endpoint is pending, leased or not.
+// (dbclock.go), and returns them with their events and endpoints. SKIP
+// LOCKED: nodes claim side by side, passing over what another is claiming
+// or finishing. A delivery waits while an earlier one of its dataset to
+// its endpoint is pending, leased or not.
 const claimDeliveriesSQL = `
+WITH d AS (
 UPDATE deliveries SET owner = $1, lease_until = ` + dbNow + ` + $2, attempts = attempts + 1
 WHERE id IN (
     SELECT d.id FROM deliveries d
@@ -109,9 +113,14 @@ WHERE id IN (
     ORDER BY d.next_attempt_at, d.event_seq LIMIT $4
     FOR UPDATE SKIP LOCKED)
   AND status = 'pending' AND lease_until < ` + dbNow + `
-RETURNING id`
+RETURNING *)
+SELECT ` + sqlq.ClaimedCols + ` FROM d
+JOIN events e ON e.seq = d.event_seq JOIN webhooks w ON w.id = d.webhook_id
+ORDER BY d.next_attempt_at, d.event_seq`
 
-// ClaimDeliveries leases due deliveries.
+// ClaimDeliveries leases due deliveries: one statement, in a transaction
+// whose commit does not wait for the WAL flush (a claim lost in a crash
+// is a lease that lapses anyway).
 func (s *Store) ClaimDeliveries(ctx context.Context, owner string, now, leaseUntil time.Time, limit int, skip []string) ([]*silo.ClaimedDelivery, error) {
 	var out []*silo.ClaimedDelivery
 	if skip == nil {
@@ -119,20 +128,10 @@ func (s *Store) ClaimDeliveries(ctx context.Context, owner string, now, leaseUnt
 	}
 	err := s.tx(ctx, func(tx pgx.Tx) error {
 		out = nil
+		if _, err := tx.Exec(ctx, `SET LOCAL synchronous_commit = off`); err != nil {
+			return err
+		}
 		rows, err := tx.Query(ctx, claimDeliveriesSQL, owner, span(now, leaseUntil), skip, limit)
-		if err != nil {
-			return err
-		}
-		ids, err := sqlq.Collect(rows, func(r sqlq.Scanner) (int64, error) {
-			var id int64
-			return id, r.Scan(&id)
-		})
-		if err != nil || len(ids) == 0 {
-			return err
-		}
-		rows, err = tx.Query(ctx, `SELECT `+sqlq.ClaimedCols+` FROM deliveries d
-			JOIN events e ON e.seq = d.event_seq JOIN webhooks w ON w.id = d.webhook_id
-			WHERE d.id = ANY($1) ORDER BY d.next_attempt_at, d.event_seq`, ids)
 		if err != nil {
 			return err
 		}
@@ -142,25 +141,83 @@ func (s *Store) ClaimDeliveries(ctx context.Context, owner string, now, leaseUnt
 	return out, err
 }
 
-// FinishDelivery records an attempt's outcome; the next attempt's time is
-// kept as a distance from the caller's now on the database's clock.
-func (s *Store) FinishDelivery(ctx context.Context, d *silo.ClaimedDelivery, o silo.Outcome) error {
-	var delivered *int64
-	if o.Status == silo.DeliveryDelivered {
-		us := micros(o.At)
-		delivered = &us
-	}
-	tag, err := s.pool.Exec(ctx, `UPDATE deliveries SET status = $1, last_status_code = $2, last_error = $3,
-		next_attempt_at = `+dbNow+` + $4, lease_until = 0, owner = NULL, delivered_at = $5
-		WHERE id = $6 AND owner = $7 AND attempts = $8`,
-		string(o.Status), o.StatusCode, o.Error, span(o.At, o.Next), delivered, d.ID, d.Owner, d.Attempts)
-	if err != nil {
-		return mapErr(err)
-	}
-	if tag.RowsAffected() == 0 {
-		return silo.Errorf(silo.ENOTFOUND, "delivery %d is no longer this attempt's", d.ID)
-	}
-	return nil
+// finishDeliverySQL records one attempt's outcome; the next attempt's
+// time is kept as a distance from the caller's now on the database's
+// clock.
+const finishDeliverySQL = `UPDATE deliveries SET status = $1, last_status_code = $2, last_error = $3,
+	next_attempt_at = ` + dbNow + ` + $4, lease_until = 0, owner = NULL, delivered_at = $5
+	WHERE id = $6 AND owner = $7 AND attempts = $8`
+
+// FinishDeliveries records attempts' outcomes: one transaction, its
+// statements sent in one round trip, its commit not waiting for the WAL
+// flush (a lost outcome means one more attempt, which at least once
+// allows). Rows are updated in id order, so that two nodes finishing
+// overlapping sets (a lapsed lease taken over) lock them in one order.
+func (s *Store) FinishDeliveries(ctx context.Context, fs []silo.Finished) (int, error) {
+	fs = slices.Clone(fs)
+	slices.SortFunc(fs, func(a, b silo.Finished) int { return cmp.Compare(a.Delivery.ID, b.Delivery.ID) })
+	n := 0
+	err := s.tx(ctx, func(tx pgx.Tx) error {
+		n = 0
+		b := &pgx.Batch{}
+		b.Queue(`SET LOCAL synchronous_commit = off`)
+		for _, f := range fs {
+			var delivered *int64
+			if f.Status == silo.DeliveryDelivered {
+				us := micros(f.At)
+				delivered = &us
+			}
+			b.Queue(finishDeliverySQL, string(f.Status), f.StatusCode, f.Error, span(f.At, f.Next), delivered,
+				f.Delivery.ID, f.Delivery.Owner, f.Delivery.Attempts)
+		}
+		br := tx.SendBatch(ctx, b)
+		for range b.Len() {
+			tag, err := br.Exec()
+			if err != nil {
+				br.Close()
+				return err
+			}
+			if tag.String() != "SET" {
+				n += int(tag.RowsAffected())
+			}
+		}
+		return br.Close()
+	})
+	return n, err
+}
+
+// PruneOutbox deletes finished deliveries and the events and deleted
+// endpoints they leave unneeded (see silo.OutboxStore). Nodes sweep side
+// by side: SKIP LOCKED passes over rows another is deleting. Its commit
+// does not wait for the WAL flush: rows a crash brings back are pruned by
+// the next sweep.
+func (s *Store) PruneOutbox(ctx context.Context, before time.Time, limit int) (int, error) {
+	n := 0
+	err := s.tx(ctx, func(tx pgx.Tx) error {
+		n = 0
+		if _, err := tx.Exec(ctx, `SET LOCAL synchronous_commit = off`); err != nil {
+			return err
+		}
+		for _, q := range []struct {
+			sql  string
+			args []any
+		}{
+			{`DELETE FROM deliveries WHERE id IN (SELECT id FROM deliveries
+				WHERE status <> 'pending' AND created_at < $1 ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED)`, []any{micros(before), limit}},
+			{`DELETE FROM events WHERE seq IN (SELECT seq FROM events e WHERE e.time < $1
+				AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = e.id) ORDER BY seq LIMIT $2 FOR UPDATE SKIP LOCKED)`, []any{micros(before), limit}},
+			{`DELETE FROM webhooks WHERE id IN (SELECT id FROM webhooks w WHERE w.deleted = 1
+				AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.webhook_id = w.id) LIMIT $1 FOR UPDATE SKIP LOCKED)`, []any{limit}},
+		} {
+			tag, err := tx.Exec(ctx, q.sql, q.args...)
+			if err != nil {
+				return err
+			}
+			n += int(tag.RowsAffected())
+		}
+		return nil
+	})
+	return n, err
 }
 
 // ReleaseDeliveries ends the leases of deliveries not owned by owner.

@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"time"
 
 	"github.com/silo-datasets/silo"
@@ -80,26 +81,52 @@ func (s *Store) Deliveries(ctx context.Context, webhookID string, limit int) ([]
 
 func mappedAll[T any](v T, err error) (T, error) { return v, mapErr(err) }
 
+// The dispatcher's statements, prepared once (prepared.go).
+const (
+	dueDeliverySQL = `SELECT COUNT(*) FROM (SELECT 1 FROM deliveries
+		WHERE status = 'pending' AND next_attempt_at <= ? AND lease_until < ? LIMIT 1)`
+	// claimIDsSQL: due deliveries of endpoints not in the JSON array of
+	// skipped ones, none while an earlier one of its dataset to its
+	// endpoint is pending.
+	claimIDsSQL = `SELECT d.id FROM deliveries d
+		WHERE d.status = 'pending' AND d.next_attempt_at <= ? AND d.lease_until < ?
+		AND d.webhook_id NOT IN (SELECT value FROM json_each(?))
+		AND NOT EXISTS (SELECT 1 FROM deliveries p WHERE p.status = 'pending' AND p.webhook_id = d.webhook_id
+			AND p.dataset_id = d.dataset_id AND p.event_seq < d.event_seq)
+		ORDER BY d.next_attempt_at, d.event_seq LIMIT ?`
+	claimOneSQL   = `UPDATE deliveries SET owner = ?, lease_until = ?, attempts = attempts + 1 WHERE id = ?`
+	claimedRowSQL = `SELECT ` + sqlq.ClaimedCols + ` FROM deliveries d
+		JOIN events e ON e.seq = d.event_seq JOIN webhooks w ON w.id = d.webhook_id WHERE d.id = ?`
+	finishDeliverySQL = `UPDATE deliveries SET status = ?, last_status_code = ?, last_error = ?, next_attempt_at = ?,
+		lease_until = 0, owner = NULL, delivered_at = ? WHERE id = ? AND owner = ? AND attempts = ?`
+)
+
 // ClaimDeliveries leases due deliveries. The one writer is the claim's
-// lock: no two claims run at once.
+// lock: no two claims run at once. A claim need not survive a crash (its
+// lease would lapse anyway), so its commit is not fsynced (txNoSync).
 func (s *Store) ClaimDeliveries(ctx context.Context, owner string, now, leaseUntil time.Time, limit int, skip []string) ([]*silo.ClaimedDelivery, error) {
+	// Most looks find nothing (a dispatcher looks after every commit of
+	// an event and every batch of outcomes): a read on the pool answers
+	// those without taking the one writer. A delivery committed before
+	// the look is seen (WAL: a new read sees every commit).
+	var due int
+	if err := s.hot.dueDelivery.QueryRowContext(ctx, micros(now), micros(now)).Scan(&due); err != nil {
+		return nil, mapErr(err)
+	}
+	if due == 0 {
+		return nil, nil
+	}
+	if skip == nil {
+		skip = []string{}
+	}
+	skipped, err := json.Marshal(skip)
+	if err != nil {
+		return nil, err
+	}
 	var out []*silo.ClaimedDelivery
-	err := s.txNoSync(ctx, func(tx *sql.Tx) error {
+	err = s.txNoSync(ctx, func(tx *sql.Tx) error {
 		out = nil
-		args := []any{micros(now), micros(now)}
-		notIn := ""
-		if len(skip) > 0 {
-			notIn = ` AND d.webhook_id NOT IN (` + placeholders(len(skip)) + `)`
-			for _, id := range skip {
-				args = append(args, id)
-			}
-		}
-		args = append(args, limit)
-		rows, err := tx.QueryContext(ctx, `SELECT d.id FROM deliveries d
-			WHERE d.status = 'pending' AND d.next_attempt_at <= ? AND d.lease_until < ?`+notIn+`
-			AND NOT EXISTS (SELECT 1 FROM deliveries p WHERE p.status = 'pending' AND p.webhook_id = d.webhook_id
-				AND p.dataset_id = d.dataset_id AND p.event_seq < d.event_seq)
-			ORDER BY d.next_attempt_at, d.event_seq LIMIT ?`, args...)
+		rows, err := tx.StmtContext(ctx, s.hot.claimIDs).QueryContext(ctx, micros(now), micros(now), string(skipped), limit)
 		if err != nil {
 			return err
 		}
@@ -107,16 +134,15 @@ func (s *Store) ClaimDeliveries(ctx context.Context, owner string, now, leaseUnt
 			var id int64
 			return id, r.Scan(&id)
 		})
-		if err != nil {
+		if err != nil || len(ids) == 0 {
 			return err
 		}
+		claim, row := tx.StmtContext(ctx, s.hot.claimOne), tx.StmtContext(ctx, s.hot.claimedRow)
 		for _, id := range ids {
-			if _, err := tx.ExecContext(ctx, `UPDATE deliveries SET owner = ?, lease_until = ?, attempts = attempts + 1 WHERE id = ?`,
-				owner, micros(leaseUntil), id); err != nil {
+			if _, err := claim.ExecContext(ctx, owner, micros(leaseUntil), id); err != nil {
 				return err
 			}
-			c, err := sqlq.ScanClaimed(tx.QueryRowContext(ctx, `SELECT `+sqlq.ClaimedCols+` FROM deliveries d
-				JOIN events e ON e.seq = d.event_seq JOIN webhooks w ON w.id = d.webhook_id WHERE d.id = ?`, id))
+			c, err := sqlq.ScanClaimed(row.QueryRowContext(ctx, id))
 			if err != nil {
 				return err
 			}
@@ -127,24 +153,60 @@ func (s *Store) ClaimDeliveries(ctx context.Context, owner string, now, leaseUnt
 	return out, err
 }
 
-// FinishDelivery records an attempt's outcome.
-func (s *Store) FinishDelivery(ctx context.Context, d *silo.ClaimedDelivery, o silo.Outcome) error {
-	return s.tx(ctx, func(tx *sql.Tx) error {
-		var delivered any
-		if o.Status == silo.DeliveryDelivered {
-			delivered = micros(o.At)
-		}
-		res, err := tx.ExecContext(ctx, `UPDATE deliveries SET status = ?, last_status_code = ?, last_error = ?, next_attempt_at = ?,
-			lease_until = 0, owner = NULL, delivered_at = ? WHERE id = ? AND owner = ? AND attempts = ?`,
-			string(o.Status), o.StatusCode, o.Error, micros(o.Next), delivered, d.ID, d.Owner, d.Attempts)
-		if err != nil {
-			return err
-		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			return sql.ErrNoRows
+// FinishDeliveries records attempts' outcomes in one transaction, not
+// fsynced (txNoSync): a lost outcome only means the delivery is sent again
+// once its lease lapses, and the next ordinary commit makes it durable.
+func (s *Store) FinishDeliveries(ctx context.Context, fs []silo.Finished) (int, error) {
+	n := 0
+	err := s.txNoSync(ctx, func(tx *sql.Tx) error {
+		n = 0
+		st := tx.StmtContext(ctx, s.hot.finishDelivery)
+		for _, f := range fs {
+			var delivered any
+			if f.Status == silo.DeliveryDelivered {
+				delivered = micros(f.At)
+			}
+			res, err := st.ExecContext(ctx, string(f.Status), f.StatusCode, f.Error, micros(f.Next), delivered,
+				f.Delivery.ID, f.Delivery.Owner, f.Delivery.Attempts)
+			if err != nil {
+				return err
+			}
+			k, _ := res.RowsAffected()
+			n += int(k)
 		}
 		return nil
 	})
+	return n, err
+}
+
+// PruneOutbox deletes finished deliveries and the events and deleted
+// endpoints they leave unneeded (see silo.OutboxStore). Its commit is not
+// fsynced: rows a crash brings back are pruned by the next sweep.
+func (s *Store) PruneOutbox(ctx context.Context, before time.Time, limit int) (int, error) {
+	n := 0
+	err := s.txNoSync(ctx, func(tx *sql.Tx) error {
+		n = 0
+		for _, q := range []struct {
+			sql  string
+			args []any
+		}{
+			{`DELETE FROM deliveries WHERE id IN (SELECT id FROM deliveries
+				WHERE status <> 'pending' AND created_at < ? ORDER BY id LIMIT ?)`, []any{micros(before), limit}},
+			{`DELETE FROM events WHERE seq IN (SELECT seq FROM events e WHERE e.time < ?
+				AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = e.id) ORDER BY seq LIMIT ?)`, []any{micros(before), limit}},
+			{`DELETE FROM webhooks WHERE id IN (SELECT id FROM webhooks w WHERE w.deleted = 1
+				AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.webhook_id = w.id) LIMIT ?)`, []any{limit}},
+		} {
+			res, err := tx.ExecContext(ctx, q.sql, q.args...)
+			if err != nil {
+				return err
+			}
+			k, _ := res.RowsAffected()
+			n += int(k)
+		}
+		return nil
+	})
+	return n, err
 }
 
 // ReleaseDeliveries ends the leases of deliveries not owned by owner.

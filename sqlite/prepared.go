@@ -17,6 +17,10 @@ type hot struct {
 	keyByHash  *sql.Stmt
 	org        *sql.Stmt
 	keyWithOrg *sql.Stmt // keyorg.go
+	// The webhook dispatcher's (outbox.go), which runs after every commit
+	// of an event and every batch of outcomes: dueDelivery on the reader
+	// pool, the others on the one writer.
+	dueDelivery, claimIDs, claimOne, claimedRow, finishDelivery *sql.Stmt
 }
 
 func (s *Store) prepare(ctx context.Context) error {
@@ -30,12 +34,23 @@ func (s *Store) prepare(ctx context.Context) error {
 	if s.hot.keyWithOrg, err = s.r.PrepareContext(ctx, keyWithOrgSQL); err != nil {
 		return fmt.Errorf("sqlite: prepare: %w", err)
 	}
+	if s.hot.dueDelivery, err = s.r.PrepareContext(ctx, dueDeliverySQL); err != nil {
+		return fmt.Errorf("sqlite: prepare: %w", err)
+	}
+	for _, p := range []struct {
+		st  **sql.Stmt
+		sql string
+	}{{&s.hot.claimIDs, claimIDsSQL}, {&s.hot.claimOne, claimOneSQL}, {&s.hot.claimedRow, claimedRowSQL}, {&s.hot.finishDelivery, finishDeliverySQL}} {
+		if *p.st, err = s.w.PrepareContext(ctx, p.sql); err != nil {
+			return fmt.Errorf("sqlite: prepare: %w", err)
+		}
+	}
 	return nil
 }
 
 func (h *hot) close() error {
 	var errs []error
-	for _, st := range []*sql.Stmt{h.keyByHash, h.org, h.keyWithOrg} {
+	for _, st := range []*sql.Stmt{h.keyByHash, h.org, h.keyWithOrg, h.dueDelivery, h.claimIDs, h.claimOne, h.claimedRow, h.finishDelivery} {
 		if st != nil {
 			errs = append(errs, st.Close())
 		}

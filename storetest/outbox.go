@@ -30,6 +30,7 @@ func testOutboxSuite() []struct {
 		{"OutboxDeletes", testOutboxDeletes},
 		{"OutboxThresholds", testOutboxThresholds},
 		{"OutboxProjects", testOutboxProjects},
+		{"OutboxPrune", testOutboxPrune},
 	}
 }
 
@@ -58,7 +59,7 @@ func claimAll(t *testing.T, s silo.Store, keep bool) []*silo.ClaimedDelivery {
 			return out
 		}
 		for _, c := range cs {
-			must(t, s.FinishDelivery(ctx(t), c, silo.Outcome{Status: silo.DeliveryDelivered, StatusCode: 204, At: now}))
+			must(t, finishDelivery(t, s, c, silo.Outcome{Status: silo.DeliveryDelivered, StatusCode: 204, At: now}))
 		}
 	}
 }
@@ -170,8 +171,8 @@ func testOutboxClaims(t *testing.T, s silo.Store) {
 	}
 	c2 := cs[0]
 	// A retry later: not due before then.
-	must(t, s.FinishDelivery(ctx(t), c1, silo.Outcome{Status: silo.DeliveryPending, StatusCode: 500, Error: "HTTP 500", At: now, Next: now.Add(time.Hour)}))
-	wantCode(t, s.FinishDelivery(ctx(t), c1, silo.Outcome{Status: silo.DeliveryDelivered, At: now}), silo.ENOTFOUND) // that attempt is over
+	must(t, finishDelivery(t, s, c1, silo.Outcome{Status: silo.DeliveryPending, StatusCode: 500, Error: "HTTP 500", At: now, Next: now.Add(time.Hour)}))
+	wantCode(t, finishDelivery(t, s, c1, silo.Outcome{Status: silo.DeliveryDelivered, At: now}), silo.ENOTFOUND) // that attempt is over
 	ds, err := s.Deliveries(ctx(t), w1.ID, 10)
 	must(t, err)
 	if len(ds) != 1 || ds[0].Status != silo.DeliveryPending || ds[0].Attempts != 1 || ds[0].LastStatusCode != 500 ||
@@ -188,7 +189,7 @@ func testOutboxClaims(t *testing.T, s silo.Store) {
 	}
 	// A lease that runs out makes the delivery claimable again, as a new
 	// attempt; the old attempt can no longer record an outcome.
-	must(t, s.FinishDelivery(ctx(t), c2, silo.Outcome{Status: silo.DeliveryPending, Error: "refused", At: now, Next: now}))
+	must(t, finishDelivery(t, s, c2, silo.Outcome{Status: silo.DeliveryPending, Error: "refused", At: now, Next: now}))
 	now = time.Now()
 	cs, err = s.ClaimDeliveries(ctx(t), "n1", now, now.Add(50*time.Millisecond), 10, nil)
 	must(t, err)
@@ -206,8 +207,17 @@ func testOutboxClaims(t *testing.T, s silo.Store) {
 	if again[0].Attempts != 3 || again[0].Owner != "n2" {
 		t.Fatalf("claim after the lease ran out = %+v", again[0].Delivery)
 	}
-	wantCode(t, s.FinishDelivery(ctx(t), stale, silo.Outcome{Status: silo.DeliveryDelivered, At: now}), silo.ENOTFOUND)
-	must(t, s.FinishDelivery(ctx(t), again[0], silo.Outcome{Status: silo.DeliveryFailed, Error: "gave up", At: now}))
+	// Outcomes recorded together: each only if still its attempt's.
+	n, err := s.FinishDeliveries(ctx(t), []silo.Finished{
+		{Delivery: stale, Outcome: silo.Outcome{Status: silo.DeliveryDelivered, At: now}},
+		{Delivery: again[0], Outcome: silo.Outcome{Status: silo.DeliveryFailed, Error: "gave up", At: now}},
+	})
+	if err != nil || n != 1 {
+		t.Fatalf("FinishDeliveries of a stale and a current attempt = %d, %v; want 1", n, err)
+	}
+	if ds, err := s.Deliveries(ctx(t), w2.ID, 10); err != nil || len(ds) != 1 || ds[0].Status != silo.DeliveryFailed || ds[0].LastError != "gave up" {
+		t.Fatalf("after the batch: %+v, %v", ds, err)
+	}
 	if at, err := s.OldestPendingDelivery(ctx(t)); err != nil || at.IsZero() {
 		t.Fatalf("OldestPendingDelivery with w1's pending = %v, %v", at, err)
 	}
@@ -273,7 +283,7 @@ func testOutboxClaimsConcurrent(t *testing.T, s silo.Store) {
 					mu.Lock()
 					seen[c.ID]++
 					mu.Unlock()
-					if err := s.FinishDelivery(ctx(t), c, silo.Outcome{Status: silo.DeliveryDelivered, At: now}); err != nil {
+					if err := finishDelivery(t, s, c, silo.Outcome{Status: silo.DeliveryDelivered, At: now}); err != nil {
 						t.Error(err)
 					}
 				}
@@ -315,17 +325,17 @@ func testOutboxOrder(t *testing.T, s silo.Store) {
 		if c.Event.DatasetID == fin.ID {
 			first = c
 		} else {
-			must(t, s.FinishDelivery(ctx(t), c, silo.Outcome{Status: silo.DeliveryDelivered, At: time.Now()}))
+			must(t, finishDelivery(t, s, c, silo.Outcome{Status: silo.DeliveryDelivered, At: time.Now()}))
 		}
 	}
 	// A retry of the created keeps the validated back.
 	now := time.Now()
-	must(t, s.FinishDelivery(ctx(t), first, silo.Outcome{Status: silo.DeliveryPending, Error: "x", At: now, Next: now}))
+	must(t, finishDelivery(t, s, first, silo.Outcome{Status: silo.DeliveryPending, Error: "x", At: now, Next: now}))
 	cs = claimAll(t, s, true)
 	if len(cs) != 1 || cs[0].Event.Type != silo.EventDatasetCreated || cs[0].Event.DatasetID != fin.ID {
 		t.Fatalf("claim while created is pending = %v", byWebhook(cs))
 	}
-	must(t, s.FinishDelivery(ctx(t), cs[0], silo.Outcome{Status: silo.DeliveryDelivered, At: time.Now()}))
+	must(t, finishDelivery(t, s, cs[0], silo.Outcome{Status: silo.DeliveryDelivered, At: time.Now()}))
 	cs = claimAll(t, s, false)
 	if len(cs) != 1 || cs[0].Event.Type != silo.EventDatasetValidated || cs[0].WebhookID != w.ID {
 		t.Fatalf("after created was delivered = %v", byWebhook(cs))
@@ -434,5 +444,60 @@ func testOutboxProjects(t *testing.T, s silo.Store) {
 	must(t, err)
 	if got := byWebhook(claimAll(t, s, false))[w.ID]; fmt.Sprint(got) != "[dataset.deleted project_deleted]" {
 		t.Fatalf("after the project's purge: %v", got)
+	}
+}
+
+// finishDelivery records one attempt's outcome: ENOTFOUND if the delivery
+// is no longer that attempt's.
+func finishDelivery(t *testing.T, s silo.Store, c *silo.ClaimedDelivery, o silo.Outcome) error {
+	n, err := s.FinishDeliveries(ctx(t), []silo.Finished{{Delivery: c, Outcome: o}})
+	if err == nil && n == 0 {
+		err = silo.Errorf(silo.ENOTFOUND, "delivery %d is no longer this attempt's", c.ID)
+	}
+	return err
+}
+
+// Finished deliveries older than the retention go, with the events and
+// deleted endpoints nothing refers to any more; pending ones, and their
+// events, stay.
+func testOutboxPrune(t *testing.T, s silo.Store) {
+	o := newOrg(t, s, 1_000_000)
+	w1 := newWebhook(t, s, o.ID)
+	w2 := newWebhook(t, s, o.ID)
+	createDataset(t, s, o.ID, "p-aaaaaa", 1, t0)
+	if cs := claimAll(t, s, false); len(cs) != 2 {
+		t.Fatalf("delivered %d, want 2", len(cs))
+	}
+	must(t, s.DeleteWebhook(ctx(t), w2.ID))
+	pending := createDataset(t, s, o.ID, "p-bbbbbb", 1, t0.Add(time.Second))
+	quiet := newOrg(t, s, 1_000_000) // no endpoints: its events have no deliveries
+	createDataset(t, s, quiet.ID, "p-cccccc", 1, t0.Add(2*time.Second))
+
+	if n, err := s.PruneOutbox(ctx(t), t0, 100); err != nil || n != 0 {
+		t.Fatalf("PruneOutbox before anything ended = %d, %v; want 0", n, err)
+	}
+	// One at a time: a delivered delivery, and the quiet org's event
+	// (the other still has a delivery, and so has the deleted endpoint).
+	if n, err := s.PruneOutbox(ctx(t), t0.Add(time.Hour), 1); err != nil || n != 2 {
+		t.Fatalf("PruneOutbox limit 1 = %d, %v; want 2", n, err)
+	}
+	// Then the other delivered one, its event, the deleted endpoint.
+	if n, err := s.PruneOutbox(ctx(t), t0.Add(time.Hour), 100); err != nil || n != 3 {
+		t.Fatalf("PruneOutbox = %d, %v; want 3 more", n, err)
+	}
+	if n, err := s.PruneOutbox(ctx(t), t0.Add(time.Hour), 100); err != nil || n != 0 {
+		t.Fatalf("PruneOutbox again = %d, %v; want 0", n, err)
+	}
+	ds, err := s.Deliveries(ctx(t), w1.ID, 10)
+	must(t, err)
+	if len(ds) != 1 || ds[0].Status != silo.DeliveryPending {
+		t.Fatalf("w1's deliveries after the prune: %+v", ds)
+	}
+	if problems, err := s.OutboxCheck(ctx(t)); err != nil || len(problems) != 0 {
+		t.Fatalf("OutboxCheck after the prune = %v, %v", problems, err)
+	}
+	cs := claimAll(t, s, false)
+	if len(cs) != 1 || cs[0].Event.DatasetID != pending.ID {
+		t.Fatalf("claimable after the prune: %d", len(cs))
 	}
 }

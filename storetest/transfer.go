@@ -28,6 +28,9 @@ func TestTransfer(t *testing.T, from, via, back OpenStore) {
 	copyStore(t, mid, dst)
 
 	srcRecs, skipped := exportAll(t, src)
+	if n := countThresholds(srcRecs); n != 2 {
+		t.Errorf("source export holds %d crossed thresholds, want 2 (an org's and a project's)", n)
+	}
 	if skipped.Reservations != 1 || skipped.PendingBlobs != 1 || skipped.GarbageBlobs != 1 {
 		t.Errorf("source export skipped %+v, want 1 reservation, 1 pending and 1 garbage blob", skipped)
 	}
@@ -60,6 +63,16 @@ func TestTransfer(t *testing.T, from, via, back OpenStore) {
 	}
 }
 
+func countThresholds(recs []*silo.Record) int {
+	n := 0
+	for _, r := range recs {
+		if r.Threshold != nil && r.Threshold.Percent == 80 {
+			n++
+		}
+	}
+	return n
+}
+
 // Populated is what Populate made, for checks on copies.
 type Populated struct {
 	org       *silo.Org
@@ -69,6 +82,7 @@ type Populated struct {
 	queued    *silo.Dataset
 	project   *silo.Project
 	inProject *silo.Dataset // a dataset of project
+	near      *silo.Dataset // 85 % of its org's and its project's quotas
 	hook      *silo.Webhook
 	pending   []string // events of the hook's pending deliveries, in order
 }
@@ -129,6 +143,10 @@ func Populate(t *testing.T, s silo.Store) *Populated {
 	must(t, s.CreateKey(ctx(t), &silo.Key{ID: silo.NewID("key_"), OrgID: p.org.ID, ProjectID: p.project.ID, Role: silo.RoleReader,
 		Name: "team", Hash: silo.HashSecret(p.projectSecret()), CreatedAt: t0}))
 	p.inProject = createIn(t, s, p.org.ID, p.project.ID, "d-project", 70, t0.Add(5*time.Second))
+	// An org and its project above 80 % of their quotas: their crossed
+	// thresholds are carried, so a copy does not announce them again.
+	near := newOrg(t, s, 100)
+	p.near = createIn(t, s, near.ID, newProject(t, s, near.ID, quota(100)).ID, "d-near", 85, t0.Add(6*time.Second))
 	gone := createDataset(t, s, p.org.ID, "d-deleted", 50, t0.Add(4*time.Second))
 	_, err = s.DeleteDataset(ctx(t), p.org.ID, gone.ID)
 	must(t, err)
@@ -136,7 +154,7 @@ func Populate(t *testing.T, s silo.Store) *Populated {
 	now := time.Now()
 	cs, err := s.ClaimDeliveries(ctx(t), "n1", now, now.Add(time.Minute), 1, nil)
 	must(t, err)
-	must(t, s.FinishDelivery(ctx(t), cs[0], silo.Outcome{Status: silo.DeliveryDelivered, At: now}))
+	must(t, finishDelivery(t, s, cs[0], silo.Outcome{Status: silo.DeliveryDelivered, At: now}))
 	ds, err := s.Deliveries(ctx(t), p.hook.ID, 100)
 	must(t, err)
 	for i := len(ds) - 1; i >= 0; i-- {
@@ -249,6 +267,7 @@ func checkCopy(t *testing.T, s silo.Store, p *Populated) {
 	}
 	want := map[string]silo.BlobState{p.validated.Parts[0].AvroKey: silo.BlobLive, p.queued.Parts[0].BlobKey: silo.BlobLive}
 	want[p.inProject.Parts[0].BlobKey] = silo.BlobLive
+	want[p.near.Parts[0].BlobKey] = silo.BlobLive
 	for _, d := range []string{"d-failed"} {
 		f, err := s.Dataset(ctx(t), p.org.ID, d)
 		must(t, err)

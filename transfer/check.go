@@ -56,6 +56,9 @@ func (c *contents) add(r *silo.Record) error {
 		return c.addOrg(r.Org)
 	case r.Project != nil:
 		return c.addProject(r.Project)
+	case r.Threshold != nil:
+		return firstOf(c.orgOf("usage threshold", r.Threshold.OrgID, r.Threshold.OrgID),
+			c.projectOf("usage threshold", r.Threshold.OrgID, r.Threshold.OrgID, r.Threshold.ProjectID))
 	case r.Key != nil:
 		err := firstOf(validID("key", r.Key.ID), c.orgOf("key", r.Key.ID, r.Key.OrgID),
 			validName("key", r.Key.ID, "name", r.Key.Name))

@@ -19,7 +19,7 @@ import (
 // Store is what the dispatcher needs of the metadata store.
 type Store interface {
 	ClaimDeliveries(ctx context.Context, owner string, now, leaseUntil time.Time, limit int, skip []string) ([]*silo.ClaimedDelivery, error)
-	FinishDelivery(ctx context.Context, d *silo.ClaimedDelivery, o silo.Outcome) error
+	FinishDeliveries(ctx context.Context, fs []silo.Finished) (int, error)
 }
 
 // Defaults for zero Dispatcher fields.
@@ -119,6 +119,13 @@ func (d *Dispatcher) Kick() {
 // Run delivers until ctx ends. Attempts in flight then are abandoned
 // without an outcome: their leases run out and they are sent again (at
 // least once; receivers deduplicate by webhook-id).
+//
+// Each attempt runs on a goroutine of its own, so that a slow endpoint
+// holds only its own workers; its outcome goes to one recorder, which
+// writes whatever outcomes are waiting in one store transaction (a group
+// commit: one write for a claim batch's outcomes, not one per delivery).
+// An attempt counts as in flight until its outcome is recorded, so the
+// per-endpoint cap and the order of a dataset's events see it.
 func (d *Dispatcher) Run(ctx context.Context) {
 	d.init()
 	workers, per := orDefault(d.Workers, DefaultWorkers), orDefault(d.PerEndpoint, DefaultPerEndpoint)
@@ -127,6 +134,12 @@ func (d *Dispatcher) Run(ctx context.Context) {
 	defer t.Stop()
 	var wg sync.WaitGroup
 	defer wg.Wait()
+	done := make(chan finished, workers)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		d.record(ctx, done, workers)
+	}()
 	failing := 0
 	for {
 		d.mu.Lock()
@@ -155,22 +168,24 @@ func (d *Dispatcher) Run(ctx context.Context) {
 				}
 				failing = 0
 			}
+			d.mu.Lock()
 			for _, c := range cs {
-				d.mu.Lock()
 				d.n++
 				d.busy[c.WebhookID]++
-				d.mu.Unlock()
+			}
+			d.mu.Unlock()
+			for _, c := range cs {
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
-					d.deliver(ctx, c)
-					d.mu.Lock()
-					d.n--
-					if d.busy[c.WebhookID]--; d.busy[c.WebhookID] <= 0 {
-						delete(d.busy, c.WebhookID)
+					o, ok := d.attempt(ctx, c)
+					if !ok {
+						return // stopping: the lease hands it on
 					}
-					d.mu.Unlock()
-					d.Kick()
+					select {
+					case done <- finished{c, o}:
+					case <-ctx.Done():
+					}
 				}()
 			}
 			more = len(cs) == free
@@ -187,11 +202,55 @@ func (d *Dispatcher) Run(ctx context.Context) {
 	}
 }
 
-// deliver makes one attempt and records its outcome.
-func (d *Dispatcher) deliver(ctx context.Context, c *silo.ClaimedDelivery) {
+// finished is an attempt on its way to the recorder.
+type finished struct {
+	c *silo.ClaimedDelivery
+	o silo.Outcome
+}
+
+// record writes the outcomes that arrive on done, all those waiting at
+// once, frees their workers and wakes the claim loop.
+func (d *Dispatcher) record(ctx context.Context, done <-chan finished, limit int) {
+	for {
+		var batch []finished
+		select {
+		case <-ctx.Done():
+			return
+		case f := <-done:
+			batch = append(batch, f)
+		}
+	drain:
+		for len(batch) < limit {
+			select {
+			case f := <-done:
+				batch = append(batch, f)
+			default:
+				break drain
+			}
+		}
+		fs := make([]silo.Finished, len(batch))
+		for i, f := range batch {
+			fs[i] = silo.Finished{Delivery: f.c, Outcome: f.o}
+		}
+		d.finish(ctx, fs)
+		d.mu.Lock()
+		for _, f := range batch {
+			d.n--
+			if d.busy[f.c.WebhookID]--; d.busy[f.c.WebhookID] <= 0 {
+				delete(d.busy, f.c.WebhookID)
+			}
+		}
+		d.mu.Unlock()
+		d.Kick()
+	}
+}
+
+// attempt makes one attempt and returns its outcome; false when ctx ended
+// meanwhile.
+func (d *Dispatcher) attempt(ctx context.Context, c *silo.ClaimedDelivery) (silo.Outcome, bool) {
 	code, err := d.post(ctx, c)
 	if ctx.Err() != nil {
-		return // stopping: the lease hands it on
+		return silo.Outcome{}, false
 	}
 	now := d.now()
 	o := silo.Outcome{Status: silo.DeliveryDelivered, StatusCode: code, At: now}
@@ -203,27 +262,28 @@ func (d *Dispatcher) deliver(ctx context.Context, c *silo.ClaimedDelivery) {
 			o.Status, result = silo.DeliveryFailed, ResultFailed
 		}
 	}
-	d.finish(ctx, c, o)
 	if d.Observe != nil {
 		d.Observe(result, now.Sub(c.Event.Time))
 	}
 	if result == ResultFailed {
 		d.log().Warn("webhook delivery failed for good", "webhook", c.WebhookID, "event", c.EventID, "attempts", c.Attempts, "err", o.Error)
 	}
+	return o, true
 }
 
-// finish records o, trying again while the lease lasts if the store does
-// not answer; if it never does, the lease runs out and the delivery is
-// sent again.
-func (d *Dispatcher) finish(ctx context.Context, c *silo.ClaimedDelivery, o silo.Outcome) {
+// finish records outcomes, trying again while their leases last if the
+// store does not answer; if it never does, the leases run out and the
+// deliveries are sent again. The store writes them without waiting for
+// the disk: an outcome lost in a crash only means one more attempt.
+func (d *Dispatcher) finish(ctx context.Context, fs []silo.Finished) {
 	deadline := time.Now().Add(2 * d.timeout())
 	for wait := 100 * time.Millisecond; ; wait = min(2*wait, 2*time.Second) {
 		fctx, cancel := context.WithTimeout(ctx, d.timeout())
-		err := d.Store.FinishDelivery(fctx, c, o)
+		_, err := d.Store.FinishDeliveries(fctx, fs)
 		cancel()
-		if err == nil || silo.ErrorCode(err) == silo.ENOTFOUND || ctx.Err() != nil || time.Now().After(deadline) {
-			if err != nil && ctx.Err() == nil && silo.ErrorCode(err) != silo.ENOTFOUND {
-				d.log().Warn("webhooks: cannot record a delivery's outcome; it will be sent again", "event", c.EventID, "err", err)
+		if err == nil || ctx.Err() != nil || time.Now().After(deadline) {
+			if err != nil && ctx.Err() == nil {
+				d.log().Warn("webhooks: cannot record deliveries' outcomes; they will be sent again", "deliveries", len(fs), "err", err)
 			}
 			return
 		}

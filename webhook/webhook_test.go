@@ -89,11 +89,13 @@ func (m *memStore) ClaimDeliveries(_ context.Context, _ string, _, _ time.Time, 
 	return out, nil
 }
 
-func (m *memStore) FinishDelivery(_ context.Context, _ *silo.ClaimedDelivery, o silo.Outcome) error {
+func (m *memStore) FinishDeliveries(_ context.Context, fs []silo.Finished) (int, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.outcomes = append(m.outcomes, o)
-	return nil
+	for _, f := range fs {
+		m.outcomes = append(m.outcomes, f.Outcome)
+	}
+	return len(fs), nil
 }
 
 // A redirect (here to a loopback address) is not followed: the attempt

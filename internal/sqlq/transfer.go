@@ -24,6 +24,8 @@ func Export(query func(q string) (Rows, error), scanDataset func(Scanner) (*silo
 			p, err := ScanProject(row)
 			return &silo.Record{Project: p}, err
 		}},
+		{`SELECT id, '', threshold_percent FROM orgs WHERE threshold_percent > 0 ORDER BY created_at, id`, scanThresholdRecord},
+		{`SELECT org_id, id, threshold_percent FROM projects WHERE threshold_percent > 0 ORDER BY created_at, id`, scanThresholdRecord},
 		{`SELECT id, org_id, hash, role, name, created_at, revoked_at, project_id FROM keys ORDER BY created_at, id`, scanKeyRecord},
 		{`SELECT org_id, '', at, used_bytes FROM usage_samples ORDER BY org_id, at`, scanUsageRecord},
 		{`SELECT p.org_id, s.project_id, s.at, s.used_bytes FROM project_usage_samples s JOIN projects p ON p.id = s.project_id
@@ -76,6 +78,12 @@ func scanOrgRecord(row Scanner) (*silo.Record, error) {
 	err := row.Scan(&o.ID, &o.Name, &o.QuotaBytes, &o.UsedBytes, &created)
 	o.CreatedAt = micros(created)
 	return &silo.Record{Org: &o}, err
+}
+
+func scanThresholdRecord(row Scanner) (*silo.Record, error) {
+	var th silo.ThresholdRecord
+	err := row.Scan(&th.OrgID, &th.ProjectID, &th.Percent)
+	return &silo.Record{Threshold: &th}, err
 }
 
 func scanKeyRecord(row Scanner) (*silo.Record, error) {
@@ -172,6 +180,11 @@ func (im *Importer) Put(r *silo.Record) error {
 		p := r.Project
 		return im.insert("projects", "id, org_id, name, quota_bytes, used_bytes, reserved_bytes, created_at",
 			p.ID, p.OrgID, p.Name, p.QuotaBytes, p.UsedBytes, int64(0), p.CreatedAt.UnixMicro())
+	case r.Threshold != nil && r.Threshold.ProjectID != "":
+		return im.Exec(`UPDATE projects SET threshold_percent = `+im.PH(1)+` WHERE id = `+im.PH(2)+` AND org_id = `+im.PH(3),
+			r.Threshold.Percent, r.Threshold.ProjectID, r.Threshold.OrgID)
+	case r.Threshold != nil:
+		return im.Exec(`UPDATE orgs SET threshold_percent = `+im.PH(1)+` WHERE id = `+im.PH(2), r.Threshold.Percent, r.Threshold.OrgID)
 	case r.Key != nil:
 		k := r.Key
 		return im.insert("keys", "id, org_id, hash, role, name, created_at, revoked_at, project_id",

@@ -59,6 +59,12 @@ export class API {
   projects(orgId) { return this.call('GET', `/v1/admin/projects?org_id=${encodeURIComponent(orgId)}`); }
   revokeKey(id) { return this.call('DELETE', `/v1/admin/keys/${encodeURIComponent(id)}`); }
 
+  // Webhook endpoints of the key's organisation (writer keys and up).
+  webhooks() { return this.call('GET', '/v1/webhooks'); }
+  createWebhook(url, events, description) { return this.call('POST', '/v1/webhooks', { url, events, description }); }
+  deleteWebhook(id) { return this.call('DELETE', `/v1/webhooks/${encodeURIComponent(id)}`); }
+  webhookDeliveries(id) { return this.call('GET', `/v1/webhooks/${encodeURIComponent(id)}/deliveries`); }
+
   // Resumable uploads (tus, in tus.js): the org's uploads that are not
   // datasets yet, and a dataset made of complete ones (a file with an
   // evaluation file: two uploads, joined here).

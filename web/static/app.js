@@ -8,6 +8,7 @@ import { API, APIError } from './api.js';
 import { el, percent, room, size, when } from './format.js';
 import { plot } from './plot.js';
 import { UploadView } from './uploads.js';
+import { WebhookView } from './webhooks.js';
 
 const TYPES = [
   'embed-input', 'embed-result', 'cluster-result', 'cluster-outliers', 'reranker-finetune-input',
@@ -19,6 +20,7 @@ const $ = (id) => document.getElementById(id);
 
 let api = null;
 let admin = null; // the all-organisations view, for admin keys only
+let hooks = null; // the webhooks panel, for writer and admin keys
 let datasets = [];
 let pollTimer = null;
 let uploads = null; // the upload form and the incomplete uploads (uploads.js)
@@ -46,6 +48,10 @@ async function signIn(key) {
   if (me.key.role === 'admin') {
     admin = new AdminView($('admin-root'), api, { toast, handle, selfOrg: me.org.id });
   }
+  if (me.key.role === 'writer' || me.key.role === 'admin') {
+    hooks = new WebhookView($('webhooks-root'), api, { toast, handle });
+    hooks.refresh();
+  }
   show(true);
   await refresh();
 }
@@ -54,7 +60,9 @@ function signOut() {
   sessionStorage.removeItem(KEY);
   api = null;
   admin = null;
+  hooks = null;
   $('admin-root').replaceChildren();
+  $('webhooks-root').replaceChildren();
   clearTimeout(pollTimer);
   $('key').value = '';
   show(false);
@@ -77,6 +85,7 @@ async function refresh() {
   try {
     const [u, history, breakdown, list, incomplete] = await Promise.all([
       api.usage(), api.history(), api.breakdown(), api.datasets(filters()), api.uploads(), admin && admin.refresh(),
+      hooks && hooks.refresh(),
     ]);
     renderUsage(u);
     // A project key's history is its project's: its quota is the line.
