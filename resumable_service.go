@@ -356,9 +356,9 @@ func (s *Service) TerminateResumable(ctx context.Context, c *Caller, id string) 
 
 // ConcatResumable joins complete partial uploads (ids, in order) into a
 // final upload, without holding their bytes twice against the quota: the
-// final takes their reservations. On the disk the bytes are copied once
-// into the final blob (the partials' then go); the metadata's dataset, if
-// any, is the caller's next step.
+// final takes their reservations. Their blobs are joined into the final
+// one (joinBlobs; the partials' then go); the metadata's dataset, if any,
+// is the caller's next step.
 func (s *Service) ConcatResumable(ctx context.Context, c *Caller, req NewResumable, ids []string) (*ResumableUpload, error) {
 	if err := require(c, RoleWriter); err != nil {
 		return nil, err
@@ -404,47 +404,63 @@ func (s *Service) ConcatResumable(ctx context.Context, c *Caller, req NewResumab
 	if err := s.Store.AddPendingBlob(ctx, parts[0].ReservationID, c.OrgID(), final.BlobKey); err != nil {
 		return nil, err
 	}
-	// Copied through the create's pipeline, read and written on two
-	// goroutines; nothing is hashed (validation computes the file's
-	// SHA-256).
-	pp := startPipeTo(ctx, nil, nil, func(r io.Reader) (int64, error) { return s.Blobs.Put(ctx, final.BlobKey, r) })
-	rerr := feedPipe(pp, &readerChunks{r: &concatReader{ctx: ctx, s: s, parts: parts}})
-	pp.end(rerr)
-	if _, err := pp.wait(); err != nil || rerr != nil {
-		return nil, cmp.Or(err, rerr)
-	}
-	if err := s.Store.ConcatUploads(ctx, final, ids); err != nil {
-		return nil, err
-	}
 	keys := make([]string, len(parts))
 	for i, p := range parts {
 		keys[i] = p.BlobKey
+	}
+	if err := s.joinBlobs(ctx, final.BlobKey, keys); err != nil {
+		return nil, err
+	}
+	if err := s.Store.ConcatUploads(ctx, final, ids); err != nil {
+		return nil, err
 	}
 	s.deleteBlobs(ctx, keys)
 	s.log().Info("resumable uploads concatenated", "org", final.OrgID, "upload", final.ID, "parts", len(parts), "bytes", final.Length)
 	return final, nil
 }
 
-// concatReader reads the partial uploads' blobs one after another, opening
-// each only when the one before has ended.
-type concatReader struct {
-	ctx   context.Context
-	s     *Service
-	parts []*ResumableUpload
-	cur   io.ReadCloser
+// joinBlobs stores under key the blobs keys, one after another: inside
+// the blob store if it can (Joiner), otherwise copied through the create's
+// pipeline, read and written on two goroutines. Nothing is hashed: the
+// dataset's validation computes the file's SHA-256.
+func (s *Service) joinBlobs(ctx context.Context, key string, keys []string) error {
+	if j, ok := s.Blobs.(Joiner); ok {
+		_, err := j.Join(ctx, key, keys)
+		return err
+	}
+	pp := startPipeTo(ctx, nil, nil, func(r io.Reader) (int64, error) { return s.Blobs.Put(ctx, key, r) })
+	rerr := feedPipe(pp, &readerChunks{r: JoinedReader(ctx, s.Blobs, keys)})
+	pp.end(rerr)
+	if _, err := pp.wait(); err != nil || rerr != nil {
+		return cmp.Or(err, rerr)
+	}
+	return nil
 }
 
-func (r *concatReader) Read(p []byte) (int, error) {
+// JoinedReader reads the blobs keys one after another, opening each only
+// when the one before has ended.
+func JoinedReader(ctx context.Context, b BlobStore, keys []string) io.Reader {
+	return &joinedReader{ctx: ctx, b: b, keys: keys}
+}
+
+type joinedReader struct {
+	ctx  context.Context
+	b    BlobStore
+	keys []string
+	cur  io.ReadCloser
+}
+
+func (r *joinedReader) Read(p []byte) (int, error) {
 	for {
 		if r.cur == nil {
-			if len(r.parts) == 0 {
+			if len(r.keys) == 0 {
 				return 0, io.EOF
 			}
-			rc, err := r.s.Blobs.Open(r.ctx, r.parts[0].BlobKey, 0, -1)
+			rc, err := r.b.Open(r.ctx, r.keys[0], 0, -1)
 			if err != nil {
 				return 0, err
 			}
-			r.cur, r.parts = rc, r.parts[1:]
+			r.cur, r.keys = rc, r.keys[1:]
 		}
 		n, err := r.cur.Read(p)
 		if err == io.EOF {
