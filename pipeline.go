@@ -285,8 +285,8 @@ func (s *Service) startPipe(ctx context.Context, key string) *pipe {
 }
 
 // startPipeTo starts a pipe whose chunks go through h (and also, if not
-// nil, side by side on another goroutine) to put, which reads them; h nil
-// (and also nil) hashes nothing.
+// nil, side by side on another goroutine: a resumable upload's checksum)
+// to put, which reads them.
 func startPipeTo(ctx context.Context, h, also hash.Hash, put func(io.Reader) (int64, error)) *pipe {
 	p := &pipe{ctx: ctx, in: make(chan Chunk, pipeDepth), out: make(chan Chunk, pipeDepth),
 		quit: make(chan struct{}), done: make(chan putResult, 1), h: h, also: also}
@@ -331,13 +331,12 @@ func (p *pipe) wait() (int64, error) {
 
 func (p *pipe) hash() {
 	for c := range p.in {
-		switch {
-		case p.also != nil:
+		if p.also != nil {
 			done := make(chan struct{})
 			go func() { p.also.Write(c.Data); close(done) }()
 			p.h.Write(c.Data)
 			<-done
-		case p.h != nil:
+		} else {
 			p.h.Write(c.Data)
 		}
 		select {

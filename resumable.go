@@ -26,10 +26,11 @@ type ResumableUpload struct {
 	Partial       bool   // Upload-Concat: partial
 	BlobKey       string // where the bytes go; the dataset's part once complete
 	// BlobState is the blob store's record of the pieces stored so far
-	// (Appender); it moves with Offset, in the same write. No SHA-256 of
-	// the file is kept: the dataset's validation computes it (worker.go),
-	// so that a PATCH hashes its bytes at most once (its Upload-Checksum).
+	// (Appender), HashState the SHA-256 of the first Offset bytes
+	// (encoding.BinaryMarshaler of crypto/sha256). Both move with Offset,
+	// in the same write.
 	BlobState []byte
+	HashState []byte
 	DatasetID string // the dataset made from it, once one is
 	CreatedAt time.Time
 	ExpiresAt time.Time
@@ -71,7 +72,7 @@ type UploadStore interface {
 	// lease. Only a process that knows it is the store's sole user may
 	// call it (see Service.Recover).
 	UnlockUploads(ctx context.Context) error
-	// AdvanceUpload records u's Offset, BlobState and ExpiresAt
+	// AdvanceUpload records u's Offset, BlobState, HashState and ExpiresAt
 	// (the reservation's lease moves with it), if owner still holds the
 	// lock and the stored offset is from; ENOTFOUND otherwise. now is the
 	// caller's, as in LockUpload.

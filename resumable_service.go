@@ -4,7 +4,11 @@ import (
 	"bytes"
 	"cmp"
 	"context"
+	"crypto/sha256"
+	"encoding"
+	"encoding/hex"
 	"errors"
+	"fmt"
 	"hash"
 	"io"
 	"path"
@@ -75,7 +79,7 @@ func (s *Service) CreateResumable(ctx context.Context, c *Caller, req NewResumab
 	u := &ResumableUpload{
 		ID: NewID("up_"), OrgID: c.OrgID(), KeyID: c.Key.ID, ReservationID: NewID("res_"),
 		Length: req.Length, Metadata: req.Metadata, Partial: req.Partial, BlobKey: NewBlobKey(),
-		CreatedAt: now, ExpiresAt: now.Add(s.uploadTTL()),
+		HashState: hashState(sha256.New()), CreatedAt: now, ExpiresAt: now.Add(s.uploadTTL()),
 	}
 	if err := s.Store.CreateUpload(ctx, u); ErrorCode(err) == ENOTFOUND {
 		return nil, orgGone() // deleted since the key was checked
@@ -84,6 +88,14 @@ func (s *Service) CreateResumable(ctx context.Context, c *Caller, req NewResumab
 	}
 	s.log().Info("resumable upload opened", "org", u.OrgID, "upload", u.ID, "bytes", u.Length)
 	return u, nil
+}
+
+func hashState(h hash.Hash) []byte {
+	b, err := h.(encoding.BinaryMarshaler).MarshalBinary()
+	if err != nil {
+		panic(err) // crypto/sha256 always marshals
+	}
+	return b
 }
 
 // ResumableUpload returns one of the caller's org's uploads (HEAD).
@@ -105,6 +117,16 @@ func (s *Service) liveUpload(ctx context.Context, orgID, id string) (*ResumableU
 }
 
 func (s *Service) expired(u *ResumableUpload) bool { return !u.ExpiresAt.After(s.now()) }
+
+// resumeHash is the SHA-256 of an upload's first Offset bytes, ready for
+// the bytes after them.
+func resumeHash(u *ResumableUpload) (hash.Hash, error) {
+	h := sha256.New()
+	if err := h.(encoding.BinaryUnmarshaler).UnmarshalBinary(u.HashState); err != nil {
+		return nil, fmt.Errorf("upload %s: hash state: %w", u.ID, err)
+	}
+	return h, nil
+}
 
 // ResumableUploads lists the caller's org's uploads that are not datasets.
 func (s *Service) ResumableUploads(ctx context.Context, c *Caller) ([]*ResumableUpload, error) {
@@ -180,12 +202,16 @@ func (s *Service) AppendResumable(ctx context.Context, c *Caller, p Patch) (*Res
 	if p.Length > u.Length-u.Offset {
 		return nil, Errorf(ETOOLARGE, "The body (%d bytes) does not fit the upload: %d of its %d bytes are left.", p.Length, u.Length-u.Offset, u.Length)
 	}
+	h, err := resumeHash(u)
+	if err != nil {
+		return nil, err
+	}
 	var check hash.Hash
 	if p.Checksum != nil {
 		check = p.Checksum.New()
 	}
 	body := &patchBody{r: p.Body}
-	state, n, err := s.writePiece(ctx, app, u, owner, body, check)
+	state, n, err := s.writePiece(ctx, app, u, owner, body, h, check)
 	if body.err == nil && err != nil {
 		return nil, err // the blob store failed: nothing of the body counts
 	}
@@ -203,7 +229,7 @@ func (s *Service) AppendResumable(ctx context.Context, c *Caller, p Patch) (*Res
 	if n > 0 {
 		from := u.Offset
 		u.Offset += n
-		u.BlobState = state
+		u.BlobState, u.HashState = state, hashState(h)
 		now := s.now()
 		u.ExpiresAt = now.Add(s.uploadTTL())
 		rctx, cancel := bounded(ctx) // what arrived is kept even if the client left
@@ -229,27 +255,19 @@ func (s *Service) AppendResumable(ctx context.Context, c *Caller, p Patch) (*Res
 
 // writePiece streams a PATCH's body into the upload's blob after its
 // offset, in three stages as a create does (pipeline.go): this goroutine
-// reads the body, another computes its checksum (check; nil when the
-// PATCH sent none), the blob store writes it. It returns the blob store's
-// new state and the bytes stored; a failure of the body itself is
-// body.err.
-//
-// The file's own SHA-256 (the dataset part's) is not computed here but by
-// the dataset's validation, which reads the whole file anyway: with the
-// client's chunk checksums that made three passes of SHA-256 over each
-// byte on the upload's path where a create makes one, and on a machine
-// whose cores the client shares they were a third of the upload's time
-// (bench/OPTIMISATIONS.md, issue 24).
-func (s *Service) writePiece(ctx context.Context, app Appender, u *ResumableUpload, owner string, body *patchBody, check hash.Hash) ([]byte, int64, error) {
+// reads the body, another hashes it (the file's SHA-256 h and the checksum
+// side by side), the blob store writes it. It returns the blob store's new
+// state and the bytes stored; a failure of the body itself is body.err.
+func (s *Service) writePiece(ctx context.Context, app Appender, u *ResumableUpload, owner string, body *patchBody, h, check hash.Hash) ([]byte, int64, error) {
 	// Not cancelled when the client goes away (its body's read fails then
-	// anyway): every chunk that was read must reach the blob store, or the
-	// offset recorded would cover bytes not stored. Only a lost lock
-	// stops the write, and then nothing is recorded.
+	// anyway): every chunk that was hashed must reach the blob store, or
+	// the SHA-256 recorded with the offset would cover bytes not stored.
+	// Only a lost lock stops the write, and then nothing is recorded.
 	actx, stop := context.WithCancelCause(context.WithoutCancel(ctx))
 	defer stop(nil)
 	go s.holdUploadLock(actx, stop, u, owner)
 	var state []byte
-	pp := startPipeTo(actx, check, nil, func(r io.Reader) (n int64, err error) {
+	pp := startPipeTo(actx, h, check, func(r io.Reader) (n int64, err error) {
 		state, n, err = app.Append(actx, u.BlobKey, u.BlobState, u.Offset, u.Length, r)
 		return n, err
 	})
@@ -408,9 +426,11 @@ func (s *Service) ConcatResumable(ctx context.Context, c *Caller, req NewResumab
 	for i, p := range parts {
 		keys[i] = p.BlobKey
 	}
-	if err := s.joinBlobs(ctx, final.BlobKey, keys); err != nil {
+	h, err := s.joinBlobs(ctx, final.BlobKey, keys, length)
+	if err != nil {
 		return nil, err
 	}
+	final.HashState = hashState(h)
 	if err := s.Store.ConcatUploads(ctx, final, ids); err != nil {
 		return nil, err
 	}
@@ -419,22 +439,79 @@ func (s *Service) ConcatResumable(ctx context.Context, c *Caller, req NewResumab
 	return final, nil
 }
 
-// joinBlobs stores under key the blobs keys, one after another: inside
-// the blob store if it can (Joiner), otherwise copied through the create's
-// pipeline, read and written on two goroutines. Nothing is hashed: the
-// dataset's validation computes the file's SHA-256.
-func (s *Service) joinBlobs(ctx context.Context, key string, keys []string) error {
-	if j, ok := s.Blobs.(Joiner); ok {
-		_, err := j.Join(ctx, key, keys)
+// joinBlobs stores under key the blobs keys, one after another (length
+// bytes in all), and returns their SHA-256: the final upload's, so that a
+// dataset made of it has its part's sum at creation as any other. A blob
+// store that can join (Joiner) copies the bytes inside itself while silo
+// reads the same blobs once beside it, for the hash alone (sumBlobs); one
+// that cannot has them copied through the create's pipeline, read, hashed
+// and written on three goroutines. Either way the sum is of the partials
+// as they were stored, so fsck checks the join against it.
+func (s *Service) joinBlobs(ctx context.Context, key string, keys []string, length int64) (hash.Hash, error) {
+	h := sha256.New()
+	j, ok := s.Blobs.(Joiner)
+	if !ok {
+		pp := startPipeTo(ctx, h, nil, func(r io.Reader) (int64, error) { return s.Blobs.Put(ctx, key, r) })
+		rerr := feedPipe(pp, &readerChunks{r: JoinedReader(ctx, s.Blobs, keys)})
+		pp.end(rerr)
+		if n, err := pp.wait(); err != nil || rerr != nil {
+			return nil, cmp.Or(err, rerr)
+		} else if n != length {
+			s.dropJoined(ctx, key)
+			return nil, fmt.Errorf("join of %d uploads into %s: %d bytes, not %d", len(keys), key, n, length)
+		}
+		return h, nil
+	}
+	jctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	summed := make(chan error, 1)
+	go func() {
+		err := sumBlobs(jctx, s.Blobs, keys, length, h)
+		if err != nil {
+			cancel(err) // the join stops too and leaves nothing
+		}
+		summed <- err
+	}()
+	n, err := j.Join(jctx, key, keys)
+	if err != nil {
+		cancel(err)
+	}
+	herr := <-summed
+	switch {
+	case err != nil:
+		return nil, cmp.Or(context.Cause(jctx), err)
+	case herr != nil:
+		s.dropJoined(ctx, key)
+		return nil, herr
+	case n != length:
+		s.dropJoined(ctx, key)
+		return nil, fmt.Errorf("join of %d uploads into %s: %d bytes, not %d", len(keys), key, n, length)
+	}
+	return h, nil
+}
+
+// sumBlobs writes the blobs keys, one after another, to h, in reads of
+// 1 MiB, and checks that they hold length bytes.
+func sumBlobs(ctx context.Context, b BlobStore, keys []string, length int64, h hash.Hash) error {
+	n, err := io.CopyBuffer(h, JoinedReader(ctx, b, keys), make([]byte, 1<<20))
+	if err != nil {
 		return err
 	}
-	pp := startPipeTo(ctx, nil, nil, func(r io.Reader) (int64, error) { return s.Blobs.Put(ctx, key, r) })
-	rerr := feedPipe(pp, &readerChunks{r: JoinedReader(ctx, s.Blobs, keys)})
-	pp.end(rerr)
-	if _, err := pp.wait(); err != nil || rerr != nil {
-		return cmp.Or(err, rerr)
+	if n != length {
+		return fmt.Errorf("the %d uploads to join hold %d bytes, not %d", len(keys), n, length)
 	}
 	return nil
+}
+
+// dropJoined deletes a joined blob that the concatenation will not use. It
+// stays pending in the ledger (under the first partial's reservation),
+// which collects it if this delete fails.
+func (s *Service) dropJoined(ctx context.Context, key string) {
+	dctx, cancel := bounded(ctx)
+	defer cancel()
+	if err := s.Blobs.Delete(dctx, key); err != nil {
+		s.log().Warn("delete of an unused joined blob failed; the ledger keeps it", "blob", key, "err", err)
+	}
 }
 
 // JoinedReader reads the blobs keys one after another, opening each only
@@ -560,6 +637,10 @@ func (s *Service) uploadPart(ctx context.Context, t DatasetType, kind PartKind, 
 	if err := CheckFileHead(t, kind, filename, format, sniffed, head[:min(len(head), 16)]); err != nil {
 		return nil, err
 	}
+	h, err := resumeHash(u)
+	if err != nil {
+		return nil, err
+	}
 	base, name := "", partNames[kind]
 	if filename != "" {
 		base = path.Base(filename)
@@ -567,7 +648,7 @@ func (s *Service) uploadPart(ctx context.Context, t DatasetType, kind PartKind, 
 	}
 	return &Part{
 		ID: NewID("dp_"), Kind: kind, Format: format, Filename: base, Name: name,
-		BlobKey: u.BlobKey, SizeBytes: u.Length, // SHA256: its validation's
+		BlobKey: u.BlobKey, SizeBytes: u.Length, SHA256: hex.EncodeToString(h.Sum(nil)),
 	}, nil
 }
 

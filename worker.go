@@ -2,11 +2,9 @@ package silo
 
 import (
 	"context"
-	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"hash"
 	"io"
 	"runtime/debug"
 	"sync"
@@ -227,7 +225,6 @@ func (s *Service) validate(ctx context.Context, job *Job) error {
 	go s.watchJob(ctx, job, stop)
 	files := make([]ValidationFile, len(d.Parts))
 	outs := make([]*avroOut, len(d.Parts))
-	sums := make([]*partSum, len(d.Parts))
 	var avroKeys []string
 	for i := range d.Parts {
 		p := &d.Parts[i]
@@ -235,10 +232,6 @@ func (s *Service) validate(ctx context.Context, job *Job) error {
 		if err != nil {
 			closeAll(files, outs, err)
 			return s.retry(parent, job, err)
-		}
-		if p.SHA256 == "" {
-			sums[i] = &partSum{ReadCloser: rc, h: sha256.New()}
-			rc = sums[i]
 		}
 		key := NewBlobKey()
 		if err := s.Store.AddJobBlob(ctx, job, key); err != nil {
@@ -254,11 +247,6 @@ func (s *Service) validate(ctx context.Context, job *Job) error {
 		files[i] = ValidationFile{Part: p, Data: rc, Avro: outs[i]}
 	}
 	v, verr := s.Validator.Validate(ctx, d, files)
-	for i, sum := range sums {
-		if sum != nil && verr == nil {
-			verr = sum.finish(&d.Parts[i])
-		}
-	}
 	closeAll(files, outs, verr)
 	for _, o := range outs {
 		if err := o.wait(); err != nil && verr == nil {
@@ -272,7 +260,7 @@ func (s *Service) validate(ctx context.Context, job *Job) error {
 		}
 		return s.retry(parent, job, verr)
 	}
-	s.applyValidation(d, v, outs, avroKeys, sums)
+	s.applyValidation(d, v, outs, avroKeys)
 	// A stop must not cut the finish off mid-commit, and a store that
 	// hangs must not hold the worker.
 	fctx, cancel := bounded(parent)
@@ -381,9 +369,8 @@ func (s *Service) watchJob(ctx context.Context, job *Job, stop context.CancelCau
 	}
 }
 
-// applyValidation copies a validator's verdict into d, and the SHA-256 of
-// each part that had none (sums).
-func (s *Service) applyValidation(d *Dataset, v *Validation, outs []*avroOut, avroKeys []string, sums []*partSum) {
+// applyValidation copies a validator's verdict into d.
+func (s *Service) applyValidation(d *Dataset, v *Validation, outs []*avroOut, avroKeys []string) {
 	d.Report = v.Report
 	d.UpdatedAt = s.now()
 	d.Status = StatusFailed
@@ -397,44 +384,11 @@ func (s *Service) applyValidation(d *Dataset, v *Validation, outs []*avroOut, av
 		if i < len(v.Parts) {
 			p.NumRows, p.Samples = v.Parts[i].NumRows, v.Parts[i].Samples
 		}
-		if i < len(sums) && sums[i] != nil {
-			p.SHA256 = sums[i].sum
-		}
 		if v.OK {
 			p.AvroKey, p.AvroSize, p.AvroSHA256 = avroKeys[i], outs[i].n, outs[i].sum()
 			p.OriginalDropped = !d.Params.KeepOriginalFile
 		}
 	}
-}
-
-// partSum computes the SHA-256 of a part that has none yet (one made of a
-// resumable upload, resumable_service.go) as the validator reads it.
-type partSum struct {
-	io.ReadCloser
-	h   hash.Hash
-	n   int64
-	sum string
-}
-
-func (p *partSum) Read(b []byte) (int, error) {
-	n, err := p.ReadCloser.Read(b)
-	p.h.Write(b[:n])
-	p.n += int64(n)
-	return n, err
-}
-
-// finish reads what the validator left (it stops at a file it cannot
-// parse) and records the sum, if the file is the size the part says.
-func (p *partSum) finish(part *Part) error {
-	n, err := io.Copy(p.h, p.ReadCloser)
-	if err != nil {
-		return err
-	}
-	if p.n += n; p.n != part.SizeBytes {
-		return fmt.Errorf("the file of part %s has %d bytes, not the %d recorded", part.ID, p.n, part.SizeBytes)
-	}
-	p.sum = hex.EncodeToString(p.h.Sum(nil))
-	return nil
 }
 
 func closeAll(files []ValidationFile, outs []*avroOut, err error) {

@@ -95,9 +95,7 @@ func (s *Server) handleDownload(w http.ResponseWriter, r *http.Request) {
 		key, size, sum, ctype = p.AvroKey, p.AvroSize, p.AvroSHA256, "application/avro"
 		name = strings.TrimSuffix(name, extOf(name)) + ".avro"
 	}
-	if sum != "" { // a resumable upload's file has its SHA-256 once validated
-		w.Header().Set("ETag", `"`+sum+`"`)
-	}
+	w.Header().Set("ETag", `"`+sum+`"`)
 	w.Header().Set("Content-Type", ctype)
 	w.Header().Set("Content-Disposition", fmt.Sprintf("attachment; filename=%q", safeFilename(name)))
 	w.Header().Set("Cache-Control", "private, max-age=0")

@@ -230,7 +230,7 @@ func (c *Checker) checkBlob(ctx context.Context, r *Report, d *silo.Dataset, key
 		r.add(KindMissing, d.OrgID, key, "file of dataset %s is not in the blob store", d.ID)
 	case err != nil:
 		r.add(KindMissing, d.OrgID, key, "file of dataset %s cannot be read: %v", d.ID, err)
-	case n != size || sum != "" && got != sum: // no sum yet: a resumable upload's, until its validation
+	case n != size || got != sum:
 		r.add(KindCorrupt, d.OrgID, key, "file of dataset %s has %d bytes with SHA-256 %s; recorded %d bytes with %s", d.ID, n, got, size, sum)
 	}
 	r.BytesVerified += n

@@ -52,9 +52,9 @@ func (s *Store) CreateUpload(ctx context.Context, u *silo.ResumableUpload) error
 // insertUpload stores u, its expiry counted from u.CreatedAt on the
 // database's clock.
 func insertUpload(ctx context.Context, tx pgx.Tx, u *silo.ResumableUpload) error {
-	_, err := tx.Exec(ctx, `INSERT INTO uploads (`+sqlq.UploadCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, `+dbNow+` + $13)`,
+	_, err := tx.Exec(ctx, `INSERT INTO uploads (`+sqlq.UploadCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, `+dbNow+` + $14)`,
 		u.ID, u.OrgID, u.KeyID, nullString(u.ReservationID), u.Length, u.Offset, u.Metadata, u.Partial, u.BlobKey,
-		u.BlobState, nullString(u.DatasetID), micros(u.CreatedAt), span(u.CreatedAt, u.ExpiresAt))
+		u.BlobState, u.HashState, nullString(u.DatasetID), micros(u.CreatedAt), span(u.CreatedAt, u.ExpiresAt))
 	return err
 }
 
@@ -121,9 +121,9 @@ func (s *Store) UnlockUploads(ctx context.Context) error {
 // answered only once it is known to be stored.
 func (s *Store) AdvanceUpload(ctx context.Context, u *silo.ResumableUpload, owner string, from int64, now time.Time) error {
 	return s.txKnown(ctx, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `UPDATE uploads SET upload_offset = $1, blob_state = $2, expires_at = `+dbNow+` + $3
-			WHERE id = $4 AND lock_owner = $5 AND upload_offset = $6`,
-			u.Offset, u.BlobState, span(now, u.ExpiresAt), u.ID, owner, from)
+		tag, err := tx.Exec(ctx, `UPDATE uploads SET upload_offset = $1, blob_state = $2, hash_state = $3, expires_at = `+dbNow+` + $4
+			WHERE id = $5 AND lock_owner = $6 AND upload_offset = $7`,
+			u.Offset, u.BlobState, u.HashState, span(now, u.ExpiresAt), u.ID, owner, from)
 		if err != nil {
 			return err
 		}

@@ -54,9 +54,9 @@ func addPending(ctx context.Context, tx *sql.Tx, resID, orgID, key string, at ti
 }
 
 func insertUpload(ctx context.Context, tx *sql.Tx, u *silo.ResumableUpload) error {
-	_, err := tx.ExecContext(ctx, `INSERT INTO uploads (`+sqlq.UploadCols+`) VALUES (`+placeholders(13)+`)`,
+	_, err := tx.ExecContext(ctx, `INSERT INTO uploads (`+sqlq.UploadCols+`) VALUES (`+placeholders(14)+`)`,
 		u.ID, u.OrgID, u.KeyID, nullString(u.ReservationID), u.Length, u.Offset, u.Metadata, u.Partial, u.BlobKey,
-		u.BlobState, nullString(u.DatasetID), micros(u.CreatedAt), micros(u.ExpiresAt))
+		u.BlobState, u.HashState, nullString(u.DatasetID), micros(u.CreatedAt), micros(u.ExpiresAt))
 	return err
 }
 
@@ -124,9 +124,9 @@ func (s *Store) UnlockUploads(ctx context.Context) error {
 // AdvanceUpload records the upload's new offset and state.
 func (s *Store) AdvanceUpload(ctx context.Context, u *silo.ResumableUpload, owner string, from int64, _ time.Time) error {
 	return s.tx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE uploads SET upload_offset = ?, blob_state = ?, expires_at = ?
+		res, err := tx.ExecContext(ctx, `UPDATE uploads SET upload_offset = ?, blob_state = ?, hash_state = ?, expires_at = ?
 			WHERE id = ? AND lock_owner = ? AND upload_offset = ?`,
-			u.Offset, u.BlobState, micros(u.ExpiresAt), u.ID, owner, from)
+			u.Offset, u.BlobState, u.HashState, micros(u.ExpiresAt), u.ID, owner, from)
 		if err != nil {
 			return err
 		}

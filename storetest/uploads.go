@@ -14,7 +14,7 @@ func newUpload(s silo.Store, org *silo.Org, length int64, partial bool) *silo.Re
 	return &silo.ResumableUpload{
 		ID: silo.NewID("up_"), OrgID: org.ID, KeyID: "key_1", ReservationID: silo.NewID("res_"),
 		Length: length, Metadata: "name bmFtZQ==", Partial: partial, BlobKey: silo.NewBlobKey(),
-		CreatedAt: t0, ExpiresAt: t0.Add(time.Hour),
+		HashState: []byte("h0"), CreatedAt: t0, ExpiresAt: t0.Add(time.Hour),
 	}
 }
 
@@ -40,7 +40,7 @@ func testUploads(t *testing.T, s silo.Store) {
 	got, err := s.Upload(ctx(t), org.ID, u.ID)
 	must(t, err)
 	if got.Length != 60 || got.Offset != 0 || got.Metadata != u.Metadata || got.BlobKey != u.BlobKey ||
-		got.ReservationID != u.ReservationID {
+		!bytes.Equal(got.HashState, []byte("h0")) || got.ReservationID != u.ReservationID {
 		t.Fatalf("Upload = %+v", got)
 	}
 	other := newOrg(t, s, 100)
@@ -60,14 +60,14 @@ func testUploads(t *testing.T, s silo.Store) {
 	must(t, err)
 
 	// Only the lock's owner advances, and only from the stored offset.
-	u.Offset, u.BlobState, u.ExpiresAt = 25, []byte(`{"s":1}`), t0.Add(2*time.Hour)
+	u.Offset, u.BlobState, u.HashState, u.ExpiresAt = 25, []byte(`{"s":1}`), []byte("h1"), t0.Add(2*time.Hour)
 	wantCode(t, s.AdvanceUpload(ctx(t), u, "a", 0, t0), silo.ENOTFOUND)
 	wantCode(t, s.AdvanceUpload(ctx(t), u, "b", 5, t0), silo.ENOTFOUND)
 	must(t, s.AdvanceUpload(ctx(t), u, "b", 0, t0))
 	created := got
 	got, err = s.Upload(ctx(t), org.ID, u.ID)
 	must(t, err)
-	if got.Offset != 25 || string(got.BlobState) != `{"s":1}` || !got.ExpiresAt.After(created.ExpiresAt) {
+	if got.Offset != 25 || string(got.BlobState) != `{"s":1}` || string(got.HashState) != "h1" || !got.ExpiresAt.After(created.ExpiresAt) {
 		t.Fatalf("after AdvanceUpload: %+v (created %+v)", got, created)
 	}
 	// The upload's expiry and its reservation's lease moved on: they had

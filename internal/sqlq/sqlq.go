@@ -138,10 +138,8 @@ func ScanUsageSample(row Scanner) (silo.UsageSample, error) {
 	return u, err
 }
 
-// UploadCols are the columns ScanUpload reads, in its order. The table's
-// hash_state (the SHA-256 of the bytes so far, of the first cut) is no
-// longer written or read: validation computes a part's SHA-256.
-const UploadCols = `id, org_id, key_id, reservation_id, upload_length, upload_offset, metadata, partial, blob_key, blob_state, dataset_id, created_at, expires_at`
+// UploadCols are the columns ScanUpload reads, in its order.
+const UploadCols = `id, org_id, key_id, reservation_id, upload_length, upload_offset, metadata, partial, blob_key, blob_state, hash_state, dataset_id, created_at, expires_at`
 
 // ScanUpload reads an upload row selected with UploadCols.
 func ScanUpload(row Scanner) (*silo.ResumableUpload, error) {
@@ -149,7 +147,7 @@ func ScanUpload(row Scanner) (*silo.ResumableUpload, error) {
 	var res, ds *string
 	var created, expires int64
 	err := row.Scan(&u.ID, &u.OrgID, &u.KeyID, &res, &u.Length, &u.Offset, &u.Metadata, &u.Partial,
-		&u.BlobKey, &u.BlobState, &ds, &created, &expires)
+		&u.BlobKey, &u.BlobState, &u.HashState, &ds, &created, &expires)
 	if err != nil {
 		return nil, err
 	}
