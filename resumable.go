@@ -120,3 +120,13 @@ type Appender interface {
 	// is not an error.
 	Seal(ctx context.Context, key string, state []byte, length int64) error
 }
+
+// Joiner is a blob store that makes one blob of others without passing
+// their bytes through silo (a copy inside the store): how the partial
+// uploads of a concatenation become the final upload's blob.
+type Joiner interface {
+	// Join stores under key the blobs srcs, one after another, as Put
+	// stores a blob (durable once it returns; nothing left under key if it
+	// fails), and returns its size. The srcs stay as they are.
+	Join(ctx context.Context, key string, srcs []string) (int64, error)
+}

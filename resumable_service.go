@@ -399,9 +399,9 @@ func (s *Service) TerminateResumable(ctx context.Context, c *Caller, id string) 
 
 // ConcatResumable joins complete partial uploads (ids, in order) into a
 // final upload, without holding their bytes twice against the quota: the
-// final takes their reservations. On the disk the bytes are copied once
-// into the final blob (the partials' then go); the metadata's dataset, if
-// any, is the caller's next step.
+// final takes their reservations. Their blobs are joined into the final
+// one (joinBlobs; the partials' then go); the metadata's dataset, if any,
+// is the caller's next step.
 func (s *Service) ConcatResumable(ctx context.Context, c *Caller, req NewResumable, ids []string) (*ResumableUpload, error) {
 	if err := require(c, RoleWriter); err != nil {
 		return nil, err
@@ -447,48 +447,122 @@ func (s *Service) ConcatResumable(ctx context.Context, c *Caller, req NewResumab
 	if err := s.Store.AddPendingBlob(ctx, parts[0].ReservationID, c.OrgID(), final.BlobKey); err != nil {
 		return nil, err
 	}
-	// Copied through the create's pipeline: read, hashed and written on
-	// three goroutines.
-	h := sha256.New()
-	pp := startPipeTo(ctx, h, nil, func(r io.Reader) (int64, error) { return s.Blobs.Put(ctx, final.BlobKey, r) })
-	rerr := feedPipe(pp, &readerChunks{r: &concatReader{ctx: ctx, s: s, parts: parts}})
-	pp.end(rerr)
-	if _, err := pp.wait(); err != nil || rerr != nil {
-		return nil, cmp.Or(err, rerr)
+	keys := make([]string, len(parts))
+	for i, p := range parts {
+		keys[i] = p.BlobKey
+	}
+	h, err := s.joinBlobs(ctx, final.BlobKey, keys, length)
+	if err != nil {
+		return nil, err
 	}
 	final.HashState = hashState(h)
 	if err := s.Store.ConcatUploads(ctx, final, ids); err != nil {
 		return nil, err
-	}
-	keys := make([]string, len(parts))
-	for i, p := range parts {
-		keys[i] = p.BlobKey
 	}
 	s.deleteBlobs(ctx, keys)
 	s.log().Info("resumable uploads concatenated", "org", final.OrgID, "upload", final.ID, "parts", len(parts), "bytes", final.Length)
 	return final, nil
 }
 
-// concatReader reads the partial uploads' blobs one after another, opening
-// each only when the one before has ended.
-type concatReader struct {
-	ctx   context.Context
-	s     *Service
-	parts []*ResumableUpload
-	cur   io.ReadCloser
+// joinBlobs stores under key the blobs keys, one after another (length
+// bytes in all), and returns their SHA-256: the final upload's, so that a
+// dataset made of it has its part's sum at creation as any other. A blob
+// store that can join (Joiner) copies the bytes inside itself while silo
+// reads the same blobs once beside it, for the hash alone (sumBlobs); one
+// that cannot has them copied through the create's pipeline, read, hashed
+// and written on three goroutines. Either way the sum is of the partials
+// as they were stored, so fsck checks the join against it.
+func (s *Service) joinBlobs(ctx context.Context, key string, keys []string, length int64) (hash.Hash, error) {
+	h := sha256.New()
+	j, ok := s.Blobs.(Joiner)
+	if !ok {
+		pp := startPipeTo(ctx, h, nil, func(r io.Reader) (int64, error) { return s.Blobs.Put(ctx, key, r) })
+		rerr := feedPipe(pp, &readerChunks{r: JoinedReader(ctx, s.Blobs, keys)})
+		pp.end(rerr)
+		if n, err := pp.wait(); err != nil || rerr != nil {
+			return nil, cmp.Or(err, rerr)
+		} else if n != length {
+			s.dropJoined(ctx, key)
+			return nil, fmt.Errorf("join of %d uploads into %s: %d bytes, not %d", len(keys), key, n, length)
+		}
+		return h, nil
+	}
+	jctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	summed := make(chan error, 1)
+	go func() {
+		err := sumBlobs(jctx, s.Blobs, keys, length, h)
+		if err != nil {
+			cancel(err) // the join stops too and leaves nothing
+		}
+		summed <- err
+	}()
+	n, err := j.Join(jctx, key, keys)
+	if err != nil {
+		cancel(err)
+	}
+	herr := <-summed
+	switch {
+	case err != nil:
+		return nil, cmp.Or(context.Cause(jctx), err)
+	case herr != nil:
+		s.dropJoined(ctx, key)
+		return nil, herr
+	case n != length:
+		s.dropJoined(ctx, key)
+		return nil, fmt.Errorf("join of %d uploads into %s: %d bytes, not %d", len(keys), key, n, length)
+	}
+	return h, nil
 }
 
-func (r *concatReader) Read(p []byte) (int, error) {
+// sumBlobs writes the blobs keys, one after another, to h, in reads of
+// 1 MiB, and checks that they hold length bytes.
+func sumBlobs(ctx context.Context, b BlobStore, keys []string, length int64, h hash.Hash) error {
+	n, err := io.CopyBuffer(h, JoinedReader(ctx, b, keys), make([]byte, 1<<20))
+	if err != nil {
+		return err
+	}
+	if n != length {
+		return fmt.Errorf("the %d uploads to join hold %d bytes, not %d", len(keys), n, length)
+	}
+	return nil
+}
+
+// dropJoined deletes a joined blob that the concatenation will not use. It
+// stays pending in the ledger (under the first partial's reservation),
+// which collects it if this delete fails.
+func (s *Service) dropJoined(ctx context.Context, key string) {
+	dctx, cancel := bounded(ctx)
+	defer cancel()
+	if err := s.Blobs.Delete(dctx, key); err != nil {
+		s.log().Warn("delete of an unused joined blob failed; the ledger keeps it", "blob", key, "err", err)
+	}
+}
+
+// JoinedReader reads the blobs keys one after another, opening each only
+// when the one before has ended.
+func JoinedReader(ctx context.Context, b BlobStore, keys []string) io.Reader {
+	return &joinedReader{ctx: ctx, b: b, keys: keys}
+}
+
+type joinedReader struct {
+	ctx  context.Context
+	b    BlobStore
+	keys []string
+	cur  io.ReadCloser
+}
+
+func (r *joinedReader) Read(p []byte) (int, error) {
 	for {
 		if r.cur == nil {
-			if len(r.parts) == 0 {
+			if len(r.keys) == 0 {
 				return 0, io.EOF
 			}
-			rc, err := r.s.Blobs.Open(r.ctx, r.parts[0].BlobKey, 0, -1)
+			rc, err := r.b.Open(r.ctx, r.keys[0], 0, -1)
 			if err != nil {
 				return 0, err
 			}
-			r.cur, r.parts = rc, r.parts[1:]
+			r.cur, r.keys = rc, r.keys[1:]
 		}
 		n, err := r.cur.Read(p)
 		if err == io.EOF {

@@ -14,6 +14,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -291,13 +292,70 @@ func (c *Client) patchChunk(ctx context.Context, fh *os.File, t *Tus, n int64, s
 	if sum.err != nil {
 		return nil, sum.err
 	}
-	next, err := c.PatchTus(ctx, t.URL, t.Offset, io.NewSectionReader(fh, t.Offset, n), n, sum.sum)
+	body, err := chunkBody(fh, t.Offset, n)
+	if err != nil {
+		return nil, err
+	}
+	defer body.Close() // the transport closes it too; a second Close does nothing
+	next, err := c.PatchTus(ctx, t.URL, t.Offset, body, n, sum.sum)
 	if err != nil {
 		return nil, err
 	}
 	next.Length = t.Length
 	return next, nil
 }
+
+// chunkBody is n bytes of the file fh from off, read through a file of
+// its own. net/http sends a body that is a syscall.Conn with sendfile(2)
+// (for at most the Content-Length), so the chunk goes from the page cache
+// to the socket without a copy through the client's memory: the CLI
+// shares the machine's cores with whatever else runs (the server too, when
+// it is local).
+func chunkBody(fh *os.File, off, n int64) (*fileChunk, error) {
+	f, err := os.Open(fh.Name())
+	if err != nil {
+		return nil, err
+	}
+	a, aerr := fh.Stat()
+	b, berr := f.Stat()
+	if aerr != nil || berr != nil || !os.SameFile(a, b) {
+		f.Close()
+		return nil, fmt.Errorf("%s was replaced during its upload", fh.Name())
+	}
+	if _, err := f.Seek(off, io.SeekStart); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return &fileChunk{f: f, end: off + n}, nil
+}
+
+// fileChunk reads its file up to end. The end is told by the file's
+// offset, which sendfile moves too: after sending the Content-Length,
+// net/http reads on to make sure the body has no more, and a plain
+// *os.File would have it read the rest of the file.
+type fileChunk struct {
+	f   *os.File
+	end int64
+}
+
+func (c *fileChunk) Read(p []byte) (int, error) {
+	off, err := c.f.Seek(0, io.SeekCurrent)
+	if err != nil {
+		return 0, err
+	}
+	if off >= c.end {
+		return 0, io.EOF
+	}
+	if int64(len(p)) > c.end-off {
+		p = p[:c.end-off]
+	}
+	return c.f.Read(p)
+}
+
+func (c *fileChunk) Close() error { return c.f.Close() }
+
+// SyscallConn is what lets net/http send the chunk with sendfile(2).
+func (c *fileChunk) SyscallConn() (syscall.RawConn, error) { return c.f.SyscallConn() }
 
 // chunkSum is the SHA-256 of a chunk of the file, computed on its own
 // goroutine while the chunk before is sent: with 64 MiB chunks, hashing
@@ -312,7 +370,8 @@ type chunkSum struct {
 // hash fills in the sum of the chunk.
 func (cs *chunkSum) hash(fh *os.File) *chunkSum {
 	h := sha256.New()
-	_, cs.err = io.Copy(h, io.NewSectionReader(fh, cs.off, cs.n))
+	// In 1 MiB reads: io.Copy's 32 KiB made 32,768 preads per GiB.
+	_, cs.err = io.CopyBuffer(h, io.NewSectionReader(fh, cs.off, cs.n), make([]byte, 1<<20))
 	cs.sum = h.Sum(nil)
 	return cs
 }

@@ -76,7 +76,14 @@ func (s *syncer) loop() {
 
 func (s *syncer) Write(p []byte) (int, error) {
 	n, err := s.f.Write(p)
-	s.written += int64(n)
+	s.wrote(int64(n))
+	return n, err
+}
+
+// wrote counts n bytes written to the file (by Write, or by a copy inside
+// the kernel) and asks for a background fsync every s.every of them.
+func (s *syncer) wrote(n int64) {
+	s.written += n
 	if s.written-s.kicked.Load() >= s.every {
 		s.kicked.Store(s.written)
 		select {
@@ -84,7 +91,6 @@ func (s *syncer) Write(p []byte) (int, error) {
 		default: // one is running: it or the next takes these bytes too
 		}
 	}
-	return n, err
 }
 
 // stop waits for the background fsync and returns its error, if any.

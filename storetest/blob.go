@@ -33,6 +33,64 @@ func TestBlobStore(t *testing.T, open OpenBlobStore) {
 	if _, ok := open(t).(silo.Appender); ok {
 		t.Run("Appender", func(t *testing.T) { TestAppender(t, open) })
 	}
+	if _, ok := open(t).(silo.Joiner); ok {
+		t.Run("Join", func(t *testing.T) { testJoin(t, open(t)) })
+	}
+}
+
+// testJoin: a Joiner makes one blob of others, in order, whatever their
+// sizes (S3 copies parts of 5 MiB or more inside the store, and takes a
+// shorter one only as the last); the sources stay; a missing source
+// leaves nothing under the key.
+func testJoin(t *testing.T, b silo.BlobStore) {
+	j := b.(silo.Joiner)
+	put := func(data []byte) string {
+		key := silo.NewBlobKey()
+		_, err := b.Put(ctx(t), key, bytes.NewReader(data))
+		must(t, err)
+		return key
+	}
+	for _, sizes := range [][]int{
+		{6 << 20, 5 << 20, 7<<20 + 3, 100}, // every part copied in the store
+		{6 << 20, 100, 5 << 20},            // a short one in the middle
+		{0, 6 << 20, 0},                    // empty ones
+		{0},
+		{3},
+	} {
+		var want []byte
+		var srcs []string
+		for _, n := range sizes {
+			data := randomBytes(n)
+			want = append(want, data...)
+			srcs = append(srcs, put(data))
+		}
+		key := silo.NewBlobKey()
+		n, err := j.Join(ctx(t), key, srcs)
+		must(t, err)
+		if n != int64(len(want)) {
+			t.Fatalf("sizes %v: Join returned %d, want %d", sizes, n, len(want))
+		}
+		if got := readAll(t, b, key, 0, -1); !bytes.Equal(got, want) {
+			t.Fatalf("sizes %v: joined blob differs (%d bytes, want %d)", sizes, len(got), len(want))
+		}
+		var off int64
+		for i, src := range srcs {
+			if got := readAll(t, b, src, 0, -1); !bytes.Equal(got, want[off:off+int64(sizes[i])]) {
+				t.Fatalf("sizes %v: source %d changed", sizes, i)
+			}
+			off += int64(sizes[i])
+			must(t, b.Delete(ctx(t), src))
+		}
+		must(t, b.Delete(ctx(t), key))
+	}
+	key := silo.NewBlobKey()
+	src := put(randomBytes(6 << 20))
+	_, err := j.Join(ctx(t), key, []string{src, silo.NewBlobKey()})
+	wantCode(t, err, silo.ENOTFOUND)
+	must(t, b.Delete(ctx(t), src))
+	if l := listed(t, b); len(l) != 0 {
+		t.Fatalf("after a failed Join: %v", l)
+	}
 }
 
 func randomBytes(n int) []byte {

@@ -290,6 +290,17 @@ func (b *Blobs) Seal(ctx context.Context, key string, state []byte, length int64
 	return b.F.do(ctx, "Blobs.Seal", func(ctx context.Context) error { return a.Seal(ctx, key, state, length) })
 }
 
+// Join passes a concatenation's join to the wrapped store (fault
+// "Blobs.Join"), or copies the blobs through Put if it cannot join.
+func (b *Blobs) Join(ctx context.Context, key string, srcs []string) (n int64, err error) {
+	j, ok := b.BlobStore.(silo.Joiner)
+	if !ok {
+		return b.Put(ctx, key, silo.JoinedReader(ctx, b, srcs))
+	}
+	err = b.F.do(ctx, "Blobs.Join", func(ctx context.Context) (err error) { n, err = j.Join(ctx, key, srcs); return err })
+	return n, err
+}
+
 func (b *Blobs) Open(ctx context.Context, key string, offset, length int64) (rc io.ReadCloser, err error) {
 	err = b.F.do(ctx, "Blobs.Open", func(ctx context.Context) (err error) {
 		rc, err = b.BlobStore.Open(ctx, key, offset, length)
