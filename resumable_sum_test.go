@@ -111,22 +111,35 @@ func TestUploadSHA256AtCreation(t *testing.T) {
 				e.settled(t) // validated, and fsck checks the file against that sum
 				return
 			}
-			// A failed concatenation leaves its final blob's ledger row
-			// pending under the first partial's reservation, and the
-			// dataset's commit makes it live: fsck's one finding, known
-			// and older than the join (a failed copy left it too). The
-			// file itself is checked against its sum.
+			// A failed concatenation left its final blob's ledger row
+			// pending under the first partial's reservation; the
+			// dataset's commit makes it garbage (only the parts' blobs
+			// go live), so nothing is orphaned.
 			if d = waitStatus(t, e, d.ID); d.Status != silo.StatusValidated {
 				t.Fatalf("dataset %s: %s", d.Status, d.Report.Error)
+			}
+			state := ""
+			err = e.st.Blobs(ctx, func(key string, st silo.BlobState) error {
+				if key == failedKey {
+					state = string(st)
+				}
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if state != "" && state != string(silo.BlobGarbage) {
+				t.Fatalf("the failed concatenation's blob %s is %q, want garbage (or gone)", failedKey, state)
+			}
+			if err := e.svc.Sweep(ctx); err != nil { // deletes it
+				t.Fatal(err)
 			}
 			rep, err := (&fsck.Checker{Store: e.st, Blobs: e.bl}).Check(ctx)
 			if err != nil {
 				t.Fatal(err)
 			}
-			for _, f := range rep.Findings {
-				if f.Kind != fsck.KindUnreferred || f.Key != failedKey {
-					t.Fatalf("fsck: %v", rep.Findings)
-				}
+			if len(rep.Findings) != 0 {
+				t.Fatalf("fsck: %v", rep.Findings)
 			}
 		})
 	}

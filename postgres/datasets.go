@@ -88,8 +88,14 @@ func createDataset(ctx context.Context, tx pgx.Tx, d *silo.Dataset, resID string
 		d.ID, d.OrgID, micros(d.CreatedAt)); err != nil {
 		return err
 	}
-	if _, err := tx.Exec(ctx, `UPDATE blobs SET state = 'live', dataset_id = $1, reservation_id = NULL, hold_until = 0 WHERE reservation_id = $2`,
-		d.ID, resID); err != nil {
+	// The parts' blobs become live; any other blob still pending under
+	// the reservation (the final blob of a concatenation that failed, and
+	// was asked again) is garbage: nothing refers to it.
+	if _, err := tx.Exec(ctx, `UPDATE blobs SET state = 'live', dataset_id = $1, reservation_id = NULL, hold_until = 0
+		WHERE reservation_id = $2 AND key = ANY($3)`, d.ID, resID, sqlq.LiveKeys(d)); err != nil {
+		return err
+	}
+	if _, err := tx.Exec(ctx, `UPDATE blobs SET state = 'garbage', reservation_id = NULL WHERE reservation_id = $1`, resID); err != nil {
 		return err
 	}
 	if err := count(ctx, tx, d.OrgID, d.ProjectID, d.SizeBytes, -held); err != nil {

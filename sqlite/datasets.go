@@ -134,8 +134,14 @@ func createDataset(ctx context.Context, tx *sql.Tx, d *silo.Dataset, resID strin
 		d.ID, d.OrgID, micros(d.CreatedAt)); err != nil {
 		return err
 	}
-	if _, err := tx.ExecContext(ctx, `UPDATE blobs SET state = 'live', dataset_id = ?, reservation_id = NULL, hold_until = 0 WHERE reservation_id = ?`,
-		d.ID, resID); err != nil {
+	// The parts' blobs become live; any other blob still pending under
+	// the reservation (the final blob of a concatenation that failed, and
+	// was asked again) is garbage: nothing refers to it.
+	if _, err := tx.ExecContext(ctx, `UPDATE blobs SET state = 'live', dataset_id = ?, reservation_id = NULL, hold_until = 0
+		WHERE reservation_id = ? AND key IN (SELECT value FROM json_each(?))`, d.ID, resID, marshal(sqlq.LiveKeys(d))); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE blobs SET state = 'garbage', reservation_id = NULL WHERE reservation_id = ?`, resID); err != nil {
 		return err
 	}
 	if err := count(ctx, tx, d.OrgID, d.ProjectID, d.SizeBytes, -held); err != nil {

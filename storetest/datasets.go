@@ -354,3 +354,23 @@ func testSettings(t *testing.T, s silo.Store) {
 	}
 	must(t, s.Ping(ctx(t)))
 }
+
+// testCreateMarksPartsLive: a create makes its parts' blobs live and any
+// other blob pending under its reservation (a concatenation's final blob
+// whose copy failed) garbage: nothing refers to it, so nothing is orphaned.
+func testCreateMarksPartsLive(t *testing.T, s silo.Store) {
+	o := newOrg(t, s, 1000)
+	r := openRes(t, s, o.ID, "n1", t0.Add(time.Hour))
+	part, stray := silo.NewBlobKey(), silo.NewBlobKey()
+	must(t, s.AddPendingBlob(ctx(t), r.ID, o.ID, part))
+	must(t, s.AddPendingBlob(ctx(t), r.ID, o.ID, stray))
+	_, err := s.Reserve(ctx(t), r.ID, 10, 10)
+	must(t, err)
+	d := &silo.Dataset{ID: "d-parts", OrgID: o.ID, Name: "n", Type: silo.TypeEmbedInput, Status: silo.StatusQueued,
+		CreatedAt: t0, UpdatedAt: t0, SizeBytes: 10,
+		Parts: []silo.Part{{ID: "dp_1", Kind: silo.PartTrain, Format: silo.FormatJSONL, BlobKey: part, SizeBytes: 10}}}
+	must(t, s.CreateDataset(ctx(t), d, r.ID))
+	if l := ledger(t, s); l[part] != silo.BlobLive || l[stray] != silo.BlobGarbage {
+		t.Fatalf("ledger after the create: part %q, stray %q; want live, garbage", l[part], l[stray])
+	}
+}

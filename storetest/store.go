@@ -60,6 +60,7 @@ func TestStore(t *testing.T, open OpenStore) {
 		{"ProjectReserveConcurrent", testProjectReserveConcurrent},
 		{"DeleteProject", testDeleteProject},
 		{"ProjectUploads", testProjectUploads},
+		{"CreateMarksPartsLive", testCreateMarksPartsLive},
 	}
 	suite = append(suite, testOutboxSuite()...)
 	for _, tc := range suite {

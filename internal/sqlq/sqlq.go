@@ -284,3 +284,12 @@ func ScanKeyWithOrg(row Scanner) (*silo.Key, *silo.Org, error) {
 	return &k, &silo.Org{ID: *oid, Name: *oname, QuotaBytes: *quota, UsedBytes: *used,
 		ReservedBytes: *reserved, CreatedAt: time.UnixMicro(*ocreated).UTC()}, nil
 }
+
+// LiveKeys lists the keys of the blobs d refers to (silo.Dataset.LiveBlobs).
+func LiveKeys(d *silo.Dataset) []string {
+	var keys []string
+	for _, b := range d.LiveBlobs() {
+		keys = append(keys, b.Key)
+	}
+	return keys
+}
