@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -151,14 +150,7 @@ func (s *Store) DeleteProject(ctx context.Context, id string, withDatasets bool,
 // ProjectUsageHistory returns up to limit of the project's newest samples
 // since a moment, oldest first.
 func (s *Store) ProjectUsageHistory(ctx context.Context, projectID string, since time.Time, limit int) ([]silo.UsageSample, error) {
-	rows, err := s.pool.Query(ctx, `SELECT at, used_bytes FROM project_usage_samples WHERE project_id = $1 AND at >= $2 ORDER BY at DESC LIMIT $3`,
-		projectID, micros(since), limit)
-	if err != nil {
-		return nil, mapErr(err)
-	}
-	out, err := sqlq.Collect(rows, sqlq.ScanUsageSample)
-	slices.Reverse(out)
-	return out, mapErr(err)
+	return s.history(ctx, "project_usage_samples", "project_id", projectID, since, limit)
 }
 
 // ProjectUsageSums sums, the slow way, what each project's datasets and

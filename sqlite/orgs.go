@@ -64,8 +64,14 @@ func (s *Store) SetQuota(ctx context.Context, id string, quota int64) (*silo.Org
 // UsageHistory returns up to limit of the newest samples since a moment,
 // oldest first.
 func (s *Store) UsageHistory(ctx context.Context, orgID string, since time.Time, limit int) ([]silo.UsageSample, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT at, used_bytes FROM usage_samples WHERE org_id = ? AND at >= ? ORDER BY at DESC LIMIT ?`,
-		orgID, micros(since), limit)
+	return s.history(ctx, "usage_samples", "org_id", orgID, since, limit)
+}
+
+// history reads the samples of table whose col is id (an org's, or a
+// project's), the newest limit since a moment, oldest first.
+func (s *Store) history(ctx context.Context, table, col, id string, since time.Time, limit int) ([]silo.UsageSample, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT at, used_bytes FROM `+table+` WHERE `+col+` = ? AND at >= ? ORDER BY at DESC LIMIT ?`,
+		id, micros(since), limit)
 	if err != nil {
 		return nil, err
 	}

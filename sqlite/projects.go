@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"slices"
 	"time"
 
 	"github.com/silo-datasets/silo"
@@ -137,14 +136,7 @@ func (s *Store) DeleteProject(ctx context.Context, id string, withDatasets bool,
 // ProjectUsageHistory returns up to limit of the project's newest samples
 // since a moment, oldest first.
 func (s *Store) ProjectUsageHistory(ctx context.Context, projectID string, since time.Time, limit int) ([]silo.UsageSample, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT at, used_bytes FROM project_usage_samples WHERE project_id = ? AND at >= ? ORDER BY at DESC LIMIT ?`,
-		projectID, micros(since), limit)
-	if err != nil {
-		return nil, err
-	}
-	out, err := sqlq.Collect(rows, sqlq.ScanUsageSample)
-	slices.Reverse(out)
-	return out, err
+	return s.history(ctx, "project_usage_samples", "project_id", projectID, since, limit)
 }
 
 // ProjectUsageSums sums, the slow way, what each project's datasets and

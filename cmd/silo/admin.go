@@ -181,17 +181,9 @@ func newKeyListCommand(f *clientFlags) *cobra.Command {
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return run(f, cmd, func(c *client.Client) ([]byte, func(io.Writer), error) {
-				orgs, _, err := c.Orgs(cmd.Context())
+				orgs, orgID, err := orgsAndFilter(cmd, c, org)
 				if err != nil {
 					return nil, nil, err
-				}
-				orgID := ""
-				if cmd.Flags().Changed("org") {
-					o, err := resolveOrg(cmd.Context(), c, org)
-					if err != nil {
-						return nil, nil, err
-					}
-					orgID = o.ID
 				}
 				keys, raw, err := c.Keys(cmd.Context(), orgID)
 				if err != nil {

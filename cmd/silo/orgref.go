@@ -4,6 +4,8 @@ import (
 	"context"
 	"strings"
 
+	"github.com/spf13/cobra"
+
 	"github.com/silo-datasets/silo/client"
 )
 
@@ -64,3 +66,17 @@ func matchRef[T any](ref string, items []T, idName func(*T) (id, name string)) [
 
 // orgLabel names an organisation in output: its name and id.
 func orgLabel(o *client.Org) string { return o.Name + " (" + o.ID + ")" }
+
+// orgsAndFilter reads every organisation (a listing names them) and
+// resolves the listing's --org filter: its id, or "" without one.
+func orgsAndFilter(cmd *cobra.Command, c *client.Client, org string) ([]client.Org, string, error) {
+	orgs, _, err := c.Orgs(cmd.Context())
+	if err != nil || !cmd.Flags().Changed("org") {
+		return orgs, "", err
+	}
+	o, err := resolveOrg(cmd.Context(), c, org)
+	if err != nil {
+		return nil, "", err
+	}
+	return orgs, o.ID, nil
+}
