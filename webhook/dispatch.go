@@ -124,8 +124,9 @@ func (d *Dispatcher) Kick() {
 // holds only its own workers; its outcome goes to one recorder, which
 // writes whatever outcomes are waiting in one store transaction (a group
 // commit: one write for a claim batch's outcomes, not one per delivery).
-// An attempt counts as in flight until its outcome is recorded, so the
-// per-endpoint cap and the order of a dataset's events see it.
+// An attempt holds its worker (and its place in the per-endpoint cap)
+// until its outcome is queued for the recorder; a dataset's next event
+// waits in the store until the outcome is written.
 func (d *Dispatcher) Run(ctx context.Context) {
 	d.init()
 	workers, per := orDefault(d.Workers, DefaultWorkers), orDefault(d.PerEndpoint, DefaultPerEndpoint)
@@ -184,6 +185,18 @@ func (d *Dispatcher) Run(ctx context.Context) {
 					}
 					select {
 					case done <- finished{c, o}:
+						// Its worker is free once the outcome is queued for
+						// the recorder, not once it is written: the lease
+						// keeps the delivery from being claimed again
+						// meanwhile, and the store keeps a dataset's next
+						// event back until this one is written, so only
+						// the cap's count would wait on the recorder's
+						// commit. (It did: with 4 attempts an endpoint, a
+						// recorder slowed by a loaded database capped
+						// each endpoint's rate, and on 2 nodes deliveries
+						// queued for tens of seconds.) done holds at most
+						// workers outcomes, so unwritten ones stay bounded.
+						d.release(c)
 					case <-ctx.Done():
 					}
 				}()
@@ -233,16 +246,20 @@ func (d *Dispatcher) record(ctx context.Context, done <-chan finished, limit int
 			fs[i] = silo.Finished{Delivery: f.c, Outcome: f.o}
 		}
 		d.finish(ctx, fs)
-		d.mu.Lock()
-		for _, f := range batch {
-			d.n--
-			if d.busy[f.c.WebhookID]--; d.busy[f.c.WebhookID] <= 0 {
-				delete(d.busy, f.c.WebhookID)
-			}
-		}
-		d.mu.Unlock()
-		d.Kick()
+		d.Kick() // a dataset's next event may be due now
 	}
+}
+
+// release frees the worker of an attempt whose outcome is queued for the
+// recorder, and wakes the claim loop.
+func (d *Dispatcher) release(c *silo.ClaimedDelivery) {
+	d.mu.Lock()
+	d.n--
+	if d.busy[c.WebhookID]--; d.busy[c.WebhookID] <= 0 {
+		delete(d.busy, c.WebhookID)
+	}
+	d.mu.Unlock()
+	d.Kick()
 }
 
 // attempt makes one attempt and returns its outcome; false when ctx ended
