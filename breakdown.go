@@ -2,6 +2,7 @@ package silo
 
 import (
 	"context"
+	"slices"
 	"sort"
 )
 
@@ -71,7 +72,7 @@ func (s *Service) UsageBreakdown(ctx context.Context, c *Caller) (*UsageBreakdow
 	}
 	b := SplitUsage(mine)
 	names := map[string]string{}
-	if len(b.ByProject) > 1 || len(b.ByProject) == 1 && b.ByProject[0].ProjectID != nil {
+	if slices.ContainsFunc(b.ByProject, func(sh ProjectShare) bool { return sh.ProjectID != nil }) {
 		ps, err := s.Store.Projects(ctx, c.OrgID())
 		if err != nil {
 			return nil, err

@@ -3,7 +3,6 @@ package silo
 import (
 	"context"
 	"strings"
-	"time"
 )
 
 // Projects (CONTRACT "Projects: quotas inside an organisation"): an
@@ -142,7 +141,7 @@ func (s *Service) checkKeyProject(ctx context.Context, orgID, projectID string, 
 	return err
 }
 
-// ProjectUsage is the caller's project with its counters, for a project
+// projectUsage is the caller's project with its counters, for a project
 // key; nil for a key of the whole organisation. Like Usage it answers
 // from the row read with the key when there is one.
 func (s *Service) projectUsage(ctx context.Context, c *Caller) (*Project, error) {
@@ -153,9 +152,4 @@ func (s *Service) projectUsage(ctx context.Context, c *Caller) (*Project, error)
 		return c.Key.Project, nil
 	}
 	return s.Store.Project(ctx, c.ProjectID())
-}
-
-// projectHistory is UsageHistory for a project key: its project's.
-func (s *Service) projectHistory(ctx context.Context, c *Caller, since time.Time, limit int) ([]UsageSample, error) {
-	return s.Store.ProjectUsageHistory(ctx, c.ProjectID(), since, limit)
 }

@@ -233,7 +233,7 @@ func (s *Service) UsageHistory(ctx context.Context, c *Caller, since time.Time, 
 		return nil, err
 	}
 	if c.ProjectID() != "" {
-		return s.projectHistory(ctx, c, since, limit)
+		return s.Store.ProjectUsageHistory(ctx, c.ProjectID(), since, limit)
 	}
 	return s.Store.UsageHistory(ctx, c.OrgID(), since, limit)
 }
